@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// `npm test`: build, make sure the external test peers exist, run every test file with node --test.
+// A missing peer is a failure that names the Debian package (CI installs them in .ci/run), never a skip.
+import { execFileSync, spawnSync } from 'node:child_process'
+import { readdirSync, statSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
+
+const peers = [
+  ['mosquitto_pub', 'mosquitto-clients'],
+  ['mosquitto_sub', 'mosquitto-clients'],
+  ['mosquitto', 'mosquitto'],
+  ['mosquitto_passwd', 'mosquitto'],
+  ['openssl', 'openssl'],
+]
+const missing = []
+for (const [cmd, pkg] of peers) {
+  const found = spawnSync('sh', ['-c', `command -v ${cmd} || test -x /usr/sbin/${cmd}`], { stdio: 'ignore' }).status === 0
+  if (!found) missing.push(`${cmd} (Debian package ${pkg})`)
+}
+if (missing.length > 0) {
+  const pkgs = [...new Set(missing.map((m) => m.replace(/.*package (\S+)\)/, '$1')))].join(' ')
+  console.error(`npm test: missing test peers: ${missing.join(', ')}.\nInstall them with: sudo apt-get install -y ${pkgs}`)
+  process.exit(1)
+}
+
+console.error('npm test: building (tsc)…')
+try {
+  execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', '.'], { stdio: 'inherit' })
+} catch {
+  console.error('npm test: the TypeScript build failed (see above).')
+  process.exit(1)
+}
+
+function find(dir, out) {
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name)
+    if (statSync(p).isDirectory()) find(p, out)
+    else if (name.endsWith('.test.js')) out.push(p)
+  }
+  return out
+}
+const only = process.argv.slice(2)
+const files = only.length > 0 ? only : find('dist/test', [])
+if (files.length === 0 || !existsSync('dist/test')) {
+  console.error('npm test: no test files found under dist/test')
+  process.exit(1)
+}
+const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], { stdio: 'inherit', env: { ...process.env, MIDGE_TEST: '1' } })
+process.exit(r.status ?? 1)

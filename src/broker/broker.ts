@@ -1,0 +1,423 @@
+/**
+ * The broker: sessions, the subscription index, retained messages, routing and the timers that
+ * enforce keep alive, connect timeouts, will delays and session expiry. Transports hand it Duplex
+ * streams through handle(); it never opens a socket itself (STYLE habit 5).
+ */
+import type { Duplex } from 'node:stream'
+import type { QoS } from '../protocol/constants.js'
+import type { AckPacket, PublishPacket, WillMessage } from '../protocol/packets.js'
+import type { ClientIdentity, Authorizer } from '../auth/types.js'
+import { allowAllAuthorizer } from '../auth/types.js'
+import { defaultBrokerOptions, type BrokerOptions, type ListenerInfo } from './options.js'
+import { Connection, ConnState, type ConnectionMeta } from './connection.js'
+import { Session, SubEntry, NeverExpires, type Outgoing } from './session.js'
+import { Message } from './message.js'
+import { TopicTrie, SharedTrie, type SharedGroup } from './topic-trie.js'
+import { RetainedIndex } from './retained-index.js'
+import { deliver, pump, resume } from './delivery.js'
+import { ReasonCode } from '../protocol/constants.js'
+import { VERSION } from '../version.js'
+import { SysPublisher } from './sys.js'
+
+export class BrokerStats {
+  messagesReceived = 0
+  messagesSent = 0
+  messagesDropped = 0
+  connectionsAccepted = 0
+  protocolErrors = 0
+  bytesReceived = 0
+  bytesSent = 0
+}
+
+export class Broker {
+  readonly options: BrokerOptions
+  readonly sessions = new Map<string, Session>()
+  readonly connections = new Set<Connection>()
+  readonly subscriptions = new TopicTrie<SubEntry>()
+  readonly shared = new SharedTrie<SubEntry>()
+  readonly retained = new RetainedIndex<Message>()
+  readonly stats = new BrokerStats()
+  readonly startedAt = Date.now()
+  /** Our Receive Maximum for inbound QoS 2 (v5); 65535 is the protocol's maximum and is not sent. */
+  readonly receiveMaximum = 65535
+  private readonly offline = new Set<Session>()
+  private dirty: Connection[] = []
+  private flushScheduled = false
+  private readonly sweepTimer: NodeJS.Timeout
+  private nextMessageId = 1
+  private closed = false
+  private sys: SysPublisher | undefined
+  // Routing scratch, reused across publishes so matching allocates nothing per message.
+  private epoch = 0
+  private routing: Message | undefined = undefined
+  private readonly targets: Session[] = []
+  private readonly visitSubscription = (entry: SubEntry): void => this.collect(entry)
+  private readonly visitGroup = (group: SharedGroup<SubEntry>): void => this.deliverShared(group)
+  private readonly runFlush = (): void => this.flushAll()
+
+  constructor(options: Partial<BrokerOptions> = {}) {
+    this.options = { ...defaultBrokerOptions(), ...stripUndefined(options) }
+    this.sweepTimer = setInterval(() => this.sweep(), 1000)
+    this.sweepTimer.unref()
+    if (this.options.sysInterval > 0) this.sys = new SysPublisher(this, this.options.sysInterval)
+  }
+
+  /** Ms clock used for keep alive and expiry. */
+  now(): number {
+    return Date.now()
+  }
+
+  get version(): string {
+    return VERSION
+  }
+
+  /** Takes a connected byte stream (TCP, TLS, WebSocket, in-memory) and speaks MQTT on it. */
+  handle(stream: Duplex, listener: ListenerInfo, meta: ConnectionMeta): Connection {
+    const conn = new Connection(this, stream, listener, meta)
+    if (this.closed) {
+      conn.close('the broker is shutting down')
+      return conn
+    }
+    this.connections.add(conn)
+    return conn
+  }
+
+  authorizer(listener: ListenerInfo): Authorizer {
+    return listener.authorizer ?? this.options.authorizer ?? allowAllAuthorizer
+  }
+
+  scheduleFlush(conn: Connection): void {
+    this.dirty.push(conn)
+    if (!this.flushScheduled) {
+      this.flushScheduled = true
+      // setImmediate runs after the poll phase: every socket read in this turn shares one flush.
+      setImmediate(this.runFlush)
+    }
+  }
+
+  private flushAll(): void {
+    this.flushScheduled = false
+    const list = this.dirty
+    this.dirty = []
+    for (let i = 0; i < list.length; i++) list[i]!.flush()
+  }
+
+  // ---- sessions -------------------------------------------------------------------------------
+
+  /**
+   * Binds conn to the session of clientId: takes over a connected one [MQTT-3.1.4-3], discards it on
+   * Clean Start [MQTT-3.1.2-4], or resumes it [MQTT-3.1.2-5].
+   */
+  attachSession(conn: Connection, clientId: string, cleanStart: boolean, expiryInterval: number, identity: ClientIdentity): { session: Session; present: boolean } {
+    let session = this.sessions.get(clientId)
+    if (session !== undefined && session.connection !== null && session.connection !== conn) {
+      const old = session.connection
+      old.sendDisconnect(ReasonCode.SessionTakenOver)
+      this.options.logger.notice(`Client ${clientId} already connected from ${old.meta.remoteAddress}; closing the old connection (session taken over from ${conn.meta.remoteAddress}).`)
+      old.close('session taken over')
+      session = this.sessions.get(clientId)
+    }
+    if (session !== undefined && cleanStart) {
+      this.endSession(session)
+      session = undefined
+    }
+    const present = session !== undefined
+    if (session === undefined) {
+      session = new Session(clientId, identity)
+      this.sessions.set(clientId, session)
+    } else {
+      session.identity = identity
+      // A will still waiting out its delay is cancelled when the session resumes [MQTT-3.1.3-9].
+      session.pendingWill = undefined
+      session.pendingWillAt = 0
+      this.offline.delete(session)
+    }
+    session.connection = conn
+    session.expiryInterval = expiryInterval
+    session.connectExpiryInterval = expiryInterval
+    session.expiresAt = 0
+    this.persistSession(session)
+    return { session, present }
+  }
+
+  resumeSession(conn: Connection, session: Session): void {
+    resume(conn, session, this.now())
+  }
+
+  /** Called once per connection when it closes, whatever the cause. */
+  connectionClosed(conn: Connection, wasConnected: boolean): void {
+    this.connections.delete(conn)
+    const logger = this.options.logger
+    if (wasConnected && logger.enabled('notice')) {
+      logger.notice(`Client ${conn.label} from ${conn.meta.remoteAddress} ${conn.closeReason === 'disconnected' ? 'disconnected' : `disconnected: ${conn.closeReason}`}.`)
+    } else if (!wasConnected && logger.enabled('information') && conn.closeReason !== '') {
+      logger.info(`Connection from ${conn.meta.remoteAddress}${conn.clientId !== '' ? ` (${conn.clientId})` : ''} closed: ${conn.closeReason}.`)
+    }
+    const session = conn.session
+    if (session === null || session.connection !== conn) return
+    session.connection = null
+    if (conn.will !== undefined && !conn.cleanDisconnect) this.handleWill(session, conn.will)
+    if (session.expiryInterval === 0) {
+      this.endSession(session)
+    } else {
+      session.expiresAt = session.expiryInterval === NeverExpires ? 0 : this.now() + session.expiryInterval * 1000
+      this.offline.add(session)
+      this.persistSession(session)
+    }
+  }
+
+  /** Publishes the will now, or after its v5 Will Delay Interval if the session outlives the connection. */
+  private handleWill(session: Session, will: WillMessage): void {
+    const delay = will.properties?.willDelayInterval ?? 0
+    if (delay > 0 && session.expiryInterval > 0) {
+      const wait = Math.min(delay, session.expiryInterval)
+      session.pendingWill = will
+      session.pendingWillAt = this.now() + wait * 1000
+      this.offline.add(session)
+      return
+    }
+    this.publishWill(will, session)
+  }
+
+  private publishWill(will: WillMessage, session: Session): void {
+    if (!(this.options.authorizer ?? allowAllAuthorizer).canPublish(session.identity, will.topic)) return
+    const props = will.properties
+    let forward = props
+    if (props !== undefined && props.willDelayInterval !== undefined) {
+      forward = { ...props }
+      delete forward.willDelayInterval
+    }
+    this.publish(will.topic, will.payload, will.qos, will.retain, forward, session.clientId)
+  }
+
+  /** Ends a session: its subscriptions go, and a will still pending is published [MQTT-3.1.2-8]. */
+  endSession(session: Session): void {
+    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId)
+    this.offline.delete(session)
+    for (const [key, entry] of session.subscriptions) this.removeEntry(key, entry)
+    session.subscriptions.clear()
+    session.clearMessages()
+    const will = session.pendingWill
+    session.pendingWill = undefined
+    if (will !== undefined) this.publishWill(will, session)
+    this.persistSessionEnded(session)
+  }
+
+  // ---- subscriptions --------------------------------------------------------------------------
+
+  /** Adds or replaces a subscription. Returns whether one with the same filter existed. */
+  subscribe(session: Session, key: string, entry: SubEntry): boolean {
+    const old = session.subscriptions.get(key)
+    if (old !== undefined) this.removeEntry(key, old)
+    session.subscriptions.set(key, entry)
+    if (entry.group === '') this.subscriptions.add(entry.filter, session.clientId, entry)
+    else this.shared.add(entry.group, entry.filter, session.clientId, entry)
+    this.persistSubscription(session, key, entry)
+    return old !== undefined
+  }
+
+  unsubscribe(session: Session, key: string): boolean {
+    const entry = session.subscriptions.get(key)
+    if (entry === undefined) return false
+    session.subscriptions.delete(key)
+    this.removeEntry(key, entry)
+    this.persistUnsubscription(session, key)
+    return true
+  }
+
+  private removeEntry(_key: string, entry: SubEntry): void {
+    if (entry.group === '') this.subscriptions.remove(entry.filter, entry.session.clientId)
+    else this.shared.remove(entry.group, entry.filter, entry.session.clientId)
+  }
+
+  /** Sends the retained messages matching a new subscription, RETAIN set [MQTT-3.3.1-8]. */
+  sendRetained(session: Session, entry: SubEntry): void {
+    const now = this.now()
+    const authorizer = this.options.authorizer
+    const subIds = entry.subscriptionId !== 0 ? [entry.subscriptionId] : undefined
+    this.retained.match(entry.filter, (msg, topic) => {
+      if (msg.isExpired(now)) {
+        this.retained.delete(topic)
+        return
+      }
+      if (authorizer !== undefined && !authorizer.canRead(session.identity, topic)) return
+      const qos = (msg.qos < entry.qos ? msg.qos : entry.qos) as QoS
+      deliver(this, session, msg, qos, true, subIds, now)
+    })
+  }
+
+  // ---- routing --------------------------------------------------------------------------------
+
+  /** Routes a client's PUBLISH. Returns whether any subscriber matched. */
+  publishFromClient(session: Session, topic: string, p: PublishPacket): boolean {
+    let props = p.properties
+    if (props !== undefined && props.topicAlias !== undefined) {
+      props = { ...props }
+      delete props.topicAlias
+    }
+    return this.publish(topic, p.payload, p.qos, p.retain, props, session.clientId)
+  }
+
+  /** Publishes an application message as the broker would a client's. Returns whether anyone matched. */
+  publish(topic: string, payload: Buffer, qos: QoS, retain: boolean, properties: PublishPacket['properties'], origin = ''): boolean {
+    const now = this.now()
+    const expiry = properties?.messageExpiryInterval
+    const msg = new Message(this.nextMessageId++, topic, payload, qos, retain, properties, expiry !== undefined ? now + expiry * 1000 : 0, origin)
+    if (retain) {
+      // [MQTT-3.3.1-6/7] an empty payload clears the retained message; anything else replaces it.
+      if (payload.length === 0) {
+        if (this.retained.delete(topic) !== undefined) this.persistRetained(topic, undefined)
+      } else {
+        this.retained.set(topic, msg)
+        this.persistRetained(topic, msg)
+      }
+    }
+    return this.route(msg, now)
+  }
+
+  private route(msg: Message, now: number): boolean {
+    const epoch = ++this.epoch
+    this.routing = msg
+    const targets = this.targets
+    targets.length = 0
+    this.subscriptions.match(msg.topic, this.visitSubscription)
+    const authorizer = this.options.authorizer
+    let matched = targets.length > 0
+    for (let i = 0; i < targets.length; i++) {
+      const s = targets[i]!
+      if (s.matchEpoch !== epoch) continue
+      if (authorizer !== undefined && !authorizer.canRead(s.identity, msg.topic)) continue
+      const qos = this.options.upgradeOutgoingQos ? msg.qos : ((msg.qos < s.matchQos ? msg.qos : s.matchQos) as QoS)
+      // [MQTT-3.3.1-12/13] RETAIN is cleared on normal delivery unless Retain As Published.
+      deliver(this, s, msg, qos, s.matchRetainAsPublished && msg.retain, s.matchSubIds, now)
+    }
+    targets.length = 0
+    if (this.shared.groupCount > 0) {
+      const before = this.stats.messagesSent
+      this.sharedMatched = false
+      this.shared.match(msg.topic, this.visitGroup)
+      if (this.sharedMatched || this.stats.messagesSent !== before) matched = true
+    }
+    this.routing = undefined
+    return matched
+  }
+
+  private sharedMatched = false
+
+  /**
+   * Merges overlapping subscriptions of one session into one delivery at the highest QoS with every
+   * subscription identifier (MQTT 5 section 3.3.4), using a per-publish epoch instead of a Map.
+   */
+  private collect(entry: SubEntry): void {
+    const msg = this.routing!
+    const s = entry.session
+    // [MQTT-3.8.3-3] No Local: not back to the publisher.
+    if (entry.noLocal && s.clientId === msg.origin) return
+    if (s.matchEpoch !== this.epoch) {
+      s.matchEpoch = this.epoch
+      s.matchQos = entry.qos
+      s.matchRetainAsPublished = entry.retainAsPublished
+      s.matchSubIds = entry.subscriptionId !== 0 ? [entry.subscriptionId] : undefined
+      this.targets.push(s)
+      return
+    }
+    if (entry.qos > s.matchQos) s.matchQos = entry.qos
+    if (entry.retainAsPublished) s.matchRetainAsPublished = true
+    if (entry.subscriptionId !== 0) {
+      if (s.matchSubIds === undefined) s.matchSubIds = [entry.subscriptionId]
+      else s.matchSubIds.push(entry.subscriptionId)
+    }
+  }
+
+  /** One member of a share group gets the message: round robin, preferring connected members. */
+  private deliverShared(group: SharedGroup<SubEntry>): void {
+    const msg = this.routing!
+    const n = group.members.length
+    let chosen: SubEntry | undefined
+    for (let i = 0; i < n; i++) {
+      const m = group.next()!
+      const c = m.value.session.connection
+      if (c !== null && c.state === ConnState.Connected && !(c.isCongested() && msg.qos === 0)) {
+        chosen = m.value
+        break
+      }
+    }
+    // Nobody online: a QoS 1/2 message waits in one member's session queue; QoS 0 is dropped.
+    if (chosen === undefined) {
+      if (msg.qos === 0 || n === 0) return
+      chosen = group.next()!.value
+    }
+    this.sharedMatched = true
+    const authorizer = this.options.authorizer
+    if (authorizer !== undefined && !authorizer.canRead(chosen.session.identity, msg.topic)) return
+    const qos = (msg.qos < chosen.qos ? msg.qos : chosen.qos) as QoS
+    deliver(this, chosen.session, msg, qos, chosen.retainAsPublished && msg.retain, chosen.subscriptionId !== 0 ? [chosen.subscriptionId] : undefined, this.now())
+  }
+
+  // ---- persistence hooks (no-ops until a Store is attached; see src/persistence) ---------------
+
+  /** Sends an acknowledgement of an inbound QoS 1/2 PUBLISH once what it created is durable. */
+  ackAfterPersist(conn: Connection, ack: AckPacket): void {
+    conn.sendPacket(ack)
+  }
+  persistSession(_s: Session): void {}
+  persistSessionEnded(_s: Session): void {}
+  persistSubscription(_s: Session, _key: string, _e: SubEntry): void {}
+  persistUnsubscription(_s: Session, _key: string): void {}
+  persistRetained(_topic: string, _msg: Message | undefined): void {}
+  persistQueued(_s: Session, _o: Outgoing): void {}
+  persistAcked(_s: Session, _o: Outgoing): void {}
+  persistReleased(_s: Session, _o: Outgoing): void {}
+  persistIncomingQos2(_s: Session, _packetId: number): void {}
+  persistIncomingReleased(_s: Session, _packetId: number): void {}
+
+  // ---- timers ---------------------------------------------------------------------------------
+
+  /** Once a second: keep alive [MQTT-3.1.2-24], CONNECT timeout, will delays, session expiry. */
+  private sweep(): void {
+    const now = this.now()
+    const connectTimeout = this.options.connectTimeoutMs
+    for (const conn of this.connections) {
+      if (conn.state === ConnState.Connected) {
+        if (conn.keepAliveLimitMs !== 0 && now - conn.lastPacketAt > conn.keepAliveLimitMs) {
+          conn.sendDisconnect(ReasonCode.KeepAliveTimeout)
+          conn.close('exceeded its keep alive timeout')
+        }
+      } else if (conn.state === ConnState.AwaitConnect && now - conn.connectedAt > connectTimeout) {
+        conn.close(`sent no CONNECT within ${Math.round(connectTimeout / 1000)} s`)
+      }
+    }
+    for (const s of this.offline) {
+      if (s.pendingWill !== undefined && now >= s.pendingWillAt) {
+        const will = s.pendingWill
+        s.pendingWill = undefined
+        this.publishWill(will, s)
+      }
+      if (s.connection === null && s.expiresAt !== 0 && now >= s.expiresAt) {
+        this.options.logger.info(`Session of client ${s.clientId} expired.`)
+        this.endSession(s)
+      } else if (s.expiresAt === 0 && s.pendingWill === undefined) {
+        this.offline.delete(s)
+      }
+    }
+  }
+
+  /** Closes every connection (v5 clients are told 0x8B Server shutting down) and stops timers. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    clearInterval(this.sweepTimer)
+    this.sys?.stop()
+    for (const conn of [...this.connections]) {
+      conn.sendDisconnect(ReasonCode.ServerShuttingDown)
+      conn.close('the broker is shutting down')
+    }
+    this.flushAll()
+  }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  const out: Partial<T> = {}
+  for (const k of Object.keys(o) as Array<keyof T>) if (o[k] !== undefined) out[k] = o[k]
+  return out
+}

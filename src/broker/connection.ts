@@ -1,0 +1,278 @@
+/**
+ * One client's network connection: the read loop (bytes -> Decoder -> dispatch), the write queue
+ * (coalesced per event-loop turn), keep-alive bookkeeping and the single place where a protocol error
+ * becomes wire behaviour (STYLE habit 4). It knows nothing of sockets beyond the Duplex interface.
+ *
+ * States:  AwaitConnect --CONNECT--> Authenticating --ok--> Connected --DISCONNECT/error/close--> Closed
+ */
+import type { Duplex } from 'node:stream'
+import { Decoder } from '../protocol/decoder.js'
+import { encode } from '../protocol/encoder.js'
+import { MqttProtocolError } from '../protocol/errors.js'
+import { PacketType, ReasonCode, type ProtocolVersion } from '../protocol/constants.js'
+import type { Packet, WillMessage, Properties } from '../protocol/packets.js'
+import type { ListenerInfo } from './options.js'
+import type { Broker } from './broker.js'
+import type { Session } from './session.js'
+import { BrokerProtocolError } from './errors.js'
+import { handleConnect } from './handlers/connect.js'
+import { handlePublish } from './handlers/publish.js'
+import { handlePuback, handlePubrec, handlePubrel, handlePubcomp } from './handlers/acks.js'
+import { handleSubscribe } from './handlers/subscribe.js'
+import { handleUnsubscribe } from './handlers/unsubscribe.js'
+import { handleDisconnect } from './handlers/disconnect.js'
+
+export const ConnState = { AwaitConnect: 0, Authenticating: 1, Connected: 2, Closed: 3 } as const
+export type ConnStateValue = (typeof ConnState)[keyof typeof ConnState]
+
+/** Bytes a QoS 0 subscriber may have buffered before further QoS 0 messages to it are dropped. */
+const SlowConsumerLimit = 8 * 1024 * 1024
+/** Packets accepted while CONNECT is being authenticated, before the client is cut off. */
+const MaxPendingWhileAuthenticating = 1000
+
+export interface ConnectionMeta {
+  /** 'ip:port' of the peer, for logs and throttling. */
+  remoteAddress: string
+  /** The peer's IP alone (no port), for brute-force accounting. */
+  remoteIp: string
+  /** A username derived from a verified client certificate (TLS use_identity_as_username). */
+  certificateUsername?: string
+}
+
+export class Connection {
+  readonly broker: Broker
+  readonly stream: Duplex
+  readonly listener: ListenerInfo
+  readonly meta: ConnectionMeta
+  readonly decoder: Decoder
+  state: ConnStateValue = ConnState.AwaitConnect
+  version: ProtocolVersion = 4
+  session: Session | null = null
+  clientId = ''
+  username: string | undefined = undefined
+  /** Keep alive in ms after which the client is dropped (1.5 x the negotiated value); 0 = none. */
+  keepAliveLimitMs = 0
+  lastPacketAt: number
+  readonly connectedAt: number
+  will: WillMessage | undefined = undefined
+  /** Outgoing QoS 1/2 messages this client accepts in flight (its Receive Maximum, capped by ours). */
+  sendWindow = 65535
+  /** The client's Maximum Packet Size (v5); 0 = no limit. */
+  clientMaxPacketSize = 0
+  /** Inbound topic aliases (v5), created on first use. */
+  topicAliases: Map<number, string> | undefined = undefined
+  /** v5 Request Problem Information: when false, reason strings go only in CONNACK/DISCONNECT. */
+  problemInformation = true
+  /** Set by a clean DISCONNECT (without 0x04): the will is discarded [MQTT-3.1.2-10]. */
+  cleanDisconnect = false
+  /** Why the connection ended, for the log. */
+  closeReason = ''
+  private pending: Packet[] | undefined = undefined
+  private out: Buffer[] = []
+  private outBytes = 0
+  dirty = false
+
+  constructor(broker: Broker, stream: Duplex, listener: ListenerInfo, meta: ConnectionMeta) {
+    this.broker = broker
+    this.stream = stream
+    this.listener = listener
+    this.meta = meta
+    this.lastPacketAt = broker.now()
+    this.connectedAt = this.lastPacketAt
+    const maxPacketSize = broker.options.maxPacketSize
+    this.decoder = new Decoder((p) => this.onPacket(p), { maxPacketSize: maxPacketSize > 0 ? maxPacketSize : undefined })
+    stream.on('data', (chunk: Buffer) => this.onData(chunk))
+    stream.on('error', (err: Error) => this.onStreamError(err))
+    stream.on('close', () => this.onStreamClose())
+    stream.on('end', () => this.close(this.state === ConnState.Connected ? 'closed its connection' : 'closed before CONNECT completed'))
+  }
+
+  /** Human form for logs: client id when known, else the address. */
+  get label(): string {
+    return this.clientId !== '' ? this.clientId : `<unknown ${this.meta.remoteAddress}>`
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.state === ConnState.Closed) return
+    this.lastPacketAt = this.broker.now()
+    const err = this.decoder.push(chunk)
+    if (err !== null && (this.state as ConnStateValue) !== ConnState.Closed) this.onDecodeError(err)
+  }
+
+  private onDecodeError(err: MqttProtocolError): void {
+    this.broker.stats.protocolErrors++
+    if (err.code === 'MQTT_ERR_UNSUPPORTED_VERSION' && this.state === ConnState.AwaitConnect) {
+      // [MQTT-3.1.2-2] answer with CONNACK 0x01 / 0x84 and close; an unknown protocol name gets no CONNACK.
+      if (err.protocolVersion !== undefined) {
+        this.version = err.protocolVersion
+        this.sendPacket({ type: PacketType.Connack, sessionPresent: false, reasonCode: err.protocolVersion === 5 ? ReasonCode.UnsupportedProtocolVersion : 1 })
+      }
+      this.close(`refused: ${err.message}`)
+      return
+    }
+    this.protocolError(err.reasonCode, err.message)
+  }
+
+  private onPacket(packet: Packet): void {
+    if (this.state === ConnState.Closed) return
+    try {
+      this.dispatch(packet)
+    } catch (err) {
+      if (err instanceof BrokerProtocolError || err instanceof MqttProtocolError) {
+        this.broker.stats.protocolErrors++
+        this.protocolError(err.reasonCode, err.message)
+      } else {
+        this.broker.options.logger.error(`Internal error handling ${packetName(packet.type)} from client ${this.label}: ${(err as Error).stack ?? String(err)}`)
+        this.protocolError(ReasonCode.ImplementationSpecificError, 'internal error')
+      }
+    }
+  }
+
+  dispatch(packet: Packet): void {
+    switch (this.state) {
+      case ConnState.AwaitConnect:
+        if (packet.type !== PacketType.Connect) {
+          // [MQTT-3.1.0-1] the first packet from the client MUST be CONNECT.
+          this.close(`sent ${packetName(packet.type)} before CONNECT`)
+          return
+        }
+        handleConnect(this, packet)
+        return
+      case ConnState.Authenticating:
+        if (this.pending === undefined) this.pending = []
+        if (this.pending.length >= MaxPendingWhileAuthenticating) {
+          this.close('sent too many packets while its CONNECT was being authenticated')
+          return
+        }
+        this.pending.push(packet)
+        return
+      case ConnState.Connected:
+        break
+      default:
+        return
+    }
+    switch (packet.type) {
+      case PacketType.Publish: handlePublish(this, packet); return
+      case PacketType.Puback: handlePuback(this, packet); return
+      case PacketType.Pubrec: handlePubrec(this, packet); return
+      case PacketType.Pubrel: handlePubrel(this, packet); return
+      case PacketType.Pubcomp: handlePubcomp(this, packet); return
+      case PacketType.Subscribe: handleSubscribe(this, packet); return
+      case PacketType.Unsubscribe: handleUnsubscribe(this, packet); return
+      case PacketType.Pingreq: this.sendPacket({ type: PacketType.Pingresp }); return
+      case PacketType.Disconnect: handleDisconnect(this, packet); return
+      case PacketType.Connect:
+        // [MQTT-3.1.0-2] a second CONNECT is a protocol violation.
+        throw new BrokerProtocolError('BRK_ERR_PROTOCOL', ReasonCode.ProtocolError, 'sent a second CONNECT')
+      case PacketType.Auth:
+        // No enhanced authentication method is offered, so AUTH can never be valid here [MQTT-4.12.0-1].
+        throw new BrokerProtocolError('BRK_ERR_PROTOCOL', ReasonCode.ProtocolError, 'sent AUTH without an authentication method')
+      default:
+        // Server-to-client packets (CONNACK, SUBACK, UNSUBACK, PINGRESP) from a client.
+        throw new BrokerProtocolError('BRK_ERR_PROTOCOL', ReasonCode.ProtocolError, `sent ${packetName(packet.type)}, which only a server may send`)
+    }
+  }
+
+  /** Called by the CONNECT handler once authentication has finished and CONNACK was sent. */
+  authenticated(): void {
+    this.state = ConnState.Connected
+    const pending = this.pending
+    this.pending = undefined
+    if (pending !== undefined) {
+      for (const p of pending) {
+        if (this.state !== ConnState.Connected) break
+        this.onPacket(p)
+      }
+    }
+  }
+
+  /** A protocol violation: v5 clients get a DISCONNECT (or CONNACK) with the reason; 3.x clients a close. */
+  protocolError(reasonCode: number, message: string): void {
+    if (this.state === ConnState.Closed) return
+    if (this.state === ConnState.Connected) {
+      if (this.version === 5) this.sendDisconnect(reasonCode, this.problemInformation ? message : undefined)
+    } else if (this.state === ConnState.AwaitConnect && this.decoder.protocolVersion === 5) {
+      // A v5 CONNECT that cannot be accepted MAY get a CONNACK with the reason before the close [MQTT-3.2.2-8].
+      this.version = 5
+      this.sendPacket({ type: PacketType.Connack, sessionPresent: false, reasonCode, properties: { reasonString: message } })
+    }
+    this.close(`protocol error: ${message} (reason 0x${reasonCode.toString(16).padStart(2, '0')})`)
+  }
+
+  sendDisconnect(reasonCode: number, reasonString?: string): void {
+    if (this.version !== 5) return
+    const properties: Properties | undefined = reasonString !== undefined ? { reasonString } : undefined
+    this.sendPacket({ type: PacketType.Disconnect, reasonCode, properties })
+  }
+
+  sendPacket(packet: Packet): void {
+    this.write(encode(packet, this.version))
+  }
+
+  /** Queues bytes for this turn of the event loop; the broker flushes every dirty connection once. */
+  write(bytes: Buffer): void {
+    if (this.state === ConnState.Closed) return
+    this.out.push(bytes)
+    this.outBytes += bytes.length
+    if (!this.dirty) {
+      this.dirty = true
+      this.broker.scheduleFlush(this)
+    }
+  }
+
+  /** True when this subscriber is so far behind that QoS 0 messages to it should be dropped. */
+  isCongested(): boolean {
+    return this.outBytes + this.stream.writableLength > SlowConsumerLimit
+  }
+
+  flush(): void {
+    this.dirty = false
+    const n = this.out.length
+    if (n === 0) return
+    // One write per turn: many small PUBLISHes become one syscall (mosquitto issues one send() each).
+    const chunk = n === 1 ? this.out[0]! : Buffer.concat(this.out, this.outBytes)
+    this.out.length = 0
+    this.outBytes = 0
+    if (!this.stream.destroyed && this.stream.writable) this.stream.write(chunk)
+  }
+
+  /**
+   * Ends the connection once. `reason` goes to the log. The will is published unless the client sent a
+   * normal DISCONNECT [MQTT-3.1.2-8, MQTT-3.1.2-10].
+   */
+  close(reason: string): void {
+    if (this.state === ConnState.Closed) return
+    const wasConnected = this.state === ConnState.Connected || this.state === ConnState.Authenticating
+    this.state = ConnState.Closed
+    this.closeReason = reason
+    this.decoder.stop()
+    this.flush()
+    const stream = this.stream
+    if (!stream.destroyed) {
+      if (stream.writableLength > 0 || !stream.writableEnded) {
+        stream.end()
+        // Don't wait on a peer that never reads: the socket goes after a short grace period.
+        const t = setTimeout(() => stream.destroy(), 2000)
+        t.unref()
+        stream.once('close', () => clearTimeout(t))
+      } else {
+        stream.destroy()
+      }
+    }
+    this.broker.connectionClosed(this, wasConnected)
+  }
+
+  private onStreamError(err: Error): void {
+    const code = (err as NodeJS.ErrnoException).code
+    this.close(code === 'ECONNRESET' || code === 'EPIPE' ? 'connection reset by peer' : `socket error: ${err.message}`)
+  }
+
+  private onStreamClose(): void {
+    this.close(this.state === ConnState.Connected ? 'closed its connection' : 'closed before CONNECT completed')
+  }
+}
+
+const packetNames = ['RESERVED', 'CONNECT', 'CONNACK', 'PUBLISH', 'PUBACK', 'PUBREC', 'PUBREL', 'PUBCOMP', 'SUBSCRIBE', 'SUBACK', 'UNSUBSCRIBE', 'UNSUBACK', 'PINGREQ', 'PINGRESP', 'DISCONNECT', 'AUTH']
+export function packetName(type: number): string {
+  return packetNames[type] ?? `type ${type}`
+}

@@ -1,0 +1,103 @@
+/**
+ * Getting a routed message to one session: QoS 0 straight to the socket (or dropped when the client
+ * is offline or hopelessly behind), QoS 1/2 into the in-flight window or the bounded queue.
+ * Packet ids are assigned when a message enters the window, so queued messages hold none.
+ */
+import type { QoS } from '../protocol/constants.js'
+import type { Message } from './message.js'
+import { Outgoing, type Session } from './session.js'
+import { ConnState, type Connection } from './connection.js'
+import type { Broker } from './broker.js'
+
+export function deliver(broker: Broker, session: Session, msg: Message, qos: QoS, retain: boolean, subscriptionIds: number[] | undefined, now: number): void {
+  const conn = session.connection
+  if (qos === 0) {
+    // QoS 0 is not queued for offline sessions (mosquitto's queue_qos0_messages false).
+    if (conn === null || conn.state !== ConnState.Connected) return
+    if (conn.isCongested()) {
+      dropped(broker, session, msg, 'the client is not reading fast enough')
+      return
+    }
+    sendPublish(conn, msg, 0, retain, false, 0, subscriptionIds, now)
+    return
+  }
+  const o = new Outgoing(msg, qos, retain, subscriptionIds)
+  if (conn !== null && conn.state === ConnState.Connected && session.queueLength === 0 && session.inflight.size < conn.sendWindow) {
+    sendOutgoing(conn, session, o, now)
+    return
+  }
+  const opts = broker.options
+  if (opts.maxQueuedMessages > 0 && session.queueLength >= opts.maxQueuedMessages) {
+    dropped(broker, session, msg, `its queue is full (max_queued_messages ${opts.maxQueuedMessages})`)
+    return
+  }
+  if (opts.maxQueuedBytes > 0 && session.queuedBytes + msg.payload.length > opts.maxQueuedBytes) {
+    dropped(broker, session, msg, `its queue is full (max_queued_bytes ${opts.maxQueuedBytes})`)
+    return
+  }
+  session.enqueue(o)
+  broker.persistQueued(session, o)
+}
+
+function dropped(broker: Broker, session: Session, msg: Message, why: string): void {
+  session.dropped++
+  broker.stats.messagesDropped++
+  // One line per power of two drops per session keeps a flood of drops from flooding the log.
+  const n = session.dropped
+  if ((n & (n - 1)) === 0) {
+    broker.options.logger.warning(`Outgoing messages are being dropped for client ${session.clientId}: ${why} (${n} dropped so far; latest on '${msg.topic}').`)
+  }
+}
+
+/** Puts o in flight on conn. Returns false when the client can't take it (too large) and it was discarded. */
+export function sendOutgoing(conn: Connection, session: Session, o: Outgoing, now: number): boolean {
+  if (o.packetId === 0) o.packetId = session.allocatePacketId()
+  session.inflight.set(o.packetId, o)
+  if (!sendPublish(conn, o.msg, o.qos, o.retain, o.sent, o.packetId, o.subscriptionIds, now)) {
+    session.inflight.delete(o.packetId)
+    conn.broker.persistAcked(session, o)
+    return false
+  }
+  o.sent = true
+  return true
+}
+
+/** Writes one PUBLISH. False when it exceeds the client's Maximum Packet Size: discarded [MQTT-3.1.2-25]. */
+export function sendPublish(conn: Connection, msg: Message, qos: QoS, retain: boolean, dup: boolean, packetId: number, subscriptionIds: number[] | undefined, now: number): boolean {
+  const mount = conn.listener.mountPoint
+  const topic = mount === '' ? msg.topic : msg.topic.slice(mount.length)
+  const bytes = msg.encode(conn.version, qos, retain, dup, packetId, conn.version === 5 ? subscriptionIds : undefined, topic, now)
+  if (conn.clientMaxPacketSize !== 0 && bytes.length > conn.clientMaxPacketSize) return false
+  conn.write(bytes)
+  conn.broker.stats.messagesSent++
+  return true
+}
+
+/** Moves queued messages into the window while it has room; expired ones are discarded [MQTT-3.3.2-5]. */
+export function pump(session: Session, now: number): void {
+  const conn = session.connection
+  if (conn === null || conn.state !== ConnState.Connected) return
+  while (session.inflight.size < conn.sendWindow) {
+    const o = session.dequeue()
+    if (o === undefined) return
+    if (o.msg.isExpired(now)) {
+      conn.broker.persistAcked(session, o)
+      continue
+    }
+    sendOutgoing(conn, session, o, now)
+  }
+}
+
+/** After a reconnect: resend what was in flight, in order, PUBLISH with DUP or PUBREL [MQTT-4.4.0-1]. */
+export function resume(conn: Connection, session: Session, now: number): void {
+  for (const o of session.inflight.values()) {
+    if (o.released) {
+      conn.sendPacket({ type: 6, packetId: o.packetId, reasonCode: 0 })
+    } else if (!sendPublish(conn, o.msg, o.qos, o.retain, o.sent, o.packetId, o.subscriptionIds, now)) {
+      session.inflight.delete(o.packetId)
+    } else {
+      o.sent = true
+    }
+  }
+  pump(session, now)
+}

@@ -1,0 +1,137 @@
+/**
+ * CONNECT: protocol checks, client identifier rules, authentication (possibly async), session
+ * takeover / clean start / resumption, CONNACK with the v5 properties that tell the client our limits,
+ * then resending what the resumed session had in flight.
+ */
+import { randomBytes } from 'node:crypto'
+import type { ConnackPacket, ConnectPacket, Properties } from '../../protocol/packets.js'
+import { ConnackReturnCode, PacketType, ReasonCode } from '../../protocol/constants.js'
+import { isValidTopicName } from '../../protocol/topic.js'
+import type { AuthResult, ClientIdentity } from '../../auth/types.js'
+import { anonymousAuthenticator } from '../../auth/types.js'
+import { ConnState, type Connection } from '../connection.js'
+import { NeverExpires } from '../session.js'
+
+export function handleConnect(conn: Connection, p: ConnectPacket): void {
+  const broker = conn.broker
+  const opts = broker.options
+  conn.version = p.protocolVersion
+  const v5 = p.protocolVersion === 5
+  let clientId = p.clientId
+  let assigned = false
+  if (clientId === '') {
+    // [MQTT-3.1.3-6/7/8]: 3.1.1 allows a zero-length id only with Clean Session; v5 assigns one; 3.1 never.
+    const allowed = opts.allowZeroLengthClientId && (v5 || (p.protocolVersion === 4 && p.cleanStart))
+    if (!allowed) {
+      refuse(conn, v5 ? ReasonCode.ClientIdentifierNotValid : ConnackReturnCode.IdentifierRejected, 'zero-length client id not allowed')
+      return
+    }
+    clientId = opts.autoIdPrefix + randomBytes(12).toString('hex')
+    assigned = v5
+  }
+  conn.clientId = clientId
+  if (v5 && p.properties?.authenticationMethod !== undefined) {
+    // No enhanced authentication method is implemented [MQTT-4.12.0-1].
+    refuse(conn, ReasonCode.BadAuthenticationMethod, `authentication method '${p.properties.authenticationMethod}' is not supported`)
+    return
+  }
+  let keepAlive = p.keepAlive
+  let serverKeepAlive: number | undefined
+  if (opts.maxKeepalive > 0 && opts.maxKeepalive < 65535 && (keepAlive > opts.maxKeepalive || keepAlive === 0)) {
+    if (!v5) {
+      refuse(conn, ConnackReturnCode.IdentifierRejected, `keep alive ${keepAlive} is above max_keepalive ${opts.maxKeepalive}`)
+      return
+    }
+    keepAlive = opts.maxKeepalive
+    serverKeepAlive = keepAlive
+  }
+  if (p.will !== undefined && !isValidTopicName(p.will.topic)) {
+    refuse(conn, v5 ? ReasonCode.TopicNameInvalid : ConnackReturnCode.NotAuthorized, `invalid will topic '${p.will.topic}'`)
+    return
+  }
+  conn.state = ConnState.Authenticating
+  const authenticator = conn.listener.authenticator ?? opts.authenticator ?? anonymousAuthenticator
+  const result = authenticator.authenticate({
+    clientId,
+    username: p.username,
+    password: p.password,
+    remoteAddress: conn.meta.remoteIp,
+    listener: conn.listener.name,
+    allowAnonymous: conn.listener.allowAnonymous,
+    certificateUsername: conn.meta.certificateUsername,
+  })
+  if (result instanceof Promise) {
+    result.then(
+      (r) => finishConnect(conn, p, clientId, assigned, keepAlive, serverKeepAlive, r),
+      (err: Error) => {
+        opts.logger.error(`Authentication of client ${clientId} from ${conn.meta.remoteAddress} failed with an internal error: ${err.message}`)
+        refuse(conn, v5 ? ReasonCode.UnspecifiedError : ConnackReturnCode.ServerUnavailable, 'authentication error')
+      },
+    )
+  } else {
+    finishConnect(conn, p, clientId, assigned, keepAlive, serverKeepAlive, result)
+  }
+}
+
+function finishConnect(conn: Connection, p: ConnectPacket, clientId: string, assigned: boolean, keepAlive: number, serverKeepAlive: number | undefined, auth: AuthResult): void {
+  if (conn.state !== ConnState.Authenticating) return // closed while authenticating
+  const broker = conn.broker
+  const opts = broker.options
+  const v5 = conn.version === 5
+  if (!auth.ok) {
+    const code = v5
+      ? auth.reason === 'bad-credentials' ? ReasonCode.BadUserNameOrPassword : auth.reason === 'banned' ? ReasonCode.Banned : ReasonCode.NotAuthorized
+      : auth.reason === 'bad-credentials' ? ConnackReturnCode.BadUserNameOrPassword : ConnackReturnCode.NotAuthorized
+    const user = p.username === undefined ? 'no username' : `u'${p.username}'`
+    opts.logger.notice(`Client ${clientId} from ${conn.meta.remoteAddress} (${user}) refused: ${auth.detail ?? auth.reason.replace('-', ' ')}.`)
+    refuse(conn, code, auth.detail ?? auth.reason)
+    return
+  }
+  const identity: ClientIdentity = { clientId, username: auth.username, remoteAddress: conn.meta.remoteIp, listener: conn.listener.name }
+  const mount = conn.listener.mountPoint
+  if (p.will !== undefined && !broker.authorizer(conn.listener).canPublish(identity, mount + p.will.topic)) {
+    opts.logger.notice(`Client ${clientId} from ${conn.meta.remoteAddress} refused: not authorised to publish its will on '${p.will.topic}'.`)
+    refuse(conn, v5 ? ReasonCode.NotAuthorized : ConnackReturnCode.NotAuthorized, 'will topic not authorised')
+    return
+  }
+  conn.username = auth.username
+  let expiry: number
+  if (v5) expiry = p.properties?.sessionExpiryInterval ?? 0
+  else expiry = p.cleanStart ? 0 : opts.persistentClientExpiration > 0 ? opts.persistentClientExpiration : NeverExpires
+  const { session, present } = broker.attachSession(conn, clientId, p.cleanStart, expiry, identity)
+  conn.session = session
+  conn.keepAliveLimitMs = keepAlive === 0 ? 0 : keepAlive * 1500
+  const props = p.properties
+  const inflightCap = opts.maxInflightMessages > 0 ? opts.maxInflightMessages : 65535
+  conn.sendWindow = Math.min(inflightCap, props?.receiveMaximum ?? 65535)
+  conn.clientMaxPacketSize = props?.maximumPacketSize ?? 0
+  conn.problemInformation = props?.requestProblemInformation !== 0
+  if (p.will !== undefined) {
+    conn.will = mount === '' ? p.will : { ...p.will, topic: mount + p.will.topic }
+  }
+  const connack: ConnackPacket = { type: PacketType.Connack, sessionPresent: present, reasonCode: 0 }
+  if (v5) {
+    const cp: Properties = { topicAliasMaximum: opts.topicAliasMaximum }
+    if (broker.receiveMaximum < 65535) cp.receiveMaximum = broker.receiveMaximum
+    if (opts.maxQos < 2) cp.maximumQoS = opts.maxQos
+    if (!opts.retainAvailable) cp.retainAvailable = 0
+    if (opts.maxPacketSize > 0) cp.maximumPacketSize = opts.maxPacketSize
+    if (assigned) cp.assignedClientIdentifier = clientId
+    if (serverKeepAlive !== undefined) cp.serverKeepAlive = serverKeepAlive
+    connack.properties = cp
+  }
+  conn.sendPacket(connack)
+  if (opts.logger.enabled('notice')) {
+    const user = auth.username === undefined ? '' : `, u'${auth.username}'`
+    opts.logger.notice(`New client connected from ${conn.meta.remoteAddress} as ${clientId} (p${conn.version === 4 ? 4 : conn.version === 3 ? 3 : 5}, c${p.cleanStart ? 1 : 0}, k${keepAlive}${user}).`)
+  }
+  broker.stats.connectionsAccepted++
+  conn.authenticated()
+  broker.resumeSession(conn, session)
+}
+
+/** Refuses a CONNECT with CONNACK (v3 return code / v5 reason code) and closes [MQTT-3.2.2-5, MQTT-3.2.2-7]. */
+function refuse(conn: Connection, code: number, why: string): void {
+  conn.sendPacket({ type: PacketType.Connack, sessionPresent: false, reasonCode: code })
+  conn.close(`connection refused: ${why}`)
+}

@@ -1,0 +1,90 @@
+/**
+ * PUBLISH from a client: topic alias resolution (v5), validation, authorization, routing, and the
+ * acknowledgement of QoS 1 (PUBACK) and QoS 2 (PUBREC, exactly-once via incomingQos2).
+ */
+import type { PublishPacket } from '../../protocol/packets.js'
+import { PacketType, ReasonCode } from '../../protocol/constants.js'
+import { isValidTopicName } from '../../protocol/topic.js'
+import type { Connection } from '../connection.js'
+import { BrokerProtocolError } from '../errors.js'
+
+export function handlePublish(conn: Connection, p: PublishPacket): void {
+  const broker = conn.broker
+  const opts = broker.options
+  const session = conn.session!
+  let topic = p.topic
+  const props = p.properties
+  if (props !== undefined) {
+    const alias = props.topicAlias
+    if (alias !== undefined) {
+      // [MQTT-3.3.2-8, MQTT-3.3.2-9] alias 0 or above the Topic Alias Maximum we sent.
+      if (alias === 0 || alias > opts.topicAliasMaximum) {
+        throw new BrokerProtocolError('BRK_ERR_TOPIC_ALIAS', ReasonCode.TopicAliasInvalid, `topic alias ${alias} is outside 1..${opts.topicAliasMaximum}`)
+      }
+      if (topic === '') {
+        const known = conn.topicAliases?.get(alias)
+        if (known === undefined) throw new BrokerProtocolError('BRK_ERR_PROTOCOL', ReasonCode.ProtocolError, `topic alias ${alias} was never set`)
+        topic = known
+      } else {
+        if (conn.topicAliases === undefined) conn.topicAliases = new Map()
+        conn.topicAliases.set(alias, topic)
+      }
+    }
+    if (props.subscriptionIdentifiers !== undefined) {
+      // [MQTT-3.3.4-6] a client must not send a Subscription Identifier in PUBLISH.
+      throw new BrokerProtocolError('BRK_ERR_PROTOCOL', ReasonCode.ProtocolError, 'PUBLISH carried a Subscription Identifier')
+    }
+  }
+  if (topic === '') {
+    throw new BrokerProtocolError('BRK_ERR_TOPIC_NAME', conn.version === 5 ? ReasonCode.ProtocolError : ReasonCode.MalformedPacket, 'PUBLISH with an empty topic name and no topic alias')
+  }
+  if (!isValidTopicName(topic)) {
+    // [MQTT-3.3.2-2] no wildcards in a topic name.
+    throw new BrokerProtocolError('BRK_ERR_TOPIC_NAME', ReasonCode.TopicNameInvalid, `invalid topic name '${topic}'`)
+  }
+  if (p.qos > opts.maxQos) {
+    // [MQTT-3.2.2-12] a QoS above the Maximum QoS we announced.
+    throw new BrokerProtocolError('BRK_ERR_QOS_NOT_SUPPORTED', ReasonCode.QoSNotSupported, `QoS ${p.qos} is above max_qos ${opts.maxQos}`)
+  }
+  if (p.retain && !opts.retainAvailable) {
+    // [MQTT-3.2.2-15]
+    throw new BrokerProtocolError('BRK_ERR_RETAIN_NOT_SUPPORTED', ReasonCode.RetainNotSupported, 'retained messages are not available on this server')
+  }
+  broker.stats.messagesReceived++
+  if (p.qos === 2 && session.incomingQos2.has(p.packetId)) {
+    // A resent QoS 2 PUBLISH whose PUBREL hasn't arrived: acknowledge again, deliver nothing [MQTT-4.3.3-9].
+    conn.sendPacket({ type: PacketType.Pubrec, packetId: p.packetId, reasonCode: 0 })
+    return
+  }
+  if (p.qos === 2 && conn.version === 5 && session.incomingQos2.size >= broker.receiveMaximum) {
+    // [MQTT-3.3.4-9] more unacknowledged QoS 2 PUBLISHes than our Receive Maximum.
+    throw new BrokerProtocolError('BRK_ERR_RECEIVE_MAXIMUM', ReasonCode.ReceiveMaximumExceeded, `more than ${broker.receiveMaximum} QoS 2 messages in flight`)
+  }
+  const mount = conn.listener.mountPoint
+  const fullTopic = mount === '' ? topic : mount + topic
+  let rc: number = ReasonCode.Success
+  if (opts.messageSizeLimit > 0 && p.payload.length > opts.messageSizeLimit) {
+    rc = ReasonCode.QuotaExceeded
+    opts.logger.notice(`Dropped PUBLISH from client ${conn.label} on '${fullTopic}': payload of ${p.payload.length} bytes exceeds message_size_limit ${opts.messageSizeLimit}.`)
+  } else if (fullTopic.startsWith('$SYS')) {
+    rc = ReasonCode.NotAuthorized
+  } else if (!broker.authorizer(conn.listener).canPublish(session.identity, fullTopic)) {
+    rc = ReasonCode.NotAuthorized
+    if (opts.logger.enabled('notice')) opts.logger.notice(`Denied PUBLISH from client ${conn.label} (u'${session.identity.username ?? ''}') on '${fullTopic}': not authorised by the ACL.`)
+  } else {
+    const matched = broker.publishFromClient(session, fullTopic, p)
+    if (!matched && conn.version === 5) rc = ReasonCode.NoMatchingSubscribers
+  }
+  if (p.qos === 0) return
+  // 3.x acknowledgements carry no reason; a refused 3.x publish is acknowledged and dropped, as mosquitto does.
+  const ackCode = conn.version === 5 ? rc : 0
+  if (p.qos === 1) {
+    broker.ackAfterPersist(conn, { type: PacketType.Puback, packetId: p.packetId, reasonCode: ackCode })
+  } else {
+    if (rc < 0x80) {
+      session.incomingQos2.add(p.packetId)
+      broker.persistIncomingQos2(session, p.packetId)
+    }
+    broker.ackAfterPersist(conn, { type: PacketType.Pubrec, packetId: p.packetId, reasonCode: ackCode })
+  }
+}

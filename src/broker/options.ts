@@ -1,0 +1,82 @@
+/**
+ * Broker-wide settings, in the broker's own camelCase. config/ maps mosquitto.conf keys onto these;
+ * an embedded broker (tests, `npm start` without a config) gets these defaults, which match
+ * Mosquitto 2's where Mosquitto has the option.
+ */
+import type { Authenticator, Authorizer } from '../auth/types.js'
+import { Logger } from '../observability/logger.js'
+
+export interface BrokerOptions {
+  /** Per-session queue cap for offline / over-window QoS 1-2 messages (0 = unlimited). */
+  maxQueuedMessages: number
+  /** Per-session queue cap in payload bytes (0 = unlimited). */
+  maxQueuedBytes: number
+  /** Outgoing QoS 1-2 messages in flight per client (v5 clients' Receive Maximum lowers it). 0 = 65535. */
+  maxInflightMessages: number
+  /** Outgoing in-flight payload bytes per client (0 = unlimited). */
+  maxInflightBytes: number
+  /** Largest packet accepted from clients, in bytes (0 = the protocol's limit). */
+  maxPacketSize: number
+  /** Largest PUBLISH payload accepted (0 = no limit beyond maxPacketSize). */
+  messageSizeLimit: number
+  /** Keep alive values above this are refused (v3) or overridden with Server Keep Alive (v5). 0 = 65535. */
+  maxKeepalive: number
+  maxQos: 0 | 1 | 2
+  retainAvailable: boolean
+  allowZeroLengthClientId: boolean
+  autoIdPrefix: string
+  /** Deliver a message once per matching subscription (true) or once per client (false) in 3.x. */
+  allowDuplicateMessages: boolean
+  /** Deliver at the publish QoS rather than min(publish, subscription). */
+  upgradeOutgoingQos: boolean
+  /** Seconds after which a disconnected v3 persistent session is dropped (0 = never). */
+  persistentClientExpiration: number
+  /** Milliseconds a TCP connection may stay open without sending CONNECT. */
+  connectTimeoutMs: number
+  /** Seconds between $SYS updates (0 = off). */
+  sysInterval: number
+  /** Largest Topic Alias Maximum the broker grants to v5 clients for inbound PUBLISH (0 = no aliases). */
+  topicAliasMaximum: number
+  logger: Logger
+  authenticator: Authenticator | undefined
+  authorizer: Authorizer | undefined
+}
+
+export function defaultBrokerOptions(): BrokerOptions {
+  return {
+    maxQueuedMessages: 1000,
+    maxQueuedBytes: 0,
+    maxInflightMessages: 20,
+    maxInflightBytes: 0,
+    maxPacketSize: 0,
+    messageSizeLimit: 0,
+    maxKeepalive: 65535,
+    maxQos: 2,
+    retainAvailable: true,
+    allowZeroLengthClientId: true,
+    autoIdPrefix: 'auto-',
+    allowDuplicateMessages: false,
+    upgradeOutgoingQos: false,
+    persistentClientExpiration: 0,
+    connectTimeoutMs: 10_000,
+    sysInterval: 10,
+    topicAliasMaximum: 10,
+    logger: new Logger(),
+    authenticator: undefined,
+    authorizer: undefined,
+  }
+}
+
+/** Per-listener settings, handed to broker.handle() with each connection. */
+export interface ListenerInfo {
+  /** e.g. '1883' or '8883' or 'embedded'; used in logs and per_listener_settings. */
+  name: string
+  allowAnonymous: boolean
+  /** Prefix added to every topic a client of this listener uses (mosquitto's mount_point). */
+  mountPoint: string
+  /** Per-listener authenticator/authorizer (per_listener_settings); falls back to the broker's. */
+  authenticator?: Authenticator
+  authorizer?: Authorizer
+  /** TCP_NODELAY (set by the transport; recorded here for logs). */
+  protocol: 'mqtt' | 'websockets'
+}

@@ -1,0 +1,145 @@
+/**
+ * Session state (MQTT 5 section 4.1): what outlives a network connection when the session is
+ * persistent — subscriptions, QoS 1/2 messages in flight or queued, QoS 2 packet ids received but
+ * not yet released — and when it expires. A Session is bound to at most one Connection at a time.
+ *
+ *   queue (FIFO, bounded)  --window has room-->  inflight (packetId -> Outgoing)  --PUBACK/PUBCOMP-->  gone
+ */
+import type { QoS } from '../protocol/constants.js'
+import type { WillMessage } from '../protocol/packets.js'
+import type { ClientIdentity } from '../auth/types.js'
+import type { Message } from './message.js'
+import type { Connection } from './connection.js'
+
+/** Seconds meaning "never expires" (v5 Session Expiry Interval 0xFFFFFFFF). */
+export const NeverExpires = 0xffffffff
+
+export class SubEntry {
+  readonly session: Session
+  /** The filter matched against topics (without any $share/group/ prefix). */
+  readonly filter: string
+  /** The share group name, or '' for a normal subscription. */
+  readonly group: string
+  qos: QoS
+  noLocal: boolean
+  retainAsPublished: boolean
+  retainHandling: 0 | 1 | 2
+  /** v5 Subscription Identifier, 0 when none. */
+  subscriptionId: number
+
+  constructor(session: Session, filter: string, group: string, qos: QoS, noLocal: boolean, rap: boolean, rh: 0 | 1 | 2, subscriptionId: number) {
+    this.session = session
+    this.filter = filter
+    this.group = group
+    this.qos = qos
+    this.noLocal = noLocal
+    this.retainAsPublished = rap
+    this.retainHandling = rh
+    this.subscriptionId = subscriptionId
+  }
+}
+
+/** One QoS 1/2 delivery to one session. */
+export class Outgoing {
+  readonly msg: Message
+  readonly qos: QoS
+  readonly retain: boolean
+  readonly subscriptionIds: number[] | undefined
+  packetId: number
+  /** false: PUBLISH sent, awaiting PUBACK/PUBREC. true: PUBREL sent, awaiting PUBCOMP. */
+  released: boolean
+  /** Sent at least once on some connection: a resend carries DUP [MQTT-3.3.1-1]. */
+  sent: boolean
+
+  constructor(msg: Message, qos: QoS, retain: boolean, subscriptionIds: number[] | undefined) {
+    this.msg = msg
+    this.qos = qos
+    this.retain = retain
+    this.subscriptionIds = subscriptionIds
+    this.packetId = 0
+    this.released = false
+    this.sent = false
+  }
+}
+
+export class Session {
+  readonly clientId: string
+  connection: Connection | null = null
+  identity: ClientIdentity
+  /** Key: the filter exactly as subscribed, $share prefix included. */
+  readonly subscriptions = new Map<string, SubEntry>()
+  readonly inflight = new Map<number, Outgoing>()
+  /** FIFO of deliveries waiting for the window or for the client to come back. */
+  queue: Outgoing[] = []
+  queueHead = 0
+  queuedBytes = 0
+  /** QoS 2 packet ids received and PUBREC'd, awaiting PUBREL (exactly-once, [MQTT-4.3.3-9]). */
+  readonly incomingQos2 = new Set<number>()
+  /** Seconds the session outlives its connection: 0 = ends with it, NeverExpires = forever. */
+  expiryInterval = 0
+  /** The interval the current connection's CONNECT asked for (DISCONNECT may not raise it from 0). */
+  connectExpiryInterval = 0
+  /** ms timestamp when an offline session expires; 0 while connected or when it never expires. */
+  expiresAt = 0
+  /** A will whose v5 Will Delay Interval is running, published when the delay or the session ends. */
+  pendingWill: WillMessage | undefined = undefined
+  pendingWillAt = 0
+  private nextPacketId = 1
+  /** Scratch for routing: the publish epoch in which this session was last collected, and what was merged. */
+  matchEpoch = 0
+  matchQos: QoS = 0
+  matchRetainAsPublished = false
+  matchSubIds: number[] | undefined = undefined
+  /** Messages dropped because a queue was full (for logs and $SYS). */
+  dropped = 0
+
+  constructor(clientId: string, identity: ClientIdentity) {
+    this.clientId = clientId
+    this.identity = identity
+  }
+
+  get queueLength(): number {
+    return this.queue.length - this.queueHead
+  }
+
+  /** The next free packet id for an outgoing QoS 1/2 PUBLISH [MQTT-2.2.1-3]. */
+  allocatePacketId(): number {
+    for (let i = 0; i < 65535; i++) {
+      const id = this.nextPacketId
+      this.nextPacketId = id === 65535 ? 1 : id + 1
+      if (!this.inflight.has(id)) return id
+    }
+    return 0
+  }
+
+  enqueue(o: Outgoing): void {
+    this.queue.push(o)
+    this.queuedBytes += o.msg.payload.length
+  }
+
+  dequeue(): Outgoing | undefined {
+    if (this.queueHead >= this.queue.length) return undefined
+    const o = this.queue[this.queueHead]!
+    this.queue[this.queueHead] = undefined as unknown as Outgoing
+    this.queueHead++
+    // Compact once the consumed prefix dominates, so shift() stays O(1) amortised.
+    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.queueHead)
+      this.queueHead = 0
+    } else if (this.queueHead === this.queue.length) {
+      this.queue.length = 0
+      this.queueHead = 0
+    }
+    this.queuedBytes -= o.msg.payload.length
+    return o
+  }
+
+  /** Drops every queued and in-flight message (clean start, or the session ending). */
+  clearMessages(): void {
+    this.queue = []
+    this.queueHead = 0
+    this.queuedBytes = 0
+    this.inflight.clear()
+    this.incomingQos2.clear()
+  }
+}

@@ -1,0 +1,519 @@
+/**
+ * Subscription index: a trie over topic levels, queried once per PUBLISH to find every matching filter.
+ *
+ * MQTT 5.0 §4.7 / 3.1.1 §4.7 rules implemented by match():
+ *   '+' matches exactly one level, the empty level included ('+/+' matches '/finance').
+ *   '#' matches its parent level and any number of levels below ('sport/#' matches 'sport').
+ *   A filter whose first level is '+' or '#' never matches a topic starting with '$' [MQTT-4.7.2-1].
+ * Filters reaching this file are already validated (no '#' before the last level, wildcards fill whole levels)
+ * and carry no '$share/{group}/' prefix; SharedTrie keeps those by group.
+ *
+ *   root ─┬─ kids: 'sport' ─┬─ kids: 'tennis' ── pound ('#')  → entries
+ *         │                 └─ plus ('+')       → entries
+ *         ├─ plus  ('+')    ── kids: 'x' …
+ *         └─ pound ('#')    → entries
+ *
+ * Why it looks like this:
+ * - Literal children are found by a 30-bit hash of the level computed while scanning the topic with charCodeAt, and
+ *   confirmed by comparing characters in place, so match() never cuts a substring: the publish hot path allocates
+ *   nothing but what visit() does. '+' and '#' children live in their own slots: at most three lookups per level.
+ * - Memory per node is kept small for 100,000 single-subscriber filters: up to LIST_MAX children sit in a sibling
+ *   list (no Map), a Map<hash, Node> (collisions chained through `sibling`) is made only past that, and a node with
+ *   one subscriber stores it in two fields with no Map.
+ * - match() walks with an explicit, reused stack instead of recursion: a topic may have 32,768 levels and a client
+ *   may subscribe to '+/+/…/+' that deep, which would overflow the call stack.
+ */
+
+const SLASH = 0x2f
+const PLUS = 0x2b
+const HASH = 0x23
+const DOLLAR = 0x24
+
+/** Children kept in a linked list before the node switches to a Map: short lists scan faster than a Map lookup. */
+const LIST_MAX = 8
+
+/** FNV-1a over UTF-16 code units, cut to 30 bits so Map keys stay small integers (Smis) that need no heap box. */
+const FNV_OFFSET = 0x811c9dc5 | 0
+const FNV_PRIME = 0x01000193
+const HASH_MASK = 0x3fffffff
+
+/** One topic level. Fields are all assigned in the constructor so every node shares one hidden class. */
+class TrieNode<S> {
+  readonly level: string
+  readonly hash: number
+  /** Next child of the same parent (list mode) or next node with the same hash (Map mode). */
+  sibling: TrieNode<S> | undefined = undefined
+  firstKid: TrieNode<S> | undefined = undefined
+  kidTable: Map<number, TrieNode<S>> | undefined = undefined
+  plus: TrieNode<S> | undefined = undefined
+  pound: TrieNode<S> | undefined = undefined
+  /** The only entry while there is one; `entries` takes over from the second one. */
+  key: string | undefined = undefined
+  value: S | undefined = undefined
+  entries: Map<string, S> | undefined = undefined
+
+  constructor (level: string, hash: number) {
+    this.level = level
+    this.hash = hash
+  }
+
+  isEmpty (): boolean {
+    return this.key === undefined && this.entries === undefined && this.firstKid === undefined &&
+      this.kidTable === undefined && this.plus === undefined && this.pound === undefined
+  }
+}
+
+function levelHash (s: string, start: number, end: number): number {
+  let h = FNV_OFFSET
+  for (let i = start; i < end; i++) h = Math.imul(h ^ s.charCodeAt(i), FNV_PRIME)
+  return h & HASH_MASK
+}
+
+/** Whether node.level equals s[start, end), compared in place. */
+function levelIs<S> (node: TrieNode<S>, hash: number, s: string, start: number, end: number): boolean {
+  if (node.hash !== hash) return false
+  const level = node.level
+  if (level.length !== end - start) return false
+  for (let i = 0; i < level.length; i++) {
+    if (level.charCodeAt(i) !== s.charCodeAt(start + i)) return false
+  }
+  return true
+}
+
+function findKid<S> (parent: TrieNode<S>, hash: number, s: string, start: number, end: number): TrieNode<S> | undefined {
+  let n = parent.kidTable !== undefined ? parent.kidTable.get(hash) : parent.firstKid
+  while (n !== undefined) {
+    if (levelIs(n, hash, s, start, end)) return n
+    n = n.sibling
+  }
+  return undefined
+}
+
+function addKid<S> (parent: TrieNode<S>, kid: TrieNode<S>): void {
+  const table = parent.kidTable
+  if (table !== undefined) {
+    kid.sibling = table.get(kid.hash)
+    table.set(kid.hash, kid)
+    return
+  }
+  let count = 0
+  for (let n = parent.firstKid; n !== undefined; n = n.sibling) count++
+  if (count < LIST_MAX) {
+    kid.sibling = parent.firstKid
+    parent.firstKid = kid
+    return
+  }
+  const made = new Map<number, TrieNode<S>>()
+  let n: TrieNode<S> | undefined = parent.firstKid
+  parent.firstKid = undefined
+  kid.sibling = n
+  n = kid
+  while (n !== undefined) {
+    const next: TrieNode<S> | undefined = n.sibling
+    n.sibling = made.get(n.hash)
+    made.set(n.hash, n)
+    n = next
+  }
+  parent.kidTable = made
+}
+
+function removeKid<S> (parent: TrieNode<S>, kid: TrieNode<S>): void {
+  if (parent.plus === kid) { parent.plus = undefined; return }
+  if (parent.pound === kid) { parent.pound = undefined; return }
+  const table = parent.kidTable
+  if (table !== undefined) {
+    const head = table.get(kid.hash)
+    if (head === kid) {
+      if (kid.sibling !== undefined) table.set(kid.hash, kid.sibling)
+      else table.delete(kid.hash)
+      if (table.size === 0) parent.kidTable = undefined
+    } else {
+      unlink(head, kid)
+    }
+  } else if (parent.firstKid === kid) {
+    parent.firstKid = kid.sibling
+  } else {
+    unlink(parent.firstKid, kid)
+  }
+  kid.sibling = undefined
+}
+
+function unlink<S> (from: TrieNode<S> | undefined, kid: TrieNode<S>): void {
+  for (let n = from; n !== undefined; n = n.sibling) {
+    if (n.sibling === kid) { n.sibling = kid.sibling; return }
+  }
+}
+
+/** The end index of the level starting at `start` (the next '/' or s.length). */
+function levelEnd (s: string, start: number): number {
+  const slash = s.indexOf('/', start)
+  return slash === -1 ? s.length : slash
+}
+
+function isWildcard (s: string, start: number, end: number, char: number): boolean {
+  return end - start === 1 && s.charCodeAt(start) === char
+}
+
+/**
+ * Per-match working memory, reused across calls so match() allocates nothing once warm; it grows (rarely) for
+ * deeper topics or wider walks. A nested match() (from inside a visit callback) gets its own.
+ */
+class MatchScratch<S> {
+  /** levelStart[i], levelEnd[i], levelHashes[i]: where topic level i lies and its hash. */
+  levelStart = new Int32Array(16)
+  levelEnd = new Int32Array(16)
+  levelHashes = new Int32Array(16)
+  stackNodes: Array<TrieNode<S> | undefined> = []
+  stackDepth = new Int32Array(32)
+
+  /** Splits topic into the level arrays; returns the number of levels (at least one). */
+  split (topic: string): number {
+    let count = 0
+    let start = 0
+    let h = FNV_OFFSET
+    const len = topic.length
+    for (let i = 0; i <= len; i++) {
+      const c = i === len ? SLASH : topic.charCodeAt(i)
+      if (c !== SLASH) {
+        h = Math.imul(h ^ c, FNV_PRIME)
+        continue
+      }
+      if (count === this.levelStart.length) this.growLevels()
+      this.levelStart[count] = start
+      this.levelEnd[count] = i
+      this.levelHashes[count] = h & HASH_MASK
+      count++
+      start = i + 1
+      h = FNV_OFFSET
+    }
+    return count
+  }
+
+  growLevels (): void {
+    const size = this.levelStart.length * 2
+    const starts = new Int32Array(size); starts.set(this.levelStart); this.levelStart = starts
+    const ends = new Int32Array(size); ends.set(this.levelEnd); this.levelEnd = ends
+    const hashes = new Int32Array(size); hashes.set(this.levelHashes); this.levelHashes = hashes
+  }
+
+  growStack (): void {
+    const depth = new Int32Array(this.stackDepth.length * 2)
+    depth.set(this.stackDepth)
+    this.stackDepth = depth
+  }
+}
+
+export class TopicTrie<S> {
+  private readonly root = new TrieNode<S>('', 0)
+  private count = 0
+  private readonly scratch = new MatchScratch<S>()
+  private matching = false
+
+  /** Number of (filter, key) entries. */
+  get size (): number { return this.count }
+
+  /**
+   * Adds or replaces the entry of `key` under `filter` (validated, without '$share/'). Returns the value it
+   * replaced, if any.
+   */
+  add (filter: string, key: string, value: S): S | undefined {
+    let node = this.root
+    let start = 0
+    for (;;) {
+      const end = levelEnd(filter, start)
+      node = this.descend(node, filter, start, end)
+      if (end === filter.length) break
+      start = end + 1
+    }
+    return this.putEntry(node, key, value)
+  }
+
+  /** Removes the entry of `key` under `filter` and prunes nodes left empty. Returns the removed value. */
+  remove (filter: string, key: string): S | undefined {
+    const path: Array<TrieNode<S>> = [this.root]
+    let node: TrieNode<S> | undefined = this.root
+    let start = 0
+    for (;;) {
+      const end = levelEnd(filter, start)
+      node = this.child(node, filter, start, end)
+      if (node === undefined) return undefined
+      path.push(node)
+      if (end === filter.length) break
+      start = end + 1
+    }
+    let removed: S | undefined
+    if (node.entries !== undefined) {
+      if (!node.entries.has(key)) return undefined
+      removed = node.entries.get(key)
+      node.entries.delete(key)
+      if (node.entries.size === 1) {
+        // Back to the single-entry form so a node that once had two subscribers stays small.
+        for (const [k, v] of node.entries) { node.key = k; node.value = v }
+        node.entries = undefined
+      }
+    } else if (node.key === key) {
+      removed = node.value
+      node.key = undefined
+      node.value = undefined
+    } else {
+      return undefined
+    }
+    this.count--
+    for (let i = path.length - 1; i > 0; i--) {
+      const n = path[i]!
+      if (!n.isEmpty()) break
+      removeKid(path[i - 1]!, n)
+    }
+    return removed
+  }
+
+  get (filter: string, key: string): S | undefined {
+    let node: TrieNode<S> | undefined = this.root
+    let start = 0
+    for (;;) {
+      const end = levelEnd(filter, start)
+      node = this.child(node, filter, start, end)
+      if (node === undefined) return undefined
+      if (end === filter.length) break
+      start = end + 1
+    }
+    if (node.entries !== undefined) return node.entries.get(key)
+    return node.key === key ? node.value : undefined
+  }
+
+  /**
+   * Calls visit(value, key) for every entry whose filter matches `topic` (a topic name, no wildcards): once per
+   * matching filter, so a client subscribed through overlapping filters is visited once for each. The order is
+   * unspecified. Entries added or removed by visit itself may or may not be visited in this call.
+   */
+  match (topic: string, visit: (value: S, key: string) => void): void {
+    const nested = this.matching
+    const sc = nested ? new MatchScratch<S>() : this.scratch
+    this.matching = true
+    try {
+      const levels = sc.split(topic)
+      const starts = sc.levelStart
+      const ends = sc.levelEnd
+      const hashes = sc.levelHashes
+      // [MQTT-4.7.2-1] topics beginning with '$' are not matched by a leading '+' or '#'.
+      const dollar = topic.charCodeAt(0) === DOLLAR
+      const nodes = sc.stackNodes
+      let depths = sc.stackDepth
+      nodes[0] = this.root
+      depths[0] = 0
+      let sp = 1
+      while (sp > 0) {
+        sp--
+        const node = nodes[sp]!
+        nodes[sp] = undefined
+        const d = depths[sp]!
+        if (d === levels) {
+          // Every topic level consumed: this node's own filter matches, and so does its '#' child
+          // ('sport/#' matches 'sport').
+          emit(node, visit)
+          if (node.pound !== undefined) emit(node.pound, visit)
+          continue
+        }
+        const leadingWildcardOk = d !== 0 || !dollar
+        if (node.pound !== undefined && leadingWildcardOk) emit(node.pound, visit)
+        // Up to two pushes follow; grow first so the loop body stays branch-light.
+        if (sp + 2 > depths.length) { sc.growStack(); depths = sc.stackDepth }
+        if (node.plus !== undefined && leadingWildcardOk) {
+          nodes[sp] = node.plus
+          depths[sp] = d + 1
+          sp++
+        }
+        if (node.firstKid !== undefined || node.kidTable !== undefined) {
+          const kid = findKid(node, hashes[d]!, topic, starts[d]!, ends[d]!)
+          if (kid !== undefined) {
+            nodes[sp] = kid
+            depths[sp] = d + 1
+            sp++
+          }
+        }
+      }
+    } finally {
+      this.matching = nested
+    }
+  }
+
+  /** Walks to (and creates if needed) the child of node for filter level [start, end). */
+  private descend (node: TrieNode<S>, filter: string, start: number, end: number): TrieNode<S> {
+    if (isWildcard(filter, start, end, PLUS)) {
+      if (node.plus === undefined) node.plus = new TrieNode<S>('+', 0)
+      return node.plus
+    }
+    if (isWildcard(filter, start, end, HASH)) {
+      if (node.pound === undefined) node.pound = new TrieNode<S>('#', 0)
+      return node.pound
+    }
+    const hash = levelHash(filter, start, end)
+    let kid = findKid(node, hash, filter, start, end)
+    if (kid === undefined) {
+      kid = new TrieNode<S>(filter.slice(start, end), hash)
+      addKid(node, kid)
+    }
+    return kid
+  }
+
+  private child (node: TrieNode<S>, filter: string, start: number, end: number): TrieNode<S> | undefined {
+    if (isWildcard(filter, start, end, PLUS)) return node.plus
+    if (isWildcard(filter, start, end, HASH)) return node.pound
+    return findKid(node, levelHash(filter, start, end), filter, start, end)
+  }
+
+  private putEntry (node: TrieNode<S>, key: string, value: S): S | undefined {
+    if (node.entries !== undefined) {
+      const had = node.entries.has(key)
+      const previous = node.entries.get(key)
+      node.entries.set(key, value)
+      if (!had) this.count++
+      return previous
+    }
+    if (node.key === undefined) {
+      node.key = key
+      node.value = value
+      this.count++
+      return undefined
+    }
+    if (node.key === key) {
+      const previous = node.value
+      node.value = value
+      return previous
+    }
+    node.entries = new Map<string, S>([[node.key, node.value as S], [key, value]])
+    node.key = undefined
+    node.value = undefined
+    this.count++
+    return undefined
+  }
+}
+
+function emit<S> (node: TrieNode<S>, visit: (value: S, key: string) => void): void {
+  // Map.prototype.forEach calls visit(value, key, map): the extra argument is ignored and no iterator is made.
+  if (node.entries !== undefined) node.entries.forEach(visit)
+  else if (node.key !== undefined) visit(node.value as S, node.key)
+}
+
+/** One member of a shared subscription group: fixed shape, handed out by SharedGroup.next() without copying. */
+export class SharedMember<S> {
+  readonly key: string
+  value: S
+
+  constructor (key: string, value: S) {
+    this.key = key
+    this.value = value
+  }
+}
+
+/**
+ * The members of one '$share/{group}/{filter}' subscription. The broker delivers each matching message to one
+ * member: next() hands them out round robin. To skip offline members, call next() up to members.length times,
+ * or read `members` and set `cursor` (the index next() returns next) directly.
+ */
+export class SharedGroup<S> {
+  readonly name: string
+  readonly filter: string
+  /** In insertion order; a replaced member keeps its place. */
+  readonly members: Array<SharedMember<S>> = []
+  cursor = 0
+  private readonly byKey = new Map<string, SharedMember<S>>()
+
+  constructor (name: string, filter: string) {
+    this.name = name
+    this.filter = filter
+  }
+
+  get size (): number { return this.members.length }
+
+  next (): SharedMember<S> | undefined {
+    const members = this.members
+    if (members.length === 0) return undefined
+    if (this.cursor >= members.length) this.cursor = 0
+    const member = members[this.cursor]
+    this.cursor = this.cursor + 1 === members.length ? 0 : this.cursor + 1
+    return member
+  }
+
+  get (key: string): S | undefined {
+    return this.byKey.get(key)?.value
+  }
+
+  /** Returns the replaced value or undefined when key is new. */
+  set (key: string, value: S): S | undefined {
+    const member = this.byKey.get(key)
+    if (member !== undefined) {
+      const previous = member.value
+      member.value = value
+      return previous
+    }
+    const made = new SharedMember(key, value)
+    this.byKey.set(key, made)
+    this.members.push(made)
+    return undefined
+  }
+
+  /** Returns the removed value, if key was a member. The cursor keeps pointing at the same next member. */
+  delete (key: string): S | undefined {
+    const member = this.byKey.get(key)
+    if (member === undefined) return undefined
+    this.byKey.delete(key)
+    const at = this.members.indexOf(member)
+    this.members.splice(at, 1)
+    if (at < this.cursor) this.cursor--
+    if (this.cursor >= this.members.length) this.cursor = 0
+    return member.value
+  }
+}
+
+/**
+ * Shared subscriptions ('$share/{group}/{filter}', MQTT 5.0 §4.8.2). One SharedGroup per (group, filter); match()
+ * reports each matching group once, and the broker picks one member per message.
+ */
+export class SharedTrie<S> {
+  /** Groups stored as TopicTrie entries keyed by group name: the same trie, one entry per (filter, group). */
+  private readonly groups = new TopicTrie<SharedGroup<S>>()
+  private count = 0
+
+  /** Number of (group, filter, key) entries. */
+  get size (): number { return this.count }
+
+  /** Number of (group, filter) groups. */
+  get groupCount (): number { return this.groups.size }
+
+  add (group: string, filter: string, key: string, value: S): S | undefined {
+    let g = this.groups.get(filter, group)
+    if (g === undefined) {
+      g = new SharedGroup<S>(group, filter)
+      this.groups.add(filter, group, g)
+    }
+    const had = g.size
+    const previous = g.set(key, value)
+    if (g.size !== had) this.count++
+    return previous
+  }
+
+  remove (group: string, filter: string, key: string): S | undefined {
+    const g = this.groups.get(filter, group)
+    if (g === undefined) return undefined
+    const had = g.size
+    const removed = g.delete(key)
+    if (g.size !== had) this.count--
+    if (g.size === 0) this.groups.remove(filter, group)
+    return removed
+  }
+
+  get (group: string, filter: string, key: string): S | undefined {
+    return this.groups.get(filter, group)?.get(key)
+  }
+
+  /** The group of (group, filter), if it has members. */
+  group (group: string, filter: string): SharedGroup<S> | undefined {
+    return this.groups.get(filter, group)
+  }
+
+  /** Calls visitGroup once for every group whose filter matches topic (same rules as TopicTrie.match). */
+  match (topic: string, visitGroup: (group: SharedGroup<S>) => void): void {
+    this.groups.match(topic, visitGroup)
+  }
+}

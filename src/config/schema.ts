@@ -1,0 +1,237 @@
+/**
+ * THE option table: every option Midge accepts is defined here once — name, value type (which is also its
+ * validator), default, scope, whether SIGHUP applies it, and one line of documentation — together with the
+ * camelCase field it sets. load.ts, `midge --help-config` and docs/configuration.md (scripts/gen-config-doc.js)
+ * are all driven by it; test/config checks that the doc is not stale.
+ *
+ * Scopes:
+ *   global    applies to the whole broker wherever it appears
+ *   listener  applies to the listener block it appears in (a `listener` line must come first)
+ *   security  per listener when per_listener_settings is true, else global (Mosquitto's rule)
+ *   default-listener  the deprecated `port` / `bind_address`, which configure Mosquitto's default listener
+ *
+ * Defaults of options that set a BrokerOptions field come from defaultBrokerOptions(), so the broker's own
+ * defaults and the documented ones cannot drift apart.
+ */
+import { defaultBrokerOptions } from '../broker/options.js'
+import { isMosquittoOption } from './mosquitto-options.js'
+import type { ConfigurableBrokerOptions, GlobalConfig, ListenerConfig, SecuritySettings } from './types.js'
+import {
+  bool, dirPath, duration, fileName, int, listenerArgs, logDest, logType, oneOf, path, text, timestampFormat,
+  tlsVersion, type ValueType,
+} from './value-types.js'
+
+export type Scope = 'global' | 'listener' | 'security' | 'default-listener'
+
+export type Target =
+  | { broker: keyof ConfigurableBrokerOptions }
+  | { global: keyof GlobalConfig }
+  | { listener: keyof ListenerConfig }
+  | { security: keyof SecuritySettings }
+  /** Handled structurally by load.ts (listener, port, bind_address). */
+  | { special: 'listener' | 'port' | 'bind_address' }
+
+export interface OptionSpec {
+  name: string
+  type: ValueType<unknown>
+  scope: Scope
+  /** Applied by SIGHUP without a restart. */
+  reload: boolean
+  doc: string
+  target: Target
+  /** Default for non-broker targets (undefined = unset). Broker targets: defaultBrokerOptions(). */
+  default?: unknown
+  /** Each line adds to a list instead of replacing the value (log_dest, log_type). */
+  repeatable?: boolean
+}
+
+function opt<T>(spec: Omit<OptionSpec, 'type' | 'default'> & { type: ValueType<T>; default?: T }): OptionSpec {
+  return spec as OptionSpec
+}
+
+const U16 = 65535
+const MAX_SAFE = Number.MAX_SAFE_INTEGER
+/** MQTT's largest Remaining Length, 268 435 455 bytes, plus the 5-byte fixed header. */
+const MQTT_MAX_PACKET = 268_435_460
+const MQTT_MAX_PAYLOAD = 268_435_455
+
+export const OptionTable: readonly OptionSpec[] = [
+  // ---- listeners -------------------------------------------------------------------------------------------
+  opt({ name: 'listener', type: listenerArgs, scope: 'global', reload: false, target: { special: 'listener' },
+    doc: 'Starts a listener block: `listener PORT [ADDRESS]`. Options after it up to the next `listener` apply to it. Without any listener Midge listens on 127.0.0.1:1883 and [::1]:1883 only. Port 0 picks a free port.' }),
+  opt({ name: 'port', type: int(0, U16), scope: 'default-listener', reload: false, target: { special: 'port' },
+    doc: 'Deprecated: port of the default listener (use `listener PORT` instead).' }),
+  opt({ name: 'bind_address', type: text, scope: 'default-listener', reload: false, target: { special: 'bind_address' },
+    doc: 'Deprecated: address the default listener binds to (use `listener PORT ADDRESS` instead).' }),
+  opt({ name: 'bind_interface', type: text, scope: 'listener', reload: false, target: { listener: 'bindInterface' },
+    doc: 'Bind the listener to the addresses of this network interface (e.g. eth0) instead of an address.' }),
+  opt({ name: 'protocol', type: oneOf(['mqtt', 'websockets'] as const), scope: 'listener', reload: false, target: { listener: 'protocol' }, default: 'mqtt',
+    doc: 'Protocol of the listener: plain MQTT over TCP, or MQTT over WebSockets.' }),
+  opt({ name: 'socket_domain', type: oneOf(['ipv4', 'ipv6'] as const), scope: 'listener', reload: false, target: { listener: 'socketDomain' },
+    doc: 'Listen on IPv4 or IPv6 only (default: both).' }),
+  opt({ name: 'max_connections', type: int(-1, MAX_SAFE), scope: 'listener', reload: false, target: { listener: 'maxConnections' }, default: -1,
+    doc: 'Most clients connected to this listener at once; -1 means unlimited.' }),
+  opt({ name: 'mount_point', type: text, scope: 'listener', reload: false, target: { listener: 'mountPoint' }, default: '',
+    doc: 'Prefix added to every topic of this listener\'s clients, isolating them from other listeners.' }),
+  opt({ name: 'max_qos', type: int(0, 2), scope: 'listener', reload: false, target: { listener: 'maxQos' },
+    doc: 'Highest QoS clients of this listener may use (default 2). Midge applies one value to all listeners for now.' }),
+  opt({ name: 'max_topic_alias', type: int(0, U16), scope: 'listener', reload: false, target: { listener: 'maxTopicAlias' },
+    doc: 'Topic aliases an MQTT 5 client may create (default 10, 0 disables). Midge applies one value to all listeners for now.' }),
+
+  // ---- TLS (per listener) ----------------------------------------------------------------------------------
+  opt({ name: 'certfile', type: path, scope: 'listener', reload: true, target: { listener: 'certfile' },
+    doc: 'PEM server certificate (chain) of a TLS listener; needs `keyfile`. Re-read on SIGHUP.' }),
+  opt({ name: 'keyfile', type: path, scope: 'listener', reload: true, target: { listener: 'keyfile' },
+    doc: 'PEM private key matching `certfile`. Re-read on SIGHUP.' }),
+  opt({ name: 'cafile', type: path, scope: 'listener', reload: true, target: { listener: 'cafile' },
+    doc: 'PEM CA certificates trusted for client certificates. Re-read on SIGHUP.' }),
+  opt({ name: 'capath', type: dirPath, scope: 'listener', reload: true, target: { listener: 'capath' },
+    doc: 'Directory of PEM CA certificates (`*.pem`, `*.crt`) trusted for client certificates. Re-read on SIGHUP.' }),
+  opt({ name: 'crlfile', type: path, scope: 'listener', reload: true, target: { listener: 'crlfile' },
+    doc: 'PEM certificate revocation list checked against client certificates (with `require_certificate`). Re-read on SIGHUP.' }),
+  opt({ name: 'tls_version', type: tlsVersion, scope: 'listener', reload: false, target: { listener: 'tlsVersion' },
+    doc: 'Lowest TLS version accepted (default tlsv1.2).' }),
+  opt({ name: 'ciphers', type: text, scope: 'listener', reload: false, target: { listener: 'ciphers' },
+    doc: 'OpenSSL cipher list for TLS 1.2 and below, colon separated.' }),
+  opt({ name: 'ciphers_tls1.3', type: text, scope: 'listener', reload: false, target: { listener: 'ciphersTls13' },
+    doc: 'TLS 1.3 cipher suites, colon separated.' }),
+  opt({ name: 'require_certificate', type: bool, scope: 'listener', reload: false, target: { listener: 'requireCertificate' }, default: false,
+    doc: 'Clients must present a certificate signed by `cafile`/`capath`.' }),
+  opt({ name: 'use_identity_as_username', type: bool, scope: 'listener', reload: false, target: { listener: 'useIdentityAsUsername' }, default: false,
+    doc: 'Use the client certificate\'s CN as the username (needs `require_certificate true`); the password file is not consulted.' }),
+  opt({ name: 'use_subject_as_username', type: bool, scope: 'listener', reload: false, target: { listener: 'useSubjectAsUsername' }, default: false,
+    doc: 'Use the client certificate\'s full subject as the username (needs `require_certificate true`).' }),
+
+  // ---- security (per listener with per_listener_settings) ---------------------------------------------------
+  opt({ name: 'per_listener_settings', type: bool, scope: 'global', reload: false, target: { global: 'perListenerSettings' }, default: false,
+    doc: 'When true, allow_anonymous, password_file, acl_file, allow_zero_length_clientid and auto_id_prefix apply to the listener block they are in; when false they apply to all listeners.' }),
+  opt({ name: 'allow_anonymous', type: bool, scope: 'security', reload: true, target: { security: 'allowAnonymous' },
+    doc: 'Accept clients that send no username. Default false once any listener is configured; true only for the built-in local-only listeners.' }),
+  opt({ name: 'password_file', type: path, scope: 'security', reload: true, target: { security: 'passwordFile' },
+    doc: 'Password file (`midge passwd` / mosquitto_passwd format). Re-read on SIGHUP; connected clients stay.' }),
+  opt({ name: 'acl_file', type: path, scope: 'security', reload: true, target: { security: 'aclFile' },
+    doc: 'Access control list file (Mosquitto syntax). Re-read on SIGHUP.' }),
+  opt({ name: 'allow_zero_length_clientid', type: bool, scope: 'security', reload: true, target: { security: 'allowZeroLengthClientId' },
+    doc: 'Let clients connect with an empty client id and have the broker assign one.' }),
+  opt({ name: 'auto_id_prefix', type: text, scope: 'security', reload: true, target: { security: 'autoIdPrefix' },
+    doc: 'Prefix of client ids the broker assigns.' }),
+
+  // ---- persistence ------------------------------------------------------------------------------------------
+  opt({ name: 'persistence', type: bool, scope: 'global', reload: false, target: { global: 'persistence' }, default: false,
+    doc: 'Save sessions, subscriptions and retained messages to disk and restore them at start.' }),
+  opt({ name: 'persistence_file', type: fileName, scope: 'global', reload: false, target: { global: 'persistenceFile' }, default: 'mosquitto.db',
+    doc: 'File name of the persistence database, inside `persistence_location`.' }),
+  opt({ name: 'persistence_location', type: dirPath, scope: 'global', reload: false, target: { global: 'persistenceLocation' },
+    doc: 'Directory of the persistence database (default: the working directory).' }),
+  opt({ name: 'autosave_interval', type: int(0, MAX_SAFE, { unit: 'seconds' }), scope: 'global', reload: true, target: { global: 'autosaveInterval' }, default: 1800,
+    doc: 'Seconds between saves of the persistence database (0: only at exit), or a change count with `autosave_on_changes`.' }),
+  opt({ name: 'autosave_on_changes', type: bool, scope: 'global', reload: true, target: { global: 'autosaveOnChanges' }, default: false,
+    doc: 'Treat `autosave_interval` as a number of changes rather than seconds.' }),
+
+  // ---- limits and MQTT behaviour (BrokerOptions) ------------------------------------------------------------
+  opt({ name: 'max_queued_messages', type: int(0, MAX_SAFE), scope: 'global', reload: true, target: { broker: 'maxQueuedMessages' },
+    doc: 'QoS 1/2 messages queued per client beyond those in flight; 0 means unlimited.' }),
+  opt({ name: 'max_queued_bytes', type: int(0, MAX_SAFE, { unit: 'bytes' }), scope: 'global', reload: true, target: { broker: 'maxQueuedBytes' },
+    doc: 'Payload bytes queued per client beyond those in flight; 0 means unlimited.' }),
+  opt({ name: 'max_inflight_messages', type: int(0, U16), scope: 'global', reload: true, target: { broker: 'maxInflightMessages' },
+    doc: 'Outgoing QoS 1/2 messages in flight per client; 0 means 65535.' }),
+  opt({ name: 'max_inflight_bytes', type: int(0, MAX_SAFE, { unit: 'bytes' }), scope: 'global', reload: true, target: { broker: 'maxInflightBytes' },
+    doc: 'Outgoing payload bytes in flight per client; 0 means unlimited.' }),
+  opt({ name: 'max_packet_size', type: int(20, MQTT_MAX_PACKET, { allowZero: true, unit: 'bytes' }), scope: 'global', reload: true, target: { broker: 'maxPacketSize' },
+    doc: 'Largest packet accepted from clients; larger ones disconnect the client. 0 means the protocol limit.' }),
+  opt({ name: 'message_size_limit', type: int(0, MQTT_MAX_PAYLOAD, { unit: 'bytes' }), scope: 'global', reload: true, target: { broker: 'messageSizeLimit' },
+    doc: 'Largest PUBLISH payload accepted; larger messages are dropped. 0 means no limit.' }),
+  opt({ name: 'max_keepalive', type: int(0, U16, { unit: 'seconds' }), scope: 'global', reload: true, target: { broker: 'maxKeepalive' },
+    doc: 'Largest keep alive granted; MQTT 5 clients asking more get this value, MQTT 3 clients are refused. 0 means 65535.' }),
+  opt({ name: 'retain_available', type: bool, scope: 'global', reload: true, target: { broker: 'retainAvailable' },
+    doc: 'Support retained messages; when false, a PUBLISH with the retain flag disconnects the client.' }),
+  opt({ name: 'allow_duplicate_messages', type: bool, scope: 'global', reload: true, target: { broker: 'allowDuplicateMessages' },
+    doc: 'Deliver a message once per matching subscription instead of once per client (MQTT 3).' }),
+  opt({ name: 'upgrade_outgoing_qos', type: bool, scope: 'global', reload: true, target: { broker: 'upgradeOutgoingQos' },
+    doc: 'Deliver at the subscription\'s QoS even when the message was published at a lower QoS (non-standard).' }),
+  opt({ name: 'persistent_client_expiration', type: duration, scope: 'global', reload: true, target: { broker: 'persistentClientExpiration' },
+    doc: 'Drop persistent MQTT 3 sessions whose client has not reconnected within this time (e.g. 14d); unset means never.' }),
+  opt({ name: 'sys_interval', type: int(0, MAX_SAFE, { unit: 'seconds' }), scope: 'global', reload: true, target: { broker: 'sysInterval' },
+    doc: 'Seconds between `$SYS` updates; 0 disables the `$SYS` tree.' }),
+  opt({ name: 'set_tcp_nodelay', type: bool, scope: 'global', reload: false, target: { global: 'setTcpNodelay' }, default: false,
+    doc: 'Disable Nagle\'s algorithm on client sockets (lower latency, more packets).' }),
+
+  // ---- logging ----------------------------------------------------------------------------------------------
+  opt({ name: 'log_dest', type: logDest, scope: 'global', reload: true, target: { global: 'logDest' }, repeatable: true,
+    doc: 'Where log lines go; may be repeated. `file PATH` is reopened on SIGHUP (for logrotate); `topic` publishes under `$SYS/broker/log/`; `none` disables logging. Default stderr.' }),
+  opt({ name: 'log_type', type: logType, scope: 'global', reload: true, target: { global: 'logType' }, repeatable: true,
+    doc: 'Which messages to log; may be repeated. Default error, warning, notice, information.' }),
+  opt({ name: 'log_timestamp', type: bool, scope: 'global', reload: true, target: { global: 'logTimestamp' }, default: true,
+    doc: 'Prefix each log line with a timestamp.' }),
+  opt({ name: 'log_timestamp_format', type: timestampFormat, scope: 'global', reload: true, target: { global: 'logTimestampFormat' }, default: '',
+    doc: 'strftime-style timestamp format (%Y %m %d %H %M %S %s %z %F %T %y %b %B %a %A %e %j %I %p %%); default ISO 8601 in UTC.' }),
+  opt({ name: 'connection_messages', type: bool, scope: 'global', reload: true, target: { global: 'connectionMessages' }, default: true,
+    doc: 'Log each client connection and disconnection.' }),
+
+  // ---- process ----------------------------------------------------------------------------------------------
+  opt({ name: 'pid_file', type: path, scope: 'global', reload: false, target: { global: 'pidFile' },
+    doc: 'Write the broker\'s process id to this file at start (and remove it at exit).' }),
+  opt({ name: 'user', type: text, scope: 'global', reload: false, target: { global: 'user' },
+    doc: 'When started as root, switch to this user after opening the listeners (default mosquitto, or nobody if it does not exist). No effect when not root.' }),
+]
+
+const byName = new Map<string, OptionSpec>(OptionTable.map((o) => [o.name, o]))
+
+export function findOption(name: string): OptionSpec | undefined {
+  return byName.get(name)
+}
+
+export type OptionKind = 'midge' | 'unsupported-mosquitto' | 'unknown'
+
+export function classifyOption(name: string): OptionKind {
+  if (byName.has(name)) return 'midge'
+  if (name === 'include_dir') return 'midge'
+  return isMosquittoOption(name) ? 'unsupported-mosquitto' : 'unknown'
+}
+
+/** The default shown in docs, for any option. */
+export function describeDefault(o: OptionSpec): string {
+  if ('broker' in o.target) {
+    const v = defaultBrokerOptions()[o.target.broker]
+    if (o.name === 'persistent_client_expiration' && v === 0) return 'never'
+    return String(v)
+  }
+  if (o.name === 'log_dest') return 'stderr'
+  if (o.name === 'log_type') return 'error, warning, notice, information'
+  if (o.name === 'allow_anonymous') return 'false (true without listeners)'
+  if (o.default === undefined) return '(unset)'
+  return o.type.show(o.default)
+}
+
+/** Edit distance with transpositions (optimal string alignment), for "did you mean". */
+export function editDistance(a: string, b: string): number {
+  const d: number[][] = []
+  for (let i = 0; i <= a.length; i++) d.push([i])
+  for (let j = 1; j <= b.length; j++) (d[0] as number[])[j] = j
+  for (let i = 1; i <= a.length; i++) {
+    const row = d[i] as number[]
+    const prev = d[i - 1] as number[]
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      let v = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, ((d[i - 2] as number[])[j - 2] as number) + 1)
+      row[j] = v
+    }
+  }
+  return (d[a.length] as number[])[b.length] as number
+}
+
+/** The closest supported option name to a misspelt one, if it is close enough to be a plausible typo. */
+export function suggestOption(name: string): string | undefined {
+  let best: string | undefined
+  let bestDist = Infinity
+  for (const candidate of [...byName.keys(), 'include_dir']) {
+    const dist = editDistance(name.toLowerCase(), candidate)
+    if (dist < bestDist) {
+      best = candidate
+      bestDist = dist
+    }
+  }
+  const limit = Math.max(1, Math.min(3, Math.floor(name.length / 4)))
+  return bestDist <= limit ? best : undefined
+}

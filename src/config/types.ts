@@ -1,0 +1,111 @@
+/**
+ * The typed result of loading a config: what serve.ts, transport/ and auth/ consume. Option names map onto
+ * these camelCase fields in schema.ts only.
+ */
+import type { BrokerOptions } from '../broker/options.js'
+import type { LogType } from '../observability/logger.js'
+import type { ConfigWarning, SourceLocation } from './errors.js'
+
+/** The BrokerOptions fields a config file can set (not the logger or auth objects, which serve.ts builds). */
+export type ConfigurableBrokerOptions = Omit<BrokerOptions, 'logger' | 'authenticator' | 'authorizer'>
+
+export type LogDest =
+  | { kind: 'stdout' }
+  | { kind: 'stderr' }
+  | { kind: 'topic' }
+  | { kind: 'file'; path: string }
+
+export type TlsVersion = 'tlsv1.1' | 'tlsv1.2' | 'tlsv1.3'
+
+/** Security options: per listener with per_listener_settings true, else one global set copied to every listener. */
+export interface SecuritySettings {
+  /** undefined: not set (the default depends on whether any listener is configured). */
+  allowAnonymous: boolean | undefined
+  passwordFile: string | undefined
+  aclFile: string | undefined
+  allowZeroLengthClientId: boolean | undefined
+  autoIdPrefix: string | undefined
+}
+
+export interface ListenerConfig {
+  /** 0 = let the OS choose a free port (Midge extension, used by tests). */
+  port: number
+  /** undefined = all interfaces. May be a host name such as `localhost` (all its addresses are bound). */
+  bindAddress: string | undefined
+  bindInterface: string | undefined
+  protocol: 'mqtt' | 'websockets'
+  socketDomain: 'ipv4' | 'ipv6' | undefined
+  /** -1 = unlimited. */
+  maxConnections: number
+  mountPoint: string
+  /** undefined = not set on this listener (the broker-wide value applies). */
+  maxQos: 0 | 1 | 2 | undefined
+  maxTopicAlias: number | undefined
+  /** Effective security settings for this listener (after per_listener_settings and defaults are applied). */
+  allowAnonymous: boolean
+  passwordFile: string | undefined
+  aclFile: string | undefined
+  allowZeroLengthClientId: boolean | undefined
+  autoIdPrefix: string | undefined
+  /** Raw per-listener security options as written (per_listener_settings true). */
+  security: SecuritySettings
+  certfile: string | undefined
+  keyfile: string | undefined
+  cafile: string | undefined
+  capath: string | undefined
+  crlfile: string | undefined
+  tlsVersion: TlsVersion | undefined
+  ciphers: string | undefined
+  ciphersTls13: string | undefined
+  requireCertificate: boolean
+  useIdentityAsUsername: boolean
+  useSubjectAsUsername: boolean
+  /** Where each option of this block was set (option name → file:line). */
+  origins: Record<string, SourceLocation>
+  /** The `listener` line (or the first `port`/`bind_address` line of the legacy default listener). */
+  file: string
+  line: number
+  /** Name used in logs and ListenerInfo.name: the port, or `port@address` when the port is shared. */
+  name: string
+  /** True for the implicit local-only listeners used when the config defines none. */
+  implicit: boolean
+}
+
+export interface GlobalConfig {
+  perListenerSettings: boolean
+  persistence: boolean
+  persistenceFile: string
+  /** undefined = the working directory, as Mosquitto. */
+  persistenceLocation: string | undefined
+  autosaveInterval: number
+  autosaveOnChanges: boolean
+  pidFile: string | undefined
+  /** undefined = not set: when started as root the broker switches to `mosquitto` (or `nobody`). */
+  user: string | undefined
+  logDest: LogDest[]
+  logType: LogType[]
+  logTimestamp: boolean
+  /** strftime-like; '' = ISO 8601. */
+  logTimestampFormat: string
+  connectionMessages: boolean
+  setTcpNodelay: boolean
+  /** Global security settings (used by every listener when per_listener_settings is false). */
+  security: SecuritySettings
+  /** Where each global option was set (option name → file:line of its last occurrence). */
+  origins: Record<string, SourceLocation>
+}
+
+export interface MidgeConfig {
+  /** Main config file ('' when started without -c). */
+  file: string
+  /** Every file read (main first, then include_dir files). */
+  files: string[]
+  broker: Partial<ConfigurableBrokerOptions>
+  listeners: ListenerConfig[]
+  global: GlobalConfig
+  warnings: ConfigWarning[]
+}
+
+export function isTlsListener(l: ListenerConfig): boolean {
+  return l.certfile !== undefined && l.keyfile !== undefined
+}

@@ -1,0 +1,250 @@
+/**
+ * Incremental MQTT decoder: framing, size guard, fixed-header checks, dispatch to decode-packets.ts.
+ *
+ * Feed it socket chunks of any size; it calls onPacket for each complete packet, in order. Data flow:
+ *
+ *   chunk ──► whole packets inside the chunk: decoded in place, payloads are subarray views of the chunk
+ *        └──► a packet cut by the chunk end: views of its pieces are held (no copy) until the last piece
+ *             arrives, then concatenated once into a fresh buffer and decoded from there
+ *
+ * Payload and binary-property views are safe to keep (retained messages, queues): socket chunks are never
+ * reused by Node, and each reassembled packet gets its own buffer. A view does keep its whole chunk alive,
+ * so long-term storage of many small payloads may prefer a copy.
+ *
+ * The size guard runs as soon as the fixed header is complete, before any body byte is held, and held bytes
+ * are only bytes actually received: a peer announcing 256 MB makes us hold nothing extra.
+ */
+import { PacketType } from './constants.js'
+import type { ProtocolVersion } from './constants.js'
+import {
+  decodeAck, decodeAuth, decodeConnack, decodeConnect, decodeDisconnect, decodePublish, decodeSuback,
+  decodeSubscribe, decodeUnsuback, decodeUnsubscribe,
+} from './decode-packets.js'
+import { MqttProtocolError, malformed, tooLarge } from './errors.js'
+import type { Packet } from './packets.js'
+import { Reader } from './reader.js'
+import { readVarint, VarintResult, VarintStatus } from './varint.js'
+
+export interface DecoderOptions {
+  /** Largest whole packet (fixed header included) accepted; 0/undefined = protocol max (268,435,460). */
+  maxPacketSize?: number
+  /** Version before a CONNECT is seen (client side: the version it connected with). Default 4. */
+  protocolVersion?: ProtocolVersion
+}
+
+/** 1 type byte + 4 length bytes + 268,435,455. */
+const ProtocolMaxPacket = 268_435_460
+
+/** Static pieces of PINGREQ/PINGRESP: they carry nothing, so one frozen object each serves every ping. */
+const Pingreq = Object.freeze({ type: PacketType.Pingreq } as const)
+const Pingresp = Object.freeze({ type: PacketType.Pingresp } as const)
+
+export class Decoder {
+  /** Starts at opts.protocolVersion ?? 4; set by a CONNECT as soon as its protocol level is read. */
+  protocolVersion: ProtocolVersion
+  /** May be changed between pushes (e.g. after CONNECT negotiates a smaller size). */
+  maxPacketSize: number
+
+  private readonly onPacket: (packet: Packet) => void
+  private readonly reader = new Reader()
+  private readonly vr = new VarintResult()
+  private error: MqttProtocolError | null = null
+  private stopped = false
+  /** Pieces of the current partial packet (views of chunks, or a copy of a split fixed header). */
+  private parts: Buffer[] = []
+  /** Bytes held in parts. */
+  private held = 0
+  /** Total size of the partial packet, or -1 while its fixed header is still incomplete. */
+  private need = -1
+
+  constructor (onPacket: (packet: Packet) => void, opts?: DecoderOptions) {
+    this.onPacket = onPacket
+    this.protocolVersion = opts?.protocolVersion ?? 4
+    this.maxPacketSize = opts?.maxPacketSize ?? 0
+  }
+
+  /** Bytes held waiting for the rest of a packet. */
+  get buffered (): number {
+    return this.held
+  }
+
+  /** Stops emitting; safe to call from onPacket. Later pushes do nothing. */
+  stop (): void {
+    this.stopped = true
+    this.parts = []
+    this.held = 0
+  }
+
+  /**
+   * Feeds bytes. Returns null, or the MqttProtocolError that ended decoding (also returned by every later
+   * push). Never throws for any input; an exception thrown by onPacket propagates to the caller.
+   */
+  push (chunk: Buffer): MqttProtocolError | null {
+    if (this.error !== null) return this.error
+    if (this.stopped) return null
+    const len = chunk.length
+    let pos = 0
+    if (this.held > 0) {
+      pos = this.continuePartial(chunk)
+      if (pos < 0) return this.error // -1: error, or everything consumed into the partial packet
+    }
+    while (pos < len && !this.stopped) {
+      const st = readVarint(chunk, pos + 1, len, this.vr)
+      if (st === VarintStatus.Incomplete) {
+        // Split fixed header (at most 4 bytes here): copy it, the chunk view alone could not be re-read easily.
+        this.parts = [Buffer.from(chunk.subarray(pos))]
+        this.held = len - pos
+        this.need = -1
+        return null
+      }
+      if (st === VarintStatus.Malformed) return this.fail(malformed('remaining length longer than 4 bytes'))
+      const bodyStart = pos + 1 + this.vr.length
+      const total = bodyStart - pos + this.vr.value
+      const max = this.maxPacketSize
+      if (max > 0 && total > max) return this.fail(tooLarge(total, max))
+      if (pos + total > len) {
+        this.parts = [chunk.subarray(pos)]
+        this.held = len - pos
+        this.need = total
+        return null
+      }
+      const err = this.decodeOne(chunk, pos, bodyStart, pos + total)
+      if (err !== null) return err
+      pos += total
+    }
+    return null
+  }
+
+  /**
+   * Adds the start of chunk to the partial packet. Returns the offset of the first unused byte, or -1 when
+   * the chunk was used up (still partial, or stopped) or decoding failed (this.error is then set).
+   */
+  private continuePartial (chunk: Buffer): number {
+    let pos = 0
+    if (this.need < 0) {
+      // Complete the fixed header byte by byte: it is at most 5 bytes, so this loop is short.
+      let hdr = this.parts[0]!
+      while (true) {
+        if (pos >= chunk.length) {
+          this.parts[0] = hdr
+          this.held = hdr.length
+          return -1
+        }
+        hdr = Buffer.concat([hdr, chunk.subarray(pos, pos + 1)])
+        pos++
+        const st = readVarint(hdr, 1, hdr.length, this.vr)
+        if (st === VarintStatus.Ok) break
+        if (st === VarintStatus.Malformed) {
+          this.fail(malformed('remaining length longer than 4 bytes'))
+          return -1
+        }
+      }
+      const total = hdr.length + this.vr.value
+      const max = this.maxPacketSize
+      if (max > 0 && total > max) {
+        this.fail(tooLarge(total, max))
+        return -1
+      }
+      this.parts[0] = hdr
+      this.held = hdr.length
+      this.need = total
+    }
+    const missing = this.need - this.held
+    const avail = chunk.length - pos
+    if (avail < missing) {
+      if (avail > 0) this.parts.push(chunk.subarray(pos))
+      this.held += avail
+      return -1
+    }
+    if (missing > 0) this.parts.push(chunk.subarray(pos, pos + missing))
+    const total = this.need
+    // A fresh buffer per reassembled packet: views into it stay valid for as long as the caller keeps them.
+    const pkt = Buffer.concat(this.parts, total)
+    this.parts = []
+    this.held = 0
+    this.need = -1
+    readVarint(pkt, 1, total, this.vr) // validated when the header was first read
+    const err = this.decodeOne(pkt, 0, 1 + this.vr.length, total)
+    if (err !== null) return -1
+    return this.stopped ? -1 : pos + missing
+  }
+
+  private fail (err: MqttProtocolError): MqttProtocolError {
+    this.error = err
+    this.parts = []
+    this.held = 0
+    return err
+  }
+
+  /** Decodes buf[start, end) (body from bodyStart) and emits it. Returns the error, if any. */
+  private decodeOne (buf: Buffer, start: number, bodyStart: number, end: number): MqttProtocolError | null {
+    let packet: Packet
+    try {
+      packet = this.decodeBody(buf[start]!, buf, bodyStart, end)
+    } catch (e) {
+      // Only our own MqttProtocolErrors are expected; anything else is a decoder bug surfaced as malformed.
+      return this.fail(e instanceof MqttProtocolError ? e : malformed(`undecodable packet: ${String(e)}`))
+    }
+    this.onPacket(packet)
+    return null
+  }
+
+  private decodeBody (first: number, buf: Buffer, start: number, end: number): Packet {
+    const type = first >> 4
+    const flags = first & 15
+    const r = this.reader
+    r.reset(buf, start, end)
+    const v = this.protocolVersion
+    switch (type) {
+      case PacketType.Publish:
+        if ((flags & 6) === 6) throw malformed('PUBLISH with QoS 3') // [MQTT-3.3.1-4]
+        if (v === 5 && (flags & 0x0e) === 8) throw malformed('PUBLISH with QoS 0 and DUP set') // [MQTT-3.3.1-2]
+        return decodePublish(r, flags, v)
+      case PacketType.Puback:
+      case PacketType.Pubrec:
+      case PacketType.Pubcomp:
+        if (flags !== 0) throw badFlags(type)
+        return decodeAck(r, type, v)
+      case PacketType.Pubrel:
+        if (flags !== 2 && v !== 3) throw badFlags(type) // [MQTT-3.6.1-1]
+        return decodeAck(r, type, v)
+      case PacketType.Subscribe:
+        if (flags !== 2 && v !== 3) throw badFlags(type) // [MQTT-3.8.1-1]
+        return decodeSubscribe(r, v)
+      case PacketType.Unsubscribe:
+        if (flags !== 2 && v !== 3) throw badFlags(type) // [MQTT-3.10.1-1]
+        return decodeUnsubscribe(r, v)
+      case PacketType.Connect:
+        if (flags !== 0) throw badFlags(type)
+        return decodeConnect(r, this)
+      case PacketType.Connack:
+        if (flags !== 0) throw badFlags(type)
+        return decodeConnack(r, v)
+      case PacketType.Suback:
+        if (flags !== 0) throw badFlags(type)
+        return decodeSuback(r, v)
+      case PacketType.Unsuback:
+        if (flags !== 0) throw badFlags(type)
+        return decodeUnsuback(r, v)
+      case PacketType.Pingreq:
+      case PacketType.Pingresp:
+        if (flags !== 0) throw badFlags(type)
+        if (end !== start) throw malformed('PINGREQ/PINGRESP with a body')
+        return type === PacketType.Pingreq ? Pingreq : Pingresp
+      case PacketType.Disconnect:
+        if (flags !== 0) throw badFlags(type)
+        return decodeDisconnect(r, v)
+      case PacketType.Auth:
+        if (v !== 5) throw malformed('AUTH before MQTT 5.0')
+        if (flags !== 0) throw badFlags(type)
+        return decodeAuth(r)
+      default:
+        throw malformed('reserved packet type 0')
+    }
+  }
+}
+
+/** [MQTT-2.2.2-2]: reserved fixed-header flags must be exactly as the spec lists them. */
+function badFlags (type: number): MqttProtocolError {
+  return malformed(`reserved fixed-header flags set on packet type ${type}`)
+}

@@ -1,0 +1,70 @@
+/**
+ * Assembles a running Midge: one Broker plus its listeners. `midge serve` and the tests call this;
+ * config/ turns a mosquitto.conf into a ServerPlan.
+ */
+import { Broker } from './broker/broker.js'
+import type { BrokerOptions, ListenerInfo } from './broker/options.js'
+import { startTcpListener, type RunningListener } from './transport/tcp.js'
+
+export interface ListenerPlan {
+  host: string
+  port: number
+  protocol: 'mqtt' | 'websockets'
+  maxConnections: number
+  info: ListenerInfo
+}
+
+export interface ServerPlan {
+  broker: Partial<BrokerOptions>
+  listeners: ListenerPlan[]
+  /** TCP_NODELAY on accepted sockets. */
+  noDelay: boolean
+}
+
+export interface RunningServer {
+  broker: Broker
+  listeners: RunningListener[]
+  close(): Promise<void>
+}
+
+/** The embedded default: 127.0.0.1 and ::1 on `port`, anonymous, like mosquitto 2 with no listener configured. */
+export function localOnlyPlan(port = 1883): ServerPlan {
+  const info: ListenerInfo = { name: String(port), allowAnonymous: true, mountPoint: '', protocol: 'mqtt' }
+  return {
+    broker: {},
+    noDelay: true,
+    listeners: [
+      { host: '127.0.0.1', port, protocol: 'mqtt', maxConnections: -1, info },
+      { host: '::1', port, protocol: 'mqtt', maxConnections: -1, info },
+    ],
+  }
+}
+
+export async function startServer(plan: ServerPlan): Promise<RunningServer> {
+  const broker = new Broker(plan.broker)
+  const listeners: RunningListener[] = []
+  try {
+    for (const l of plan.listeners) {
+      if (l.protocol !== 'mqtt') throw new Error(`listener ${l.port}: protocol ${l.protocol} is not supported yet`)
+      try {
+        listeners.push(await startTcpListener(broker, { host: l.host, port: l.port, noDelay: plan.noDelay, maxConnections: l.maxConnections, info: l.info }))
+      } catch (err) {
+        // ::1 is optional for the local-only default: a host without IPv6 still gets 127.0.0.1.
+        if (l.host === '::1' && (err as Error).message.includes('no such local address')) continue
+        throw err
+      }
+    }
+  } catch (err) {
+    for (const l of listeners) await l.close()
+    broker.close()
+    throw err
+  }
+  return {
+    broker,
+    listeners,
+    async close() {
+      broker.close()
+      await Promise.all(listeners.map((l) => l.close()))
+    },
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * Differential test: random add/remove/match sequences against a naive matcher written from the spec text
+ * (MQTT 5.0 §4.7), over a small level alphabet so that collisions between filters, empty levels, '$' topics and
+ * wildcards come up often.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import fc from 'fast-check'
+import { TopicTrie } from '../../src/broker/topic-trie.js'
+
+function referenceMatch (filter: string, topic: string): boolean {
+  const f = filter.split('/')
+  const t = topic.split('/')
+  // [MQTT-4.7.2-1]
+  if (topic.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false
+  for (let i = 0; i < f.length; i++) {
+    // '#' matches the parent level and any number of levels below it.
+    if (f[i] === '#') return true
+    if (i >= t.length) return false
+    if (f[i] !== '+' && f[i] !== t[i]) return false
+  }
+  return f.length === t.length
+}
+
+const nameLevels = ['', 'a', 'b', 'ab', '$x', 'a$', 'é']
+
+const topicLevelArb = fc.constantFrom(...nameLevels)
+const topicArb = fc.array(topicLevelArb, { minLength: 1, maxLength: 5 }).map((levels) => levels.join('/'))
+
+/** Valid filters: '+' anywhere as a whole level, '#' only as the last level. */
+const filterArb = fc.tuple(
+  fc.array(fc.constantFrom(...nameLevels, '+', '+'), { minLength: 0, maxLength: 4 }),
+  fc.boolean()
+).map(([levels, pound]) => pound ? [...levels, '#'].join('/') : levels.length === 0 ? '#' : levels.join('/'))
+
+type Op =
+  | { kind: 'add', filter: string, key: string, value: number }
+  | { kind: 'remove', filter: string, key: string, pick: number }
+  | { kind: 'match', topic: string }
+
+const keyArb = fc.constantFrom('c1', 'c2', 'c3')
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({ kind: fc.constant('add' as const), filter: filterArb, key: keyArb, value: fc.nat(99) }),
+  fc.record({ kind: fc.constant('remove' as const), filter: filterArb, key: keyArb, pick: fc.nat() }),
+  fc.record({ kind: fc.constant('match' as const), topic: topicArb })
+)
+
+test('the reference matcher agrees with the spec examples it is checked against', () => {
+  assert.equal(referenceMatch('sport/#', 'sport'), true)
+  assert.equal(referenceMatch('sport/tennis/player1/#', 'sport/tennis/player1/score/wimbledon'), true)
+  assert.equal(referenceMatch('+/+', '/finance'), true)
+  assert.equal(referenceMatch('+', '/finance'), false)
+  assert.equal(referenceMatch('sport/+', 'sport'), false)
+  assert.equal(referenceMatch('#', '$SYS/x'), false)
+  assert.equal(referenceMatch('$SYS/#', '$SYS/x'), true)
+  assert.equal(referenceMatch('a/b/#', 'a'), false)
+})
+
+test('TopicTrie matches exactly like the reference matcher under random add/remove/match', () => {
+  fc.assert(fc.property(fc.array(opArb, { maxLength: 60 }), fc.array(topicArb, { minLength: 1, maxLength: 8 }), (ops, finalTopics) => {
+    const trie = new TopicTrie<number>()
+    const model = new Map<string, Map<string, number>>()
+    const check = (topic: string): void => {
+      const got: string[] = []
+      trie.match(topic, (value, key) => { got.push(`${key}=${value}`) })
+      const want: string[] = []
+      for (const [filter, entries] of model) {
+        if (!referenceMatch(filter, topic)) continue
+        for (const [key, value] of entries) want.push(`${key}=${value}`)
+      }
+      assert.deepEqual(got.sort(), want.sort(), `topic ${JSON.stringify(topic)}`)
+    }
+    for (const op of ops) {
+      if (op.kind === 'add') {
+        const entries = model.get(op.filter) ?? new Map<string, number>()
+        assert.equal(trie.add(op.filter, op.key, op.value), entries.get(op.key))
+        entries.set(op.key, op.value)
+        model.set(op.filter, entries)
+      } else if (op.kind === 'remove') {
+        // Mostly remove a filter that exists, else random filters would almost never hit one.
+        const existing = [...model.keys()]
+        const filter = existing.length > 0 && op.pick % 4 !== 0 ? existing[op.pick % existing.length]! : op.filter
+        const entries = model.get(filter)
+        assert.equal(trie.remove(filter, op.key), entries?.get(op.key))
+        entries?.delete(op.key)
+        if (entries?.size === 0) model.delete(filter)
+      } else {
+        check(op.topic)
+      }
+      let size = 0
+      for (const entries of model.values()) size += entries.size
+      assert.equal(trie.size, size)
+    }
+    for (const [filter, entries] of model) {
+      for (const [key, value] of entries) assert.equal(trie.get(filter, key), value)
+    }
+    for (const topic of finalTopics) check(topic)
+  }), { numRuns: 400 })
+})

@@ -1,0 +1,139 @@
+/** RetainedIndex: one retained message per topic, matched by SUBSCRIBE filters (MQTT 5.0 §4.7, §3.3.1.3). */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { RetainedIndex } from '../../src/broker/retained-index.js'
+
+const topics = [
+  'sport', 'sport/', 'sport/tennis', 'sport/tennis/player1', 'sport/tennis/player1/ranking',
+  'sport/tennis/player1/score/wimbledon', 'sport/tennis/player2', 'sport/golf', 'sports',
+  '/finance', 'finance', '/', 'a//b', 'a/b', '$SYS/broker/clients', '$SYS', '$SYS/monitor/Clients', 'a/$x'
+]
+
+function indexOfAll (): RetainedIndex<string> {
+  const index = new RetainedIndex<string>()
+  for (const t of topics) index.set(t, `m:${t}`)
+  return index
+}
+
+function matched (index: RetainedIndex<string>, filter: string): string[] {
+  const got: string[] = []
+  index.match(filter, (msg, topic) => {
+    assert.equal(msg, `m:${topic}`)
+    got.push(topic)
+  })
+  return got.sort()
+}
+
+const sorted = (xs: string[]): string[] => [...xs].sort()
+
+test('[MQTT-4.7.1-2] \'#\' returns the parent level and its whole subtree', () => {
+  const index = indexOfAll()
+  assert.deepEqual(matched(index, 'sport/tennis/player1/#'), sorted([
+    'sport/tennis/player1', 'sport/tennis/player1/ranking', 'sport/tennis/player1/score/wimbledon'
+  ]))
+  assert.deepEqual(matched(index, 'sport/#'), sorted([
+    'sport', 'sport/', 'sport/tennis', 'sport/tennis/player1', 'sport/tennis/player1/ranking',
+    'sport/tennis/player1/score/wimbledon', 'sport/tennis/player2', 'sport/golf'
+  ]))
+  assert.deepEqual(matched(index, 'nothing/#'), [])
+})
+
+test('[MQTT-4.7.1-3] \'+\' returns exactly one level, the empty one included', () => {
+  const index = indexOfAll()
+  assert.deepEqual(matched(index, 'sport/tennis/+'), ['sport/tennis/player1', 'sport/tennis/player2'])
+  assert.deepEqual(matched(index, 'sport/+'), sorted(['sport/', 'sport/tennis', 'sport/golf']))
+  assert.deepEqual(matched(index, '+/+'), sorted(['sport/', 'sport/tennis', 'sport/golf', '/finance', '/', 'a/b', 'a/$x']))
+  assert.deepEqual(matched(index, '/+'), ['/', '/finance'])
+  assert.deepEqual(matched(index, '+'), sorted(['sport', 'sports', 'finance']))
+  assert.deepEqual(matched(index, 'a/+/b'), ['a//b'])
+  assert.deepEqual(matched(index, '+/tennis/#'), sorted([
+    'sport/tennis', 'sport/tennis/player1', 'sport/tennis/player1/ranking',
+    'sport/tennis/player1/score/wimbledon', 'sport/tennis/player2'
+  ]))
+})
+
+test('[MQTT-4.7.2-1] filters starting with a wildcard do not return $ topics', () => {
+  const index = indexOfAll()
+  const all = matched(index, '#')
+  assert.deepEqual(all, sorted(topics.filter((t) => !t.startsWith('$'))))
+  assert.ok(all.includes('a/$x'), 'only a leading $ is special')
+  assert.deepEqual(matched(index, '+/monitor/Clients'), [])
+  assert.deepEqual(matched(index, '$SYS/#'), sorted(['$SYS', '$SYS/broker/clients', '$SYS/monitor/Clients']))
+  assert.deepEqual(matched(index, '$SYS/monitor/+'), ['$SYS/monitor/Clients'])
+})
+
+test('literal filters return only their own topic (4.7.3)', () => {
+  const index = indexOfAll()
+  assert.deepEqual(matched(index, 'finance'), ['finance'])
+  assert.deepEqual(matched(index, '/finance'), ['/finance'])
+  assert.deepEqual(matched(index, 'Sport'), [])
+  assert.deepEqual(matched(index, 'a//b'), ['a//b'])
+  assert.deepEqual(matched(index, '/'), ['/'])
+})
+
+test('set replaces, get reads, delete removes and prunes; size follows', () => {
+  const index = new RetainedIndex<number>()
+  assert.equal(index.set('a/b/c', 1), undefined)
+  assert.equal(index.set('a/b/c', 2), 1)
+  assert.equal(index.set('a/b', 3), undefined)
+  assert.equal(index.size, 2)
+  assert.equal(index.get('a/b/c'), 2)
+  assert.equal(index.get('a'), undefined)
+  assert.equal(index.get('a/b/c/d'), undefined)
+  assert.equal(index.delete('a'), undefined, 'a path node without a message is not a retained topic')
+  assert.equal(index.delete('x/y'), undefined)
+  assert.equal(index.delete('a/b/c'), 2)
+  assert.equal(index.delete('a/b/c'), undefined)
+  assert.equal(index.size, 1)
+  const got: number[] = []
+  index.match('#', (msg) => { got.push(msg) })
+  assert.deepEqual(got, [3])
+  assert.equal(index.delete('a/b'), 3)
+  assert.equal(index.size, 0)
+  const root = (index as unknown as { root: Record<string, unknown> }).root
+  assert.equal(root.firstKid, undefined, 'emptied branches are pruned')
+  assert.equal(root.kidTable, undefined)
+})
+
+test('many children per level (list turns into a table): match, delete, prune', () => {
+  const index = new RetainedIndex<number>()
+  for (let i = 0; i < 1000; i++) index.set(`dev/${i}/state`, i)
+  for (let i = 0; i < 1000; i++) index.set(`dev/${i}/$meta`, -i)
+  assert.equal(index.size, 2000)
+  let count = 0
+  index.match('dev/+/state', () => { count++ })
+  assert.equal(count, 1000)
+  const one: number[] = []
+  index.match('dev/123/+', (msg) => { one.push(msg) })
+  assert.deepEqual(one.sort(), [-123, 123])
+  for (let i = 0; i < 1000; i++) index.delete(`dev/${i}/state`)
+  count = 0
+  index.match('dev/#', () => { count++ })
+  assert.equal(count, 1000)
+  for (let i = 0; i < 1000; i++) index.delete(`dev/${i}/$meta`)
+  assert.equal(index.size, 0)
+  count = 0
+  index.match('#', () => { count++ })
+  assert.equal(count, 0)
+})
+
+test('forEach visits every message, $ topics included; clear empties', () => {
+  const index = indexOfAll()
+  const got: string[] = []
+  index.forEach((_msg, topic) => { got.push(topic) })
+  assert.deepEqual(got.sort(), sorted(topics))
+  index.clear()
+  assert.equal(index.size, 0)
+  assert.equal(index.get('sport'), undefined)
+})
+
+test('deep topics do not overflow the stack', () => {
+  const index = new RetainedIndex<number>()
+  const topic = Array(30_000).fill('a').join('/')
+  index.set(topic, 1)
+  let hits = 0
+  index.match('#', () => { hits++ })
+  index.match(Array(30_000).fill('+').join('/'), () => { hits++ })
+  assert.equal(hits, 2)
+  assert.equal(index.delete(topic), 1)
+})

@@ -1,0 +1,64 @@
+/** Differential test of RetainedIndex.match against a naive matcher written from MQTT 5.0 §4.7. */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import fc from 'fast-check'
+import { RetainedIndex } from '../../src/broker/retained-index.js'
+
+function referenceMatch (filter: string, topic: string): boolean {
+  const f = filter.split('/')
+  const t = topic.split('/')
+  // [MQTT-4.7.2-1]
+  if (topic.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return true
+    if (i >= t.length) return false
+    if (f[i] !== '+' && f[i] !== t[i]) return false
+  }
+  return f.length === t.length
+}
+
+const nameLevels = ['', 'a', 'b', 'ab', '$x', 'a$', 'é']
+const topicArb = fc.array(fc.constantFrom(...nameLevels), { minLength: 1, maxLength: 4 }).map((l) => l.join('/'))
+const filterArb = fc.tuple(
+  fc.array(fc.constantFrom(...nameLevels, '+', '+'), { minLength: 0, maxLength: 4 }),
+  fc.boolean()
+).map(([levels, pound]) => pound ? [...levels, '#'].join('/') : levels.length === 0 ? '#' : levels.join('/'))
+
+type Op =
+  | { kind: 'set', topic: string, msg: number }
+  | { kind: 'delete', topic: string }
+  | { kind: 'match', filter: string }
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { arbitrary: fc.record({ kind: fc.constant('set' as const), topic: topicArb, msg: fc.nat(99) }), weight: 3 },
+  { arbitrary: fc.record({ kind: fc.constant('delete' as const), topic: topicArb }), weight: 2 },
+  { arbitrary: fc.record({ kind: fc.constant('match' as const), filter: filterArb }), weight: 2 }
+)
+
+test('RetainedIndex matches exactly like the reference matcher under random set/delete/match', () => {
+  fc.assert(fc.property(fc.array(opArb, { maxLength: 60 }), fc.array(filterArb, { minLength: 1, maxLength: 8 }), (ops, finalFilters) => {
+    const index = new RetainedIndex<number>()
+    const model = new Map<string, number>()
+    const check = (filter: string): void => {
+      const got: string[] = []
+      index.match(filter, (msg, topic) => { got.push(`${topic}=${msg}`) })
+      const want: string[] = []
+      for (const [topic, msg] of model) if (referenceMatch(filter, topic)) want.push(`${topic}=${msg}`)
+      assert.deepEqual(got.sort(), want.sort(), `filter ${JSON.stringify(filter)}`)
+    }
+    for (const op of ops) {
+      if (op.kind === 'set') {
+        assert.equal(index.set(op.topic, op.msg), model.get(op.topic))
+        model.set(op.topic, op.msg)
+      } else if (op.kind === 'delete') {
+        assert.equal(index.delete(op.topic), model.get(op.topic))
+        model.delete(op.topic)
+      } else {
+        check(op.filter)
+      }
+      assert.equal(index.size, model.size)
+    }
+    for (const [topic, msg] of model) assert.equal(index.get(topic), msg)
+    for (const filter of finalFilters) check(filter)
+  }), { numRuns: 400 })
+})
