@@ -5,6 +5,7 @@
 import { Broker } from './broker/broker.js'
 import type { BrokerOptions, ListenerInfo } from './broker/options.js'
 import { startTcpListener, type RunningListener } from './transport/tcp.js'
+import { LogStore } from './persistence/log-store.js'
 
 export interface ListenerPlan {
   host: string
@@ -19,6 +20,8 @@ export interface ServerPlan {
   listeners: ListenerPlan[]
   /** TCP_NODELAY on accepted sockets. */
   noDelay: boolean
+  /** persistence true: where the store lives (persistence_location, persistence_file) and whether to fsync. */
+  persistence?: { dir: string; file: string; fsync: boolean }
 }
 
 export interface RunningServer {
@@ -41,9 +44,13 @@ export function localOnlyPlan(port = 1883): ServerPlan {
 }
 
 export async function startServer(plan: ServerPlan): Promise<RunningServer> {
-  const broker = new Broker(plan.broker)
+  const options = { ...plan.broker }
+  if (plan.persistence !== undefined) options.store = new LogStore(plan.persistence)
+  const broker = new Broker(options)
   const listeners: RunningListener[] = []
   try {
+    // Restore before any listener opens, so no client sees a half-loaded broker.
+    for (const line of broker.restore()) broker.options.logger.notice(`Persistence: ${line}.`)
     for (const l of plan.listeners) {
       if (l.protocol !== 'mqtt') throw new Error(`listener ${l.port}: protocol ${l.protocol} is not supported yet`)
       try {

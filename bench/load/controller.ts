@@ -12,7 +12,7 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks'
 import { State, type Client } from './client.js'
 import { Histogram } from './histogram.js'
 import type { LoadOptions } from './options.js'
-import { procCpuSeconds, procRssKb, selfCpu } from './procstat.js'
+import { machineCpu, procCpuSeconds, procRssKb, selfCpu } from './procstat.js'
 import { Publisher } from './publisher.js'
 import { Subscriber } from './subscriber.js'
 
@@ -35,6 +35,8 @@ interface CpuSample {
   user: number
   system: number
   broker: number
+  machine: number
+  steal: number
   elu: EventLoopUtilization
 }
 
@@ -192,7 +194,10 @@ export class Controller {
 
   private sample(): CpuSample {
     const cpu = selfCpu()
+    const m = machineCpu()
     return {
+      machine: m.busy,
+      steal: m.steal,
       t: this.now(),
       user: cpu.user,
       system: cpu.system,
@@ -388,7 +393,12 @@ export class Controller {
     const genUser = okWin ? (100 * (w1!.user - w0!.user)) / win : -1
     const genSys = okWin ? (100 * (w1!.system - w0!.system)) / win : -1
     const genBusy = okWin ? r1(100 * performance.eventLoopUtilization(w1!.elu, w0!.elu).utilization) : -1
+    const brokerCpuS = w0 && w1 && o.pid > 0 && w0.broker >= 0 && w1.broker >= 0 ? w1.broker - w0.broker : -1
     const brokerCpu = okWin && o.pid > 0 && w0!.broker >= 0 && w1!.broker >= 0 ? r1((100 * (w1!.broker - w0!.broker)) / win) : -1
+    // Everything else the machine ran meanwhile (other jobs of a shared host): a high value
+    // means the run's numbers say more about the neighbours than about the broker.
+    const other = okWin && brokerCpu >= 0 && w0!.machine >= 0 ? Math.max(0, r1((100 * (w1!.machine - w0!.machine)) / win - (genUser + genSys) - brokerCpu)) : -1
+    const steal = okWin && w0!.steal >= 0 ? r1((100 * (w1!.steal - w0!.steal)) / win) : -1
     const common = {
       gen_cpu_pct: okWin ? r1(genUser + genSys) : -1,
       gen_user_pct: okWin ? r1(genUser) : -1,
@@ -396,6 +406,8 @@ export class Controller {
       gen_busy_pct: genBusy,
       broker_cpu_pct: brokerCpu,
       broker_rss_kb: this.rssEnd,
+      other_cpu_pct: other,
+      steal_pct: steal,
       status,
       ...(error !== undefined ? { error } : {}),
     }
@@ -418,6 +430,8 @@ export class Controller {
         rss_before_kb: this.rssBefore,
         rss_ready_kb: this.rssReady,
         rss_held_kb: this.rssEnd,
+        // CPU the broker spent per connection: comparable even when the generator sets the pace.
+        broker_us_per_conn: brokerCpuS >= 0 && done > 0 ? r1((brokerCpuS * 1e6) / done) : -1,
         rss_per_conn_b: this.ready > 0 && this.rssEnd > 0 && this.rssBefore > 0 ? Math.round(((this.rssEnd - this.rssBefore) * 1024) / this.ready) : -1,
         ...common,
       }
@@ -442,6 +456,9 @@ export class Controller {
       elapsed_s: Math.round(el * 1000) / 1000,
       rate: el > 0 ? Math.round(this.rx / el) : 0,
       pub_rate: pubEl > 0 ? Math.round(this.sent / pubEl) : 0,
+      // CPU the broker spent per delivery, over the measured window: comparable even when the
+      // generator or a busy machine sets the pace (within the 10 ms resolution of /proc).
+      broker_us_per_msg: brokerCpuS >= 0 && this.rx > 0 && okWin ? Math.round((brokerCpuS * 1e7) / this.rx) / 10 : -1,
       target_rate: o.rate,
       p50_us: us(h.percentile(50)),
       p90_us: us(h.percentile(90)),

@@ -33,3 +33,16 @@ export function selfCpu(): { user: number; system: number } {
   const u = process.cpuUsage()
   return { user: u.user / 1e6, system: u.system / 1e6 }
 }
+
+/** Busy and stolen CPU seconds of the whole machine, all cores (first line of /proc/stat). */
+export function machineCpu(): { busy: number; steal: number } {
+  try {
+    const line = readFileSync('/proc/stat', 'latin1').slice(0, 256).split('\n')[0]!
+    const f = line.trim().split(/\s+/).slice(1).map(Number)
+    // user nice system idle iowait irq softirq steal
+    const busy = f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!
+    return { busy: busy / CLK_TCK, steal: f[7]! / CLK_TCK }
+  } catch {
+    return { busy: -1, steal: -1 }
+  }
+}

@@ -184,7 +184,7 @@ function hasWildcardChar(s: string | undefined): boolean {
   return s !== undefined && (s.includes('+') || s.includes('#'))
 }
 
-export function compileClientRules(rules: AclRules, clientId: string, username: string | undefined): { read: CompiledRule[]; write: CompiledRule[] } {
+function compileClientRules(rules: AclRules, clientId: string, username: string | undefined): { read: CompiledRule[]; write: CompiledRule[] } {
   const read: CompiledRule[] = []
   const write: CompiledRule[] = []
   const add = (access: AclAccess, filter: string): void => {

@@ -6,7 +6,7 @@
  * same directory. Any event there (debounced) leads to a content comparison, so only a real change
  * calls back, once. The watcher does not keep the process alive.
  */
-import { watch, type FSWatcher } from 'node:fs'
+import { readFileSync, watch, type FSWatcher } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { createHash } from 'node:crypto'
 import { basename, dirname } from 'node:path'
@@ -23,11 +23,20 @@ async function digestOf(path: string): Promise<string> {
   }
 }
 
+/** Synchronous for the starting point only, so that a write right after the call is seen as a change. */
+function digestNow(path: string): string {
+  try {
+    return createHash('sha256').update(readFileSync(path)).digest('base64')
+  } catch {
+    return ''
+  }
+}
+
 export function watchFileContent(path: string, onChange: () => void, opts: { debounceMs?: number } = {}): FileWatch {
   const debounceMs = opts.debounceMs ?? 100
   let closed = false
   let timer: NodeJS.Timeout | undefined
-  let last: Promise<string> = digestOf(path)
+  let last: Promise<string> = Promise.resolve(digestNow(path))
   const name = basename(path)
   const fire = (): void => {
     timer = undefined

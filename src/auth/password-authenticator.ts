@@ -1,7 +1,7 @@
 /**
  * The broker's Authenticator for a Mosquitto `password_file`.
  *
- * Cost model: an uncached `$7$` check is one PBKDF2 on libuv's thread pool (about 8 ms at the default
+ * Cost model: an uncached `$7$` check is one PBKDF2 on libuv's thread pool (about 7 ms at the default
  * 10,000 iterations; docs/security.md). Three things keep that from hurting other clients:
  *  - at most `maxConcurrentHashes` (default 2) PBKDF2 jobs run at once, the rest wait in a FIFO, so a burst
  *    of bad CONNECTs cannot fill the 4-thread pool that fs and dns share with us;

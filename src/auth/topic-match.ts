@@ -87,7 +87,9 @@ export function filterCovers(outer: readonly string[], inner: readonly string[])
     const o = outer[i]!
     if (o === '#') return true
     const f = inner[i]
-    if (f === undefined || f === '#') return false
+    if (f === undefined) return false
+    // "+/#" matches every topic with at least one level, which at the root is every topic "#" matches.
+    if (f === '#') return i === 0 && o === '+' && outer.length === 2 && outer[1] === '#'
     if (o === '+') continue
     if (f === '+' || f !== o) return false
   }

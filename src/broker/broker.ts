@@ -10,7 +10,8 @@ import type { ClientIdentity, Authorizer } from '../auth/types.js'
 import { allowAllAuthorizer } from '../auth/types.js'
 import { defaultBrokerOptions, type BrokerOptions, type ListenerInfo } from './options.js'
 import { Connection, ConnState, type ConnectionMeta } from './connection.js'
-import { Session, SubEntry, NeverExpires, type Outgoing } from './session.js'
+import { Session, SubEntry, NeverExpires, Outgoing, Outgoing as OutgoingRecord } from './session.js'
+import type { RecoveredState, StoredMessage, StoredOutgoing, StoredSession, StoredSubscription, StoredWill } from '../persistence/store.js'
 import { Message } from './message.js'
 import { TopicTrie, SharedTrie, type SharedGroup } from './topic-trie.js'
 import { RetainedIndex } from './retained-index.js'
@@ -45,6 +46,8 @@ export class Broker {
   private flushScheduled = false
   private readonly sweepTimer: NodeJS.Timeout
   private nextMessageId = 1
+  private nextOutgoingId = 1
+  private autosaveTimer: NodeJS.Timeout | undefined
   private closed = false
   private sys: SysPublisher | undefined
   // Routing scratch, reused across publishes so matching allocates nothing per message.
@@ -60,6 +63,10 @@ export class Broker {
     this.sweepTimer = setInterval(() => this.sweep(), 1000)
     this.sweepTimer.unref()
     if (this.options.sysInterval > 0) this.sys = new SysPublisher(this, this.options.sysInterval)
+    if (this.options.store !== undefined && this.options.autosaveInterval > 0) {
+      this.autosaveTimer = setInterval(() => this.compactStore(), this.options.autosaveInterval * 1000)
+      this.autosaveTimer.unref()
+    }
   }
 
   /** Ms clock used for keep alive and expiry. */
@@ -97,6 +104,10 @@ export class Broker {
 
   private flushAll(): void {
     this.flushScheduled = false
+    // Group commit: one store write per turn, before any of the turn's acknowledgements leave.
+    this.commitStore()
+    const autosave = this.options.autosaveOnChanges
+    if (autosave > 0 && this.options.store !== undefined && this.options.store.changesSinceCompaction >= autosave) this.compactStore()
     const list = this.dirty
     this.dirty = []
     for (let i = 0; i < list.length; i++) list[i]!.flush()
@@ -128,6 +139,7 @@ export class Broker {
     } else {
       session.identity = identity
       // A will still waiting out its delay is cancelled when the session resumes [MQTT-3.1.3-9].
+      if (session.pendingWill !== undefined) this.persistWill(session, undefined)
       session.pendingWill = undefined
       session.pendingWillAt = 0
       this.offline.delete(session)
@@ -156,7 +168,10 @@ export class Broker {
     const session = conn.session
     if (session === null || session.connection !== conn) return
     session.connection = null
-    if (conn.will !== undefined && !conn.cleanDisconnect) this.handleWill(session, conn.will)
+    if (conn.will !== undefined) {
+      if (!conn.cleanDisconnect) this.handleWill(session, conn.will)
+      else this.persistWill(session, undefined)
+    }
     if (session.expiryInterval === 0) {
       this.endSession(session)
     } else {
@@ -174,8 +189,10 @@ export class Broker {
       session.pendingWill = will
       session.pendingWillAt = this.now() + wait * 1000
       this.offline.add(session)
+      this.persistWill(session, will, session.pendingWillAt)
       return
     }
+    this.persistWill(session, undefined)
     this.publishWill(will, session)
   }
 
@@ -354,22 +371,205 @@ export class Broker {
     deliver(this, chosen.session, msg, qos, chosen.retainAsPublished && msg.retain, chosen.subscriptionId !== 0 ? [chosen.subscriptionId] : undefined, this.now())
   }
 
-  // ---- persistence hooks (no-ops until a Store is attached; see src/persistence) ---------------
+  // ---- persistence (see src/persistence/store.ts) ----------------------------------------------
 
-  /** Sends an acknowledgement of an inbound QoS 1/2 PUBLISH once what it created is durable. */
+  /** Sends an acknowledgement of an inbound QoS 1/2 PUBLISH; flushAll commits the store before any socket write. */
   ackAfterPersist(conn: Connection, ack: AckPacket): void {
     conn.sendPacket(ack)
   }
-  persistSession(_s: Session): void {}
-  persistSessionEnded(_s: Session): void {}
-  persistSubscription(_s: Session, _key: string, _e: SubEntry): void {}
-  persistUnsubscription(_s: Session, _key: string): void {}
-  persistRetained(_topic: string, _msg: Message | undefined): void {}
-  persistQueued(_s: Session, _o: Outgoing): void {}
-  persistAcked(_s: Session, _o: Outgoing): void {}
-  persistReleased(_s: Session, _o: Outgoing): void {}
-  persistIncomingQos2(_s: Session, _packetId: number): void {}
-  persistIncomingReleased(_s: Session, _packetId: number): void {}
+
+  /** Makes this turn's store mutations durable. Runs before any bytes of the turn reach a socket. */
+  commitStore(): void {
+    const store = this.options.store
+    if (store === undefined || !store.dirty) return
+    try {
+      store.commit()
+    } catch (err) {
+      // A store that can't be written must not let acknowledgements out as if it had been: stop accepting.
+      this.options.logger.error(`Persistence failed: ${(err as Error).message}. Shutting down to avoid acknowledging messages that are not stored.`)
+      this.storeFailed(err as Error)
+    }
+  }
+
+  /** Hook for the server: what to do when the store fails (default: exit non-zero). */
+  storeFailed: (err: Error) => void = () => { process.exit(3) }
+
+  persistSession(s: Session): void {
+    const store = this.options.store
+    if (store === undefined) return
+    if (s.expiryInterval > 0) {
+      store.sessionSaved(s.clientId, s.expiryInterval, s.identity.username, s.connection === null ? this.now() : 0)
+      s.stored = true
+    } else if (s.stored) {
+      store.sessionEnded(s.clientId)
+      s.stored = false
+    }
+  }
+
+  persistSessionEnded(s: Session): void {
+    if (s.stored) this.options.store!.sessionEnded(s.clientId)
+    s.stored = false
+  }
+
+  persistSubscription(s: Session, key: string, e: SubEntry): void {
+    if (!s.stored) return
+    this.options.store!.subscriptionAdded(s.clientId, { key, filter: e.filter, group: e.group, qos: e.qos, noLocal: e.noLocal, retainAsPublished: e.retainAsPublished, retainHandling: e.retainHandling, subscriptionId: e.subscriptionId })
+  }
+
+  persistUnsubscription(s: Session, key: string): void {
+    if (s.stored) this.options.store!.subscriptionRemoved(s.clientId, key)
+  }
+
+  private persistMessage(m: Message): void {
+    if (m.persisted) return
+    m.persisted = true
+    this.options.store!.messageSaved(m)
+  }
+
+  persistRetained(topic: string, msg: Message | undefined): void {
+    const store = this.options.store
+    if (store === undefined) return
+    if (msg === undefined) {
+      store.retainedCleared(topic)
+      return
+    }
+    this.persistMessage(msg)
+    store.retainedSet(topic, msg.id)
+  }
+
+  persistQueued(s: Session, o: Outgoing): void {
+    o.oid = this.nextOutgoingId++
+    if (!s.stored) return
+    this.persistMessage(o.msg)
+    this.options.store!.outgoingQueued(s.clientId, { oid: o.oid, messageId: o.msg.id, qos: o.qos, retain: o.retain, subscriptionIds: o.subscriptionIds, packetId: 0, released: false })
+  }
+
+  persistSent(s: Session, o: Outgoing): void {
+    if (s.stored) this.options.store!.outgoingSent(s.clientId, o.oid, o.packetId)
+  }
+
+  persistAcked(s: Session, o: Outgoing): void {
+    if (s.stored) this.options.store!.outgoingDone(s.clientId, o.oid)
+  }
+
+  persistReleased(s: Session, o: Outgoing): void {
+    if (s.stored) this.options.store!.outgoingReleased(s.clientId, o.oid)
+  }
+
+  persistIncomingQos2(s: Session, packetId: number): void {
+    if (s.stored) this.options.store!.incomingQos2Added(s.clientId, packetId)
+  }
+
+  persistIncomingReleased(s: Session, packetId: number): void {
+    if (s.stored) this.options.store!.incomingQos2Released(s.clientId, packetId)
+  }
+
+  persistWill(s: Session, will: WillMessage | undefined, dueAt = 0): void {
+    if (s.stored) this.options.store!.willSaved(s.clientId, will === undefined ? undefined : { will, dueAt })
+  }
+
+  /** Rebuilds sessions, subscriptions, queues and retained messages from the store. Call before listening. */
+  restore(): string[] {
+    const store = this.options.store
+    if (store === undefined) return []
+    const state = store.load()
+    const now = this.now()
+    const messages = new Map<number, Message>()
+    const toMessage = (m: StoredMessage): Message => {
+      let msg = messages.get(m.id)
+      if (msg === undefined) {
+        msg = new Message(m.id, m.topic, m.payload, m.qos, m.retain, m.properties, m.expiresAt, m.origin)
+        msg.persisted = true
+        messages.set(m.id, msg)
+      }
+      return msg
+    }
+    for (const m of state.retained) this.retained.set(m.topic, toMessage(m))
+    const dueWills: Array<[Session, WillMessage]> = []
+    for (const st of state.sessions) {
+      const s = new Session(st.clientId, { clientId: st.clientId, username: st.username, remoteAddress: '', listener: '' })
+      s.stored = true
+      s.expiryInterval = st.expiryInterval
+      s.connectExpiryInterval = st.expiryInterval
+      // A session whose client was connected when the broker stopped starts its expiry now.
+      const since = st.disconnectedAt === 0 ? now : st.disconnectedAt
+      s.expiresAt = st.expiryInterval === NeverExpires ? 0 : since + st.expiryInterval * 1000
+      this.sessions.set(s.clientId, s)
+      for (const sub of st.subscriptions) {
+        const e = new SubEntry(s, sub.filter, sub.group, sub.qos, sub.noLocal, sub.retainAsPublished, sub.retainHandling, sub.subscriptionId)
+        s.subscriptions.set(sub.key, e)
+        if (e.group === '') this.subscriptions.add(e.filter, s.clientId, e)
+        else this.shared.add(e.group, e.filter, s.clientId, e)
+      }
+      for (const so of st.outgoing) {
+        const m = state.messages.get(so.messageId)
+        if (m === undefined) continue
+        const o = new OutgoingRecord(toMessage(m), so.qos, so.retain, so.subscriptionIds)
+        o.oid = so.oid
+        if (so.packetId !== 0) {
+          o.packetId = so.packetId
+          o.released = so.released
+          o.sent = true
+          s.inflight.set(o.packetId, o)
+        } else {
+          s.enqueue(o)
+        }
+      }
+      for (const id of st.incomingQos2) s.incomingQos2.add(id)
+      if (st.will !== undefined) {
+        if (st.will.dueAt === 0) {
+          dueWills.push([s, st.will.will])
+        } else {
+          s.pendingWill = st.will.will
+          s.pendingWillAt = st.will.dueAt
+        }
+      }
+      this.offline.add(s)
+    }
+    this.nextMessageId = Math.max(this.nextMessageId, state.nextMessageId)
+    this.nextOutgoingId = Math.max(this.nextOutgoingId, state.nextOutgoingId)
+    // The connections of these clients ended with the broker: their wills go out now [MQTT-3.1.2-8].
+    for (const [s, will] of dueWills) {
+      this.persistWill(s, undefined)
+      this.handleWill(s, will)
+    }
+    this.commitStore()
+    return state.report
+  }
+
+  /** The live persistent state, for compaction. */
+  snapshot(): RecoveredState {
+    const messages = new Map<number, StoredMessage>()
+    const sessions: StoredSession[] = []
+    for (const s of this.sessions.values()) {
+      if (!s.stored) continue
+      const outgoing: StoredOutgoing[] = []
+      const add = (o: Outgoing): void => {
+        messages.set(o.msg.id, o.msg)
+        outgoing.push({ oid: o.oid, messageId: o.msg.id, qos: o.qos, retain: o.retain, subscriptionIds: o.subscriptionIds, packetId: o.packetId, released: o.released })
+      }
+      for (const o of s.inflight.values()) add(o)
+      for (let i = s.queueHead; i < s.queue.length; i++) add(s.queue[i]!)
+      const subscriptions: StoredSubscription[] = []
+      for (const [key, e] of s.subscriptions) subscriptions.push({ key, filter: e.filter, group: e.group, qos: e.qos, noLocal: e.noLocal, retainAsPublished: e.retainAsPublished, retainHandling: e.retainHandling, subscriptionId: e.subscriptionId })
+      let will: StoredWill | undefined
+      if (s.pendingWill !== undefined) will = { will: s.pendingWill, dueAt: s.pendingWillAt }
+      else if (s.connection !== null && s.connection.will !== undefined) will = { will: s.connection.will, dueAt: 0 }
+      sessions.push({ clientId: s.clientId, expiryInterval: s.expiryInterval, username: s.identity.username, disconnectedAt: s.connection === null ? this.now() : 0, subscriptions, outgoing, incomingQos2: [...s.incomingQos2], will })
+    }
+    const retained: StoredMessage[] = []
+    this.retained.forEach((m: Message) => { retained.push(m) })
+    return { sessions, retained, messages, nextMessageId: this.nextMessageId, nextOutgoingId: this.nextOutgoingId, report: [] }
+  }
+
+  /** Rewrites the store as a snapshot (autosave). Cheap to call when nothing changed. */
+  compactStore(): void {
+    const store = this.options.store
+    if (store === undefined || store.changesSinceCompaction === 0) return
+    const started = Date.now()
+    store.compact(this.snapshot())
+    this.options.logger.debug(`Store compacted in ${Date.now() - started} ms.`)
+  }
 
   // ---- timers ---------------------------------------------------------------------------------
 
@@ -391,6 +591,7 @@ export class Broker {
       if (s.pendingWill !== undefined && now >= s.pendingWillAt) {
         const will = s.pendingWill
         s.pendingWill = undefined
+        this.persistWill(s, undefined)
         this.publishWill(will, s)
       }
       if (s.connection === null && s.expiresAt !== 0 && now >= s.expiresAt) {
@@ -407,12 +608,18 @@ export class Broker {
     if (this.closed) return
     this.closed = true
     clearInterval(this.sweepTimer)
+    if (this.autosaveTimer !== undefined) clearInterval(this.autosaveTimer)
     this.sys?.stop()
     for (const conn of [...this.connections]) {
       conn.sendDisconnect(ReasonCode.ServerShuttingDown)
       conn.close('the broker is shutting down')
     }
     this.flushAll()
+    const store = this.options.store
+    if (store !== undefined) {
+      this.compactStore()
+      store.close()
+    }
   }
 }
 

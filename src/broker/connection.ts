@@ -246,6 +246,8 @@ export class Connection {
     this.state = ConnState.Closed
     this.closeReason = reason
     this.decoder.stop()
+    // What this connection was told must be durable before the bytes leave (see Broker.flushAll).
+    this.broker.commitStore()
     this.flush()
     const stream = this.stream
     if (!stream.destroyed) {

@@ -23,6 +23,7 @@ export function deliver(broker: Broker, session: Session, msg: Message, qos: QoS
   }
   const o = new Outgoing(msg, qos, retain, subscriptionIds)
   if (conn !== null && conn.state === ConnState.Connected && session.queueLength === 0 && session.inflight.size < conn.sendWindow) {
+    broker.persistQueued(session, o)
     sendOutgoing(conn, session, o, now)
     return
   }
@@ -51,7 +52,10 @@ function dropped(broker: Broker, session: Session, msg: Message, why: string): v
 
 /** Puts o in flight on conn. Returns false when the client can't take it (too large) and it was discarded. */
 export function sendOutgoing(conn: Connection, session: Session, o: Outgoing, now: number): boolean {
-  if (o.packetId === 0) o.packetId = session.allocatePacketId()
+  if (o.packetId === 0) {
+    o.packetId = session.allocatePacketId()
+    conn.broker.persistSent(session, o)
+  }
   session.inflight.set(o.packetId, o)
   if (!sendPublish(conn, o.msg, o.qos, o.retain, o.sent, o.packetId, o.subscriptionIds, now)) {
     session.inflight.delete(o.packetId)
@@ -95,6 +99,7 @@ export function resume(conn: Connection, session: Session, now: number): void {
       conn.sendPacket({ type: 6, packetId: o.packetId, reasonCode: 0 })
     } else if (!sendPublish(conn, o.msg, o.qos, o.retain, o.sent, o.packetId, o.subscriptionIds, now)) {
       session.inflight.delete(o.packetId)
+      conn.broker.persistAcked(session, o)
     } else {
       o.sent = true
     }

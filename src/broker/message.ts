@@ -27,6 +27,8 @@ export class Message {
    * subscription identifiers and without a changed expiry).
    */
   private qos0Cache: Array<Buffer | undefined> | undefined
+  /** Written to the store already (messages are stored once, however many sessions queue them). */
+  persisted = false
 
   constructor(id: number, topic: string, payload: Buffer, qos: QoS, retain: boolean, properties: Properties | undefined, expiresAt: number, origin: string) {
     this.id = id

@@ -5,6 +5,7 @@
  */
 import type { Authenticator, Authorizer } from '../auth/types.js'
 import { Logger } from '../observability/logger.js'
+import type { Store } from '../persistence/store.js'
 
 export interface BrokerOptions {
   /** Per-session queue cap for offline / over-window QoS 1-2 messages (0 = unlimited). */
@@ -40,6 +41,12 @@ export interface BrokerOptions {
   logger: Logger
   authenticator: Authenticator | undefined
   authorizer: Authorizer | undefined
+  /** Where persistent state goes; undefined = in memory only (persistence false). */
+  store: Store | undefined
+  /** Seconds between store compactions (autosave_interval); 0 = only by change count and at shutdown. */
+  autosaveInterval: number
+  /** Compact after this many changes (autosave_on_changes); 0 = off. */
+  autosaveOnChanges: number
 }
 
 export function defaultBrokerOptions(): BrokerOptions {
@@ -64,6 +71,9 @@ export function defaultBrokerOptions(): BrokerOptions {
     logger: new Logger(),
     authenticator: undefined,
     authorizer: undefined,
+    store: undefined,
+    autosaveInterval: 1800,
+    autosaveOnChanges: 0,
   }
 }
 

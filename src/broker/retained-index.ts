@@ -158,7 +158,8 @@ export class RetainedIndex<M> {
 
   /**
    * Calls visit(msg, topic) for every retained message whose topic matches filter (a validated topic filter
-   * without '$share/'). The order is unspecified; visit must not modify this index.
+   * without '$share/'). The order is unspecified. visit may delete the message it is given (an expired one, say);
+   * messages it sets may or may not be visited.
    */
   match (filter: string, visit: (msg: M, topic: string) => void): void {
     const levels = filter.split('/')

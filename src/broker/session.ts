@@ -41,6 +41,8 @@ export class SubEntry {
 
 /** One QoS 1/2 delivery to one session. */
 export class Outgoing {
+  /** Store key of this delivery (unique per broker run and across restarts). */
+  oid = 0
   readonly msg: Message
   readonly qos: QoS
   readonly retain: boolean
@@ -90,6 +92,8 @@ export class Session {
   matchQos: QoS = 0
   matchRetainAsPublished = false
   matchSubIds: number[] | undefined = undefined
+  /** Whether this session is in the store (persistent: expiry > 0). */
+  stored = false
   /** Messages dropped because a queue was full (for logs and $SYS). */
   dropped = 0
 

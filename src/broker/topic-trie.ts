@@ -8,18 +8,22 @@
  * Filters reaching this file are already validated (no '#' before the last level, wildcards fill whole levels)
  * and carry no '$share/{group}/' prefix; SharedTrie keeps those by group.
  *
- *   root ─┬─ kids: 'sport' ─┬─ kids: 'tennis' ── pound ('#')  → entries
- *         │                 └─ plus ('+')       → entries
- *         ├─ plus  ('+')    ── kids: 'x' …
- *         └─ pound ('#')    → entries
+ *   root ─┬─ kids ─┬─ 'sport' ─┬─ kids ── 'tennis' ── wild.pound ('#') → entries
+ *         │        │           └─ wild.plus ('+') → entries
+ *         │        └─ 'news' → entries            (siblings: a list, or a KidTable past LIST_MAX)
+ *         └─ wild ─┬─ plus ('+') ── kids ── 'x' …
+ *                  └─ pound ('#') → entries
  *
  * Why it looks like this:
- * - Literal children are found by a 30-bit hash of the level computed while scanning the topic with charCodeAt, and
- *   confirmed by comparing characters in place, so match() never cuts a substring: the publish hot path allocates
- *   nothing but what visit() does. '+' and '#' children live in their own slots: at most three lookups per level.
- * - Memory per node is kept small for 100,000 single-subscriber filters: up to LIST_MAX children sit in a sibling
- *   list (no Map), a Map<hash, Node> (collisions chained through `sibling`) is made only past that, and a node with
- *   one subscriber stores it in two fields with no Map.
+ * - Literal children are found by a 30-bit hash of the level, computed while scanning the topic with charCodeAt,
+ *   and confirmed by comparing characters in place: match() never cuts a substring, so the publish hot path
+ *   allocates nothing but what visit() does. '+' and '#' children sit in their own slots: at most three lookups
+ *   per level.
+ * - Memory: 100,000 filters of one subscriber each must stay cheap (the broker's budget is ~3 KB per connection in
+ *   all). A node has 7 fields; a node's first LIST_MAX children form a sibling list and only wider nodes get a
+ *   KidTable, a bucket array chained through the same `sibling` field (~8-16 bytes per child against ~36 for a
+ *   Map); the rare wildcard children share one side object; one subscriber is stored in two fields, a Map appears
+ *   from the second one. Measured by bench/broker/trie.bench.ts.
  * - match() walks with an explicit, reused stack instead of recursion: a topic may have 32,768 levels and a client
  *   may subscribe to '+/+/…/+' that deep, which would overflow the call stack.
  */
@@ -29,28 +33,32 @@ const PLUS = 0x2b
 const HASH = 0x23
 const DOLLAR = 0x24
 
-/** Children kept in a linked list before the node switches to a Map: short lists scan faster than a Map lookup. */
+/** Children kept in a linked list before a node gets a KidTable: a short list is scanned faster than hashed. */
 const LIST_MAX = 8
+/** A KidTable shrinking to this many children goes back to a list (half of LIST_MAX: no flapping at the edge). */
+const LIST_RETURN = 4
+const TABLE_MIN_BUCKETS = 16
 
-/** FNV-1a over UTF-16 code units, cut to 30 bits so Map keys stay small integers (Smis) that need no heap box. */
+/** FNV-1a over UTF-16 code units, cut to 30 bits so it stays a small integer (Smi) that needs no heap box. */
 const FNV_OFFSET = 0x811c9dc5 | 0
 const FNV_PRIME = 0x01000193
 const HASH_MASK = 0x3fffffff
 
+/** Marks a node whose `value` is a Map of several entries rather than the value of the single entry in `key`. */
+const MANY: unique symbol = Symbol('many')
+
 /** One topic level. Fields are all assigned in the constructor so every node shares one hidden class. */
 class TrieNode<S> {
   readonly level: string
+  /** levelHash(level); kept so list scans and table lookups reject most candidates without reading the string. */
   readonly hash: number
-  /** Next child of the same parent (list mode) or next node with the same hash (Map mode). */
+  /** Next child of the same parent (list) or of the same bucket (KidTable). */
   sibling: TrieNode<S> | undefined = undefined
-  firstKid: TrieNode<S> | undefined = undefined
-  kidTable: Map<number, TrieNode<S>> | undefined = undefined
-  plus: TrieNode<S> | undefined = undefined
-  pound: TrieNode<S> | undefined = undefined
-  /** The only entry while there is one; `entries` takes over from the second one. */
-  key: string | undefined = undefined
-  value: S | undefined = undefined
-  entries: Map<string, S> | undefined = undefined
+  kids: TrieNode<S> | KidTable<S> | undefined = undefined
+  wild: WildKids<S> | undefined = undefined
+  /** undefined: no entry; a string: the key of the only entry, whose value is `value`; MANY: `value` is a Map. */
+  key: string | typeof MANY | undefined = undefined
+  value: S | Map<string, S> | undefined = undefined
 
   constructor (level: string, hash: number) {
     this.level = level
@@ -58,9 +66,89 @@ class TrieNode<S> {
   }
 
   isEmpty (): boolean {
-    return this.key === undefined && this.entries === undefined && this.firstKid === undefined &&
-      this.kidTable === undefined && this.plus === undefined && this.pound === undefined
+    return this.key === undefined && this.kids === undefined && this.wild === undefined
   }
+}
+
+/** The '+' and '#' children, in one side object because most nodes have neither. */
+class WildKids<S> {
+  plus: TrieNode<S> | undefined = undefined
+  pound: TrieNode<S> | undefined = undefined
+}
+
+/** Children of a wide node: power-of-two bucket array, chains through TrieNode.sibling, load factor at most 1. */
+class KidTable<S> {
+  buckets: Array<TrieNode<S> | undefined>
+  mask: number
+  count = 0
+
+  constructor (size: number) {
+    this.buckets = emptyBuckets<S>(size)
+    this.mask = size - 1
+  }
+
+  insert (kid: TrieNode<S>): void {
+    if (this.count >= this.buckets.length) this.resize(this.buckets.length * 2)
+    const i = kid.hash & this.mask
+    kid.sibling = this.buckets[i]
+    this.buckets[i] = kid
+    this.count++
+  }
+
+  remove (kid: TrieNode<S>): void {
+    const i = kid.hash & this.mask
+    let n = this.buckets[i]
+    if (n === kid) {
+      this.buckets[i] = kid.sibling
+    } else {
+      while (n !== undefined && n.sibling !== kid) n = n.sibling
+      if (n === undefined) return
+      n.sibling = kid.sibling
+    }
+    kid.sibling = undefined
+    this.count--
+    if (this.buckets.length > TABLE_MIN_BUCKETS && this.count < this.buckets.length >> 2) {
+      this.resize(this.buckets.length >> 1)
+    }
+  }
+
+  /** Unlinks every child into a sibling list and returns its head. */
+  toList (): TrieNode<S> | undefined {
+    let head: TrieNode<S> | undefined
+    for (let i = 0; i < this.buckets.length; i++) {
+      let n = this.buckets[i]
+      while (n !== undefined) {
+        const next: TrieNode<S> | undefined = n.sibling
+        n.sibling = head
+        head = n
+        n = next
+      }
+    }
+    return head
+  }
+
+  private resize (size: number): void {
+    const old = this.buckets
+    this.buckets = emptyBuckets<S>(size)
+    this.mask = size - 1
+    for (let b = 0; b < old.length; b++) {
+      let n = old[b]
+      while (n !== undefined) {
+        const next: TrieNode<S> | undefined = n.sibling
+        const i = n.hash & this.mask
+        n.sibling = this.buckets[i]
+        this.buckets[i] = n
+        n = next
+      }
+    }
+  }
+}
+
+/** Filled by push, so V8 keeps the array packed (no hole checks on read). */
+function emptyBuckets<S> (size: number): Array<TrieNode<S> | undefined> {
+  const buckets: Array<TrieNode<S> | undefined> = []
+  for (let i = 0; i < size; i++) buckets.push(undefined)
+  return buckets
 }
 
 function levelHash (s: string, start: number, end: number): number {
@@ -81,7 +169,8 @@ function levelIs<S> (node: TrieNode<S>, hash: number, s: string, start: number, 
 }
 
 function findKid<S> (parent: TrieNode<S>, hash: number, s: string, start: number, end: number): TrieNode<S> | undefined {
-  let n = parent.kidTable !== undefined ? parent.kidTable.get(hash) : parent.firstKid
+  const kids = parent.kids
+  let n = kids instanceof KidTable ? kids.buckets[hash & kids.mask] : kids
   while (n !== undefined) {
     if (levelIs(n, hash, s, start, end)) return n
     n = n.sibling
@@ -90,58 +179,50 @@ function findKid<S> (parent: TrieNode<S>, hash: number, s: string, start: number
 }
 
 function addKid<S> (parent: TrieNode<S>, kid: TrieNode<S>): void {
-  const table = parent.kidTable
-  if (table !== undefined) {
-    kid.sibling = table.get(kid.hash)
-    table.set(kid.hash, kid)
+  const kids = parent.kids
+  if (kids instanceof KidTable) {
+    kids.insert(kid)
     return
   }
   let count = 0
-  for (let n = parent.firstKid; n !== undefined; n = n.sibling) count++
+  for (let n = kids; n !== undefined; n = n.sibling) count++
   if (count < LIST_MAX) {
-    kid.sibling = parent.firstKid
-    parent.firstKid = kid
+    kid.sibling = kids
+    parent.kids = kid
     return
   }
-  const made = new Map<number, TrieNode<S>>()
-  let n: TrieNode<S> | undefined = parent.firstKid
-  parent.firstKid = undefined
-  kid.sibling = n
-  n = kid
-  while (n !== undefined) {
+  const table = new KidTable<S>(TABLE_MIN_BUCKETS)
+  for (let n = kids; n !== undefined;) {
     const next: TrieNode<S> | undefined = n.sibling
-    n.sibling = made.get(n.hash)
-    made.set(n.hash, n)
+    table.insert(n)
     n = next
   }
-  parent.kidTable = made
+  table.insert(kid)
+  parent.kids = table
 }
 
 function removeKid<S> (parent: TrieNode<S>, kid: TrieNode<S>): void {
-  if (parent.plus === kid) { parent.plus = undefined; return }
-  if (parent.pound === kid) { parent.pound = undefined; return }
-  const table = parent.kidTable
-  if (table !== undefined) {
-    const head = table.get(kid.hash)
-    if (head === kid) {
-      if (kid.sibling !== undefined) table.set(kid.hash, kid.sibling)
-      else table.delete(kid.hash)
-      if (table.size === 0) parent.kidTable = undefined
-    } else {
-      unlink(head, kid)
-    }
-  } else if (parent.firstKid === kid) {
-    parent.firstKid = kid.sibling
+  const wild = parent.wild
+  if (wild !== undefined && (wild.plus === kid || wild.pound === kid)) {
+    if (wild.plus === kid) wild.plus = undefined
+    else wild.pound = undefined
+    if (wild.plus === undefined && wild.pound === undefined) parent.wild = undefined
+    return
+  }
+  const kids = parent.kids
+  if (kids instanceof KidTable) {
+    kids.remove(kid)
+    if (kids.count <= LIST_RETURN) parent.kids = kids.toList()
+    return
+  }
+  if (kids === kid) {
+    parent.kids = kid.sibling
   } else {
-    unlink(parent.firstKid, kid)
+    for (let n = kids; n !== undefined; n = n.sibling) {
+      if (n.sibling === kid) { n.sibling = kid.sibling; break }
+    }
   }
   kid.sibling = undefined
-}
-
-function unlink<S> (from: TrieNode<S> | undefined, kid: TrieNode<S>): void {
-  for (let n = from; n !== undefined; n = n.sibling) {
-    if (n.sibling === kid) { n.sibling = kid.sibling; return }
-  }
 }
 
 /** The end index of the level starting at `start` (the next '/' or s.length). */
@@ -152,6 +233,14 @@ function levelEnd (s: string, start: number): number {
 
 function isWildcard (s: string, start: number, end: number, char: number): boolean {
   return end - start === 1 && s.charCodeAt(start) === char
+}
+
+function emit<S> (node: TrieNode<S>, visit: (value: S, key: string) => void): void {
+  const key = node.key
+  if (key === undefined) return
+  // Map.prototype.forEach calls visit(value, key, map): the extra argument is ignored and no iterator is made.
+  if (key === MANY) (node.value as Map<string, S>).forEach(visit)
+  else visit(node.value as S, key)
 }
 
 /**
@@ -242,17 +331,17 @@ export class TopicTrie<S> {
       start = end + 1
     }
     let removed: S | undefined
-    if (node.entries !== undefined) {
-      if (!node.entries.has(key)) return undefined
-      removed = node.entries.get(key)
-      node.entries.delete(key)
-      if (node.entries.size === 1) {
+    if (node.key === MANY) {
+      const entries = node.value as Map<string, S>
+      if (!entries.has(key)) return undefined
+      removed = entries.get(key)
+      entries.delete(key)
+      if (entries.size === 1) {
         // Back to the single-entry form so a node that once had two subscribers stays small.
-        for (const [k, v] of node.entries) { node.key = k; node.value = v }
-        node.entries = undefined
+        for (const [k, v] of entries) { node.key = k; node.value = v }
       }
     } else if (node.key === key) {
-      removed = node.value
+      removed = node.value as S
       node.key = undefined
       node.value = undefined
     } else {
@@ -277,8 +366,8 @@ export class TopicTrie<S> {
       if (end === filter.length) break
       start = end + 1
     }
-    if (node.entries !== undefined) return node.entries.get(key)
-    return node.key === key ? node.value : undefined
+    if (node.key === MANY) return (node.value as Map<string, S>).get(key)
+    return node.key === key ? node.value as S : undefined
   }
 
   /**
@@ -307,23 +396,25 @@ export class TopicTrie<S> {
         const node = nodes[sp]!
         nodes[sp] = undefined
         const d = depths[sp]!
+        const wild = node.wild
         if (d === levels) {
           // Every topic level consumed: this node's own filter matches, and so does its '#' child
           // ('sport/#' matches 'sport').
           emit(node, visit)
-          if (node.pound !== undefined) emit(node.pound, visit)
+          if (wild !== undefined && wild.pound !== undefined) emit(wild.pound, visit)
           continue
         }
-        const leadingWildcardOk = d !== 0 || !dollar
-        if (node.pound !== undefined && leadingWildcardOk) emit(node.pound, visit)
         // Up to two pushes follow; grow first so the loop body stays branch-light.
         if (sp + 2 > depths.length) { sc.growStack(); depths = sc.stackDepth }
-        if (node.plus !== undefined && leadingWildcardOk) {
-          nodes[sp] = node.plus
-          depths[sp] = d + 1
-          sp++
+        if (wild !== undefined && (d !== 0 || !dollar)) {
+          if (wild.pound !== undefined) emit(wild.pound, visit)
+          if (wild.plus !== undefined) {
+            nodes[sp] = wild.plus
+            depths[sp] = d + 1
+            sp++
+          }
         }
-        if (node.firstKid !== undefined || node.kidTable !== undefined) {
+        if (node.kids !== undefined) {
           const kid = findKid(node, hashes[d]!, topic, starts[d]!, ends[d]!)
           if (kid !== undefined) {
             nodes[sp] = kid
@@ -339,13 +430,12 @@ export class TopicTrie<S> {
 
   /** Walks to (and creates if needed) the child of node for filter level [start, end). */
   private descend (node: TrieNode<S>, filter: string, start: number, end: number): TrieNode<S> {
-    if (isWildcard(filter, start, end, PLUS)) {
-      if (node.plus === undefined) node.plus = new TrieNode<S>('+', 0)
-      return node.plus
-    }
-    if (isWildcard(filter, start, end, HASH)) {
-      if (node.pound === undefined) node.pound = new TrieNode<S>('#', 0)
-      return node.pound
+    const plus = isWildcard(filter, start, end, PLUS)
+    if (plus || isWildcard(filter, start, end, HASH)) {
+      if (node.wild === undefined) node.wild = new WildKids<S>()
+      const wild = node.wild
+      if (plus) return wild.plus ?? (wild.plus = new TrieNode<S>('+', 0))
+      return wild.pound ?? (wild.pound = new TrieNode<S>('#', 0))
     }
     const hash = levelHash(filter, start, end)
     let kid = findKid(node, hash, filter, start, end)
@@ -357,16 +447,17 @@ export class TopicTrie<S> {
   }
 
   private child (node: TrieNode<S>, filter: string, start: number, end: number): TrieNode<S> | undefined {
-    if (isWildcard(filter, start, end, PLUS)) return node.plus
-    if (isWildcard(filter, start, end, HASH)) return node.pound
+    if (isWildcard(filter, start, end, PLUS)) return node.wild?.plus
+    if (isWildcard(filter, start, end, HASH)) return node.wild?.pound
     return findKid(node, levelHash(filter, start, end), filter, start, end)
   }
 
   private putEntry (node: TrieNode<S>, key: string, value: S): S | undefined {
-    if (node.entries !== undefined) {
-      const had = node.entries.has(key)
-      const previous = node.entries.get(key)
-      node.entries.set(key, value)
+    if (node.key === MANY) {
+      const entries = node.value as Map<string, S>
+      const had = entries.has(key)
+      const previous = entries.get(key)
+      entries.set(key, value)
       if (!had) this.count++
       return previous
     }
@@ -377,22 +468,15 @@ export class TopicTrie<S> {
       return undefined
     }
     if (node.key === key) {
-      const previous = node.value
+      const previous = node.value as S
       node.value = value
       return previous
     }
-    node.entries = new Map<string, S>([[node.key, node.value as S], [key, value]])
-    node.key = undefined
-    node.value = undefined
+    node.value = new Map<string, S>([[node.key, node.value as S], [key, value]])
+    node.key = MANY
     this.count++
     return undefined
   }
-}
-
-function emit<S> (node: TrieNode<S>, visit: (value: S, key: string) => void): void {
-  // Map.prototype.forEach calls visit(value, key, map): the extra argument is ignored and no iterator is made.
-  if (node.entries !== undefined) node.entries.forEach(visit)
-  else if (node.key !== undefined) visit(node.value as S, node.key)
 }
 
 /** One member of a shared subscription group: fixed shape, handed out by SharedGroup.next() without copying. */

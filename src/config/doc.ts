@@ -93,7 +93,8 @@ export function renderHelpConfig(): string {
   for (const g of grouped()) {
     lines.push(`${g.title}:`)
     for (const o of g.options) {
-      const flags = [`default ${describeDefault(o)}`, o.scope === 'global' ? '' : ScopeText[o.scope], o.reload ? 'reloadable' : ''].filter((s) => s !== '')
+      const def = describeDefault(o)
+      const flags = [def === '(unset)' ? '' : `default ${def}`, o.scope === 'global' ? '' : ScopeText[o.scope], o.reload ? 'reloadable' : ''].filter((s) => s !== '')
       lines.push(`  ${o.name} ${o.type.label}`, `      ${o.doc.replace(/`/g, '')}`, `      (${flags.join('; ')})`)
     }
     lines.push('')

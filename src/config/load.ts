@@ -99,6 +99,9 @@ class Builder {
   current: ListenerConfig | undefined
   /** First location of each single-valued option per scope, to warn about repeats. */
   readonly seen = new Map<string, SourceLocation>()
+  /** Security options written inside a listener block while per_listener_settings is false; only worth a
+   * warning when there is more than one listener for them to surprise. */
+  readonly scopeWarnings: ConfigWarning[] = []
   logTypeSet = false
   logDestSet = false
 
@@ -185,7 +188,7 @@ class Builder {
         return
       }
       if (this.current !== undefined) {
-        this.warn(e, `'${spec.name}' applies to all listeners, not only to the 'listener ${this.current.port}' block above it, because per_listener_settings is false`)
+        this.scopeWarnings.push({ file: e.file, line: e.line, message: `'${spec.name}' applies to all listeners, not only to the 'listener ${this.current.port}' block above it, because per_listener_settings is false` })
       }
       this.noteRepeat(spec, e, 'global')
       this.global.origins[spec.name] = loc
@@ -261,12 +264,17 @@ class Builder {
       }
       this.warn({ file, line: 0 }, `no 'listener' is configured: listening on 127.0.0.1:1883 and [::1]:1883 only (local clients)`)
     }
+    if (listeners.length > 1) this.warnings.push(...this.scopeWarnings)
     for (const l of listeners) this.resolveSecurity(l)
     this.checkListeners(listeners)
     this.unifyPerListener(listeners)
     nameListeners(listeners)
     this.securityWarnings(listeners)
-    return { file, files, broker: this.broker, listeners, global: this.global, warnings: this.warnings }
+    const rank = (f: string): number => { const i = files.indexOf(f); return i === -1 ? files.length : i }
+    const warnings = this.warnings.map((w, i) => ({ w, i }))
+      .sort((a, b) => rank(a.w.file) - rank(b.w.file) || a.w.line - b.w.line || a.i - b.i)
+      .map((x) => x.w)
+    return { file, files, broker: this.broker, listeners, global: this.global, warnings }
   }
 
   resolveSecurity(l: ListenerConfig): void {

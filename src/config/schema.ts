@@ -66,7 +66,7 @@ export const OptionTable: readonly OptionSpec[] = [
   opt({ name: 'bind_interface', type: text, scope: 'listener', reload: false, target: { listener: 'bindInterface' },
     doc: 'Bind the listener to the addresses of this network interface (e.g. eth0) instead of an address.' }),
   opt({ name: 'protocol', type: oneOf(['mqtt', 'websockets'] as const), scope: 'listener', reload: false, target: { listener: 'protocol' }, default: 'mqtt',
-    doc: 'Protocol of the listener: plain MQTT over TCP, or MQTT over WebSockets.' }),
+    doc: 'Protocol of the listener: MQTT over TCP, or MQTT over WebSockets (`websockets` is refused at start until the WebSocket transport is built).' }),
   opt({ name: 'socket_domain', type: oneOf(['ipv4', 'ipv6'] as const), scope: 'listener', reload: false, target: { listener: 'socketDomain' },
     doc: 'Listen on IPv4 or IPv6 only (default: both).' }),
   opt({ name: 'max_connections', type: int(-1, MAX_SAFE), scope: 'listener', reload: false, target: { listener: 'maxConnections' }, default: -1,
@@ -123,9 +123,9 @@ export const OptionTable: readonly OptionSpec[] = [
     doc: 'File name of the persistence database, inside `persistence_location`.' }),
   opt({ name: 'persistence_location', type: dirPath, scope: 'global', reload: false, target: { global: 'persistenceLocation' },
     doc: 'Directory of the persistence database (default: the working directory).' }),
-  opt({ name: 'autosave_interval', type: int(0, MAX_SAFE, { unit: 'seconds' }), scope: 'global', reload: true, target: { global: 'autosaveInterval' }, default: 1800,
+  opt({ name: 'autosave_interval', type: int(0, MAX_SAFE, { unit: 'seconds' }), scope: 'global', reload: false, target: { global: 'autosaveInterval' }, default: 1800,
     doc: 'Seconds between saves of the persistence database (0: only at exit), or a change count with `autosave_on_changes`.' }),
-  opt({ name: 'autosave_on_changes', type: bool, scope: 'global', reload: true, target: { global: 'autosaveOnChanges' }, default: false,
+  opt({ name: 'autosave_on_changes', type: bool, scope: 'global', reload: false, target: { global: 'autosaveOnChanges' }, default: false,
     doc: 'Treat `autosave_interval` as a number of changes rather than seconds.' }),
 
   // ---- limits and MQTT behaviour (BrokerOptions) ------------------------------------------------------------
@@ -151,10 +151,10 @@ export const OptionTable: readonly OptionSpec[] = [
     doc: 'Deliver at the subscription\'s QoS even when the message was published at a lower QoS (non-standard).' }),
   opt({ name: 'persistent_client_expiration', type: duration, scope: 'global', reload: true, target: { broker: 'persistentClientExpiration' },
     doc: 'Drop persistent MQTT 3 sessions whose client has not reconnected within this time (e.g. 14d); unset means never.' }),
-  opt({ name: 'sys_interval', type: int(0, MAX_SAFE, { unit: 'seconds' }), scope: 'global', reload: true, target: { broker: 'sysInterval' },
+  opt({ name: 'sys_interval', type: int(0, MAX_SAFE, { unit: 'seconds' }), scope: 'global', reload: false, target: { broker: 'sysInterval' },
     doc: 'Seconds between `$SYS` updates; 0 disables the `$SYS` tree.' }),
-  opt({ name: 'set_tcp_nodelay', type: bool, scope: 'global', reload: false, target: { global: 'setTcpNodelay' }, default: false,
-    doc: 'Disable Nagle\'s algorithm on client sockets (lower latency, more packets).' }),
+  opt({ name: 'set_tcp_nodelay', type: bool, scope: 'global', reload: false, target: { global: 'setTcpNodelay' }, default: true,
+    doc: 'Disable Nagle\'s algorithm on client sockets: lower latency, more packets. Midge defaults to true (Mosquitto to false); the broker already batches its writes.' }),
 
   // ---- logging ----------------------------------------------------------------------------------------------
   opt({ name: 'log_dest', type: logDest, scope: 'global', reload: true, target: { global: 'logDest' }, repeatable: true,

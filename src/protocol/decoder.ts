@@ -4,15 +4,17 @@
  * Feed it socket chunks of any size; it calls onPacket for each complete packet, in order. Data flow:
  *
  *   chunk ──► whole packets inside the chunk: decoded in place, payloads are subarray views of the chunk
- *        └──► a packet cut by the chunk end: views of its pieces are held (no copy) until the last piece
- *             arrives, then concatenated once into a fresh buffer and decoded from there
+ *        └──► a packet cut by the chunk end: its bytes are copied into a buffer of its own (allocated for
+ *             that packet only, never reused), completed by the next chunks, then decoded from there
  *
- * Payload and binary-property views are safe to keep (retained messages, queues): socket chunks are never
- * reused by Node, and each reassembled packet gets its own buffer. A view does keep its whole chunk alive,
- * so long-term storage of many small payloads may prefer a copy.
+ * Payload and binary-property views are therefore safe to keep (retained messages, queues): socket chunks
+ * are never reused by Node, and each reassembled packet has its own buffer. A view does keep its whole
+ * chunk alive, so long-term storage of many small payloads may prefer a copy.
  *
- * The size guard runs as soon as the fixed header is complete, before any body byte is held, and held bytes
- * are only bytes actually received: a peer announcing 256 MB makes us hold nothing extra.
+ * The size guard runs as soon as the fixed header is complete, before any body byte is held. Memory held
+ * for a partial packet follows the bytes actually received: exact size up to 64 KiB, beyond that a buffer
+ * that doubles as data arrives, so a peer announcing 256 MB and sending 10 bytes costs 64 KiB, not 256 MB.
+ * Copying (rather than keeping a list of chunk views) also bounds the cost of a peer dripping 1-byte chunks.
  */
 import { PacketType } from './constants.js'
 import type { ProtocolVersion } from './constants.js'
@@ -32,9 +34,6 @@ export interface DecoderOptions {
   protocolVersion?: ProtocolVersion
 }
 
-/** 1 type byte + 4 length bytes + 268,435,455. */
-const ProtocolMaxPacket = 268_435_460
-
 /** Static pieces of PINGREQ/PINGRESP: they carry nothing, so one frozen object each serves every ping. */
 const Pingreq = Object.freeze({ type: PacketType.Pingreq } as const)
 const Pingresp = Object.freeze({ type: PacketType.Pingresp } as const)
@@ -50,9 +49,11 @@ export class Decoder {
   private readonly vr = new VarintResult()
   private error: MqttProtocolError | null = null
   private stopped = false
-  /** Pieces of the current partial packet (views of chunks, or a copy of a split fixed header). */
-  private parts: Buffer[] = []
-  /** Bytes held in parts. */
+  /** Bytes of a split fixed header (at most 4 are ever held: the 5th byte completes or breaks it). */
+  private readonly hdr = Buffer.alloc(5)
+  /** The partial packet once its size is known: fresh per packet, because views into it are handed out. */
+  private acc: Buffer | null = null
+  /** Bytes of the current partial packet received so far (in hdr while need < 0, else in acc). */
   private held = 0
   /** Total size of the partial packet, or -1 while its fixed header is still incomplete. */
   private need = -1
@@ -71,8 +72,7 @@ export class Decoder {
   /** Stops emitting; safe to call from onPacket. Later pushes do nothing. */
   stop (): void {
     this.stopped = true
-    this.parts = []
-    this.held = 0
+    this.reset()
   }
 
   /**
@@ -91,8 +91,8 @@ export class Decoder {
     while (pos < len && !this.stopped) {
       const st = readVarint(chunk, pos + 1, len, this.vr)
       if (st === VarintStatus.Incomplete) {
-        // Split fixed header (at most 4 bytes here): copy it, the chunk view alone could not be re-read easily.
-        this.parts = [Buffer.from(chunk.subarray(pos))]
+        // Split fixed header: at most 4 bytes here (first byte + 3 continuation bytes).
+        chunk.copy(this.hdr, 0, pos, len)
         this.held = len - pos
         this.need = -1
         return null
@@ -103,7 +103,8 @@ export class Decoder {
       const max = this.maxPacketSize
       if (max > 0 && total > max) return this.fail(tooLarge(total, max))
       if (pos + total > len) {
-        this.parts = [chunk.subarray(pos)]
+        this.acc = allocPartial(total, len - pos)
+        chunk.copy(this.acc, 0, pos, len)
         this.held = len - pos
         this.need = total
         return null
@@ -120,59 +121,59 @@ export class Decoder {
    * the chunk was used up (still partial, or stopped) or decoding failed (this.error is then set).
    */
   private continuePartial (chunk: Buffer): number {
+    const len = chunk.length
     let pos = 0
     if (this.need < 0) {
-      // Complete the fixed header byte by byte: it is at most 5 bytes, so this loop is short.
-      let hdr = this.parts[0]!
+      const hdr = this.hdr
       while (true) {
-        if (pos >= chunk.length) {
-          this.parts[0] = hdr
-          this.held = hdr.length
-          return -1
-        }
-        hdr = Buffer.concat([hdr, chunk.subarray(pos, pos + 1)])
-        pos++
-        const st = readVarint(hdr, 1, hdr.length, this.vr)
+        if (pos >= len) return -1
+        hdr[this.held++] = chunk[pos++]!
+        const st = readVarint(hdr, 1, this.held, this.vr)
         if (st === VarintStatus.Ok) break
         if (st === VarintStatus.Malformed) {
           this.fail(malformed('remaining length longer than 4 bytes'))
           return -1
         }
       }
-      const total = hdr.length + this.vr.value
+      const total = this.held + this.vr.value
       const max = this.maxPacketSize
       if (max > 0 && total > max) {
         this.fail(tooLarge(total, max))
         return -1
       }
-      this.parts[0] = hdr
-      this.held = hdr.length
+      this.acc = allocPartial(total, this.held)
+      hdr.copy(this.acc, 0, 0, this.held)
       this.need = total
     }
-    const missing = this.need - this.held
-    const avail = chunk.length - pos
-    if (avail < missing) {
-      if (avail > 0) this.parts.push(chunk.subarray(pos))
-      this.held += avail
-      return -1
+    let acc = this.acc!
+    const take = Math.min(this.need - this.held, len - pos)
+    if (acc.length < this.held + take) {
+      // Grow geometrically, never past the packet size: amortised O(1) copies per byte.
+      const grown = Buffer.allocUnsafe(Math.min(this.need, Math.max(acc.length * 2, this.held + take)))
+      acc.copy(grown, 0, 0, this.held)
+      acc = this.acc = grown
     }
-    if (missing > 0) this.parts.push(chunk.subarray(pos, pos + missing))
+    chunk.copy(acc, this.held, pos, pos + take)
+    this.held += take
+    pos += take
+    if (this.held < this.need) return -1
     const total = this.need
-    // A fresh buffer per reassembled packet: views into it stay valid for as long as the caller keeps them.
-    const pkt = Buffer.concat(this.parts, total)
-    this.parts = []
+    this.reset()
+    readVarint(acc, 1, total, this.vr) // validated when the header was first read
+    const err = this.decodeOne(acc, 0, 1 + this.vr.length, total)
+    if (err !== null || this.stopped) return -1
+    return pos
+  }
+
+  private reset (): void {
+    this.acc = null
     this.held = 0
     this.need = -1
-    readVarint(pkt, 1, total, this.vr) // validated when the header was first read
-    const err = this.decodeOne(pkt, 0, 1 + this.vr.length, total)
-    if (err !== null) return -1
-    return this.stopped ? -1 : pos + missing
   }
 
   private fail (err: MqttProtocolError): MqttProtocolError {
     this.error = err
-    this.parts = []
-    this.held = 0
+    this.reset()
     return err
   }
 
@@ -242,6 +243,13 @@ export class Decoder {
         throw malformed('reserved packet type 0')
     }
   }
+}
+
+/** Up to 64 KiB a partial packet gets its exact size at once; larger ones start at 64 KiB or twice what came. */
+const ExactUpTo = 65_536
+
+function allocPartial (total: number, have: number): Buffer {
+  return Buffer.allocUnsafe(total <= ExactUpTo ? total : Math.min(total, Math.max(ExactUpTo, have * 2)))
 }
 
 /** [MQTT-2.2.2-2]: reserved fixed-header flags must be exactly as the spec lists them. */

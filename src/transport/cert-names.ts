@@ -30,7 +30,12 @@ export function certLabel(cert: X509Certificate): string {
 export function certNames(cert: X509Certificate): string[] {
   const san = cert.subjectAltName
   if (san !== undefined && san !== '') {
-    return san.split(', ').map((e) => e.replace(/^(DNS|IP Address):/, '')).filter((e) => !e.includes(':') || /^[0-9a-fA-F:]+$/.test(e))
+    const names: string[] = []
+    for (const entry of san.split(', ')) {
+      if (entry.startsWith('DNS:')) names.push(entry.slice(4))
+      else if (entry.startsWith('IP Address:')) names.push(entry.slice(11))
+    }
+    return names
   }
   const cn = commonName(cert)
   return cn === undefined ? [] : [cn]

@@ -12,7 +12,7 @@ import { certLabel, certNames, subjectRfc2253 } from './cert-names.js'
 import { CertWatcher } from './cert-watch.js'
 import type { UserIdentity } from './file-access.js'
 import { contextProblems, protocolProblems, secureContextOptions, type TlsProtocolOptions } from './tls-context.js'
-import { TlsProblemCode, hasErrors, type TlsProblem } from './tls-errors.js'
+import { hasErrors, type TlsProblem } from './tls-errors.js'
 import type { Logger } from '../observability/logger.js'
 
 const DAY_MS = 86_400_000
@@ -169,7 +169,7 @@ export class TlsCertificate {
     if (left <= 0) {
       o.logger.error(`${label} expired on ${until.toISOString()}: clients refuse it; renew it, Midge picks up the renewed files`)
     } else if (left < (o.expiryWarningDays ?? 14) * DAY_MS) {
-      o.logger.warning(`${label} expires on ${until.toISOString()}, in ${Math.floor(left / DAY_MS)} days (${TlsProblemCode.ExpiresSoon}): renew it, Midge picks up the renewed files`)
+      o.logger.warning(`${label} expires on ${until.toISOString()}, in ${Math.floor(left / DAY_MS)} days: renew it, Midge picks up the renewed files`)
     }
   }
 

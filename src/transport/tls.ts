@@ -20,8 +20,11 @@ export { TlsConfigError, TlsProblemCode, type TlsProblem } from './tls-errors.js
 export interface TlsListenerOptions extends Omit<TlsCertificateOptions, 'name'> {
   /** For logs; default the port number. */
   name?: string
-  /** Address to bind; undefined = every interface (as mosquitto's `listener 8883`). */
-  host?: string | undefined
+  /**
+   * Address(es) to bind; undefined = every interface (as mosquitto's `listener 8883`). Several
+   * addresses (e.g. 127.0.0.1 and ::1 for `localhost`) share one certificate, watcher and log.
+   */
+  host?: string | string[] | undefined
   port: number
   requireCertificate: boolean
   useIdentityAsUsername: boolean
@@ -33,15 +36,20 @@ export interface TlsListenerOptions extends Omit<TlsCertificateOptions, 'name'> 
 }
 
 export interface TlsListener {
-  /** The bound address (port 0 resolved). */
+  /** The (first) bound address, port 0 resolved. */
   address(): net.AddressInfo
+  /** Every bound address, one per host. */
+  addresses(): net.AddressInfo[]
   /** SIGHUP: re-read the certificate files; true when the new pair is now served, false when refused. */
   reload(): Promise<boolean>
   /** The certificate served to new connections now. */
   certificateInfo(): CertificateInfo
   /** The certificate holder (e.g. for a wss listener to follow the same swaps). */
   readonly certificate: TlsCertificate
-  /** Stops accepting, ends handshakes in progress and open connections, stops watching. */
+  /**
+   * Stops accepting and watching, and ends open connections (close the broker's sessions first for a
+   * clean DISCONNECT). Handshakes still in progress end by the handshake timeout.
+   */
   close(): Promise<void>
 }
 
@@ -82,30 +90,16 @@ export async function startTlsListener(opts: TlsListenerOptions, onSocket: TlsSo
   const setup = optionProblems(opts)
   const loaded = TlsCertificate.load({ ...opts, name })
   if (Array.isArray(loaded) || setup.length > 0) {
+    if (!Array.isArray(loaded)) loaded.close()
     throw new TlsConfigError(name, [...setup, ...(Array.isArray(loaded) ? loaded : [])])
   }
   const certificate = loaded
-  const alpn = opts.alpnProtocols ?? ['mqtt']
-
-  const server = tls.createServer({
-    ...certificate.contextOptions(),
-    requestCert: opts.requireCertificate,
-    rejectUnauthorized: opts.requireCertificate,
-    handshakeTimeout: opts.handshakeTimeoutMs ?? 20_000,
-    // A client offering ALPN without any of these is refused (RFC 7301 no_application_protocol: it
-    // wants another protocol, e.g. a browser's h2); a client offering no ALPN at all is accepted.
-    ALPNProtocols: alpn,
-  })
-  certificate.onSwap((options) => { server.setSecureContext(options) })
-
+  const hosts: Array<string | undefined> = Array.isArray(opts.host) ? opts.host : [opts.host]
   const pending = new Set<net.Socket>()
   const open = new Set<tls.TLSSocket>()
-  server.on('connection', (raw: net.Socket) => {
-    pending.add(raw)
-    raw.once('close', () => pending.delete(raw))
-  })
-  server.on('secureConnection', (socket: tls.TLSSocket) => {
-    const raw = socket as unknown as net.Socket
+  const servers: tls.Server[] = []
+
+  const accept = (socket: tls.TLSSocket): void => {
     open.add(socket)
     socket.once('close', () => open.delete(socket))
     socket.setNoDelay(true)
@@ -114,53 +108,109 @@ export async function startTlsListener(opts: TlsListenerOptions, onSocket: TlsSo
       const peer = socket.getPeerX509Certificate()
       username = peer === undefined ? undefined : opts.useIdentityAsUsername ? commonName(peer) : subjectRfc2253(peer.subject)
       if (username === undefined || username === '' || username.includes('\0')) {
-        log.notice(`TLS listener ${name}: refusing ${raw.remoteAddress ?? 'a client'}: ${peer === undefined ? 'it sent no client certificate' : 'its client certificate has no usable common name (CN)'}, and use_identity_as_username needs one`)
+        const why = peer === undefined ? 'it sent no client certificate' : 'its client certificate has no usable common name (CN)'
+        log.notice(`TLS listener ${name}: refusing ${socket.remoteAddress ?? 'a client'}: ${why}, and use_identity_as_username needs one`)
         socket.destroy()
         return
       }
     }
     onSocket(socket, username)
-  })
-  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
-    const who = (socket as unknown as net.Socket).remoteAddress ?? 'a client'
-    const certRelated = /CERTIFICATE|UNKNOWN_CA|VERIFY|CERT_/i.test(err.code ?? '') || /certificate/i.test(err.message)
-    log.log(certRelated ? 'notice' : 'debug', `TLS listener ${name}: handshake with ${who} failed: ${err.code ?? ''} ${err.message.split('\n')[0]}`)
-  })
+  }
 
-  await new Promise<void>((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => {
-      server.off('listening', onListening)
-      certificate.close()
-      const where = `${opts.host ?? '*'}:${opts.port}`
-      const why = err.code === 'EADDRINUSE' ? `port ${opts.port} is already in use (another broker, or mosquitto still running?)`
-        : err.code === 'EACCES' ? `ports below 1024 need root or CAP_NET_BIND_SERVICE`
-          : err.code === 'EADDRNOTAVAIL' ? `no interface on this machine has address ${opts.host ?? ''}` : err.message
-      reject(Object.assign(new Error(`TLS listener ${name} cannot listen on ${where}: ${why}`, { cause: err }), { code: err.code }))
-    }
-    const onListening = (): void => {
-      server.off('error', onError)
-      resolve()
-    }
-    server.once('error', onError)
-    server.once('listening', onListening)
-    server.listen({ port: opts.port, host: opts.host })
-  })
-  server.on('error', (err) => log.error(`TLS listener ${name}: ${err.message}`))
+  try {
+    for (const host of hosts) servers.push(await listenOne(host))
+  } catch (err) {
+    for (const s of servers) s.close()
+    certificate.close()
+    throw err
+  }
+  certificate.onSwap((options) => { for (const s of servers) s.setSecureContext(options) })
   certificate.start()
   const info = certificate.info()
-  log.notice(`Opening TLS listen socket on port ${(server.address() as net.AddressInfo).port} (listener ${name}), certificate ${info.subject} valid until ${info.notAfter.toISOString()}.`)
+  log.notice(`TLS listener ${name} serves ${certLabel(info)} (serial ${info.serial}, valid until ${info.notAfter.toISOString()}).`)
+
+  async function listenOne(host: string | undefined): Promise<tls.Server> {
+    const server = tls.createServer({
+      ...certificate.contextOptions(),
+      requestCert: opts.requireCertificate,
+      rejectUnauthorized: opts.requireCertificate,
+      handshakeTimeout: opts.handshakeTimeoutMs ?? 20_000,
+      // A client offering ALPN without any of these is refused (RFC 7301 no_application_protocol: it
+      // wants another protocol, e.g. a browser's h2); a client offering no ALPN at all is accepted.
+      ALPNProtocols: opts.alpnProtocols ?? ['mqtt'],
+    })
+    server.on('connection', (raw: net.Socket) => {
+      pending.add(raw)
+      raw.once('close', () => pending.delete(raw))
+    })
+    server.on('secureConnection', accept)
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+      const certRelated = /CERT|UNKNOWN_CA|VERIFY/i.test(err.code ?? '') || /certificate/i.test(err.message)
+      log.log(certRelated ? 'notice' : 'debug', `TLS listener ${name}: handshake with ${socket.remoteAddress ?? 'a client'} failed: ${err.message.split('\n')[0] ?? ''}`)
+    })
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        server.off('listening', onListening)
+        const where = host === undefined ? `port ${opts.port}` : `${host.includes(':') ? `[${host}]` : host}:${opts.port}`
+        const why = err.code === 'EADDRINUSE' ? `port ${opts.port} is already in use (another broker, or mosquitto still running?)`
+          : err.code === 'EACCES' ? 'ports below 1024 need root or CAP_NET_BIND_SERVICE'
+            : err.code === 'EADDRNOTAVAIL' ? `no interface on this machine has address ${host ?? ''}` : err.message
+        reject(Object.assign(new Error(`TLS listener ${name} cannot listen on ${where}: ${why}`, { cause: err }), { code: err.code }))
+      }
+      const onListening = (): void => {
+        server.off('error', onError)
+        resolve()
+      }
+      server.once('error', onError)
+      server.once('listening', onListening)
+      server.listen({ port: opts.port, host, ipv6Only: host !== undefined && host.includes(':') })
+    })
+    server.on('error', (err) => log.error(`TLS listener ${name}: ${err.message}`))
+    return server
+  }
 
   return {
     certificate,
-    address: () => server.address() as net.AddressInfo,
+    address: () => servers[0]?.address() as net.AddressInfo,
+    addresses: () => servers.map((s) => s.address() as net.AddressInfo),
     reload: async () => certificate.reload(),
     certificateInfo: () => certificate.info(),
     close: async () => {
       certificate.close()
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-      for (const s of pending) s.destroy()
-      for (const s of open) s.destroy()
-      await closed
+      for (const s of servers) s.close()
+      // Never destroy a raw socket: its handle is shared with the TLSSocket wrapping it, and closing it
+      // underneath a live TLSWrap crashes Node 20 (use after free in SSL_read). Handshakes still in
+      // progress end by handshakeTimeout; unref'd, they do not hold the process open meanwhile.
+      for (const raw of pending) raw.unref()
+      await Promise.all([...open].map((s) => new Promise<void>((resolve) => {
+        s.once('close', () => resolve())
+        s.destroy()
+      })))
     },
   }
+}
+
+function certLabel(info: CertificateInfo): string {
+  const cn = /(?:^|,)CN=((?:[^,\\]|\\.)*)/.exec(info.subject)
+  return cn === null ? info.subject : `CN=${cn[1] ?? ''}`
+}
+
+/**
+ * The $SYS values of a TLS listener, as (key under `$SYS/broker/`, reader) pairs for the broker's $SYS
+ * publisher (serve.ts registers them; transport/ does not import the broker). Readers run at each
+ * publish, so a swapped certificate shows at the next interval.
+ *   tls/LISTENER/certificate/expires        2027-02-23T12:49:20.000Z
+ *   tls/LISTENER/certificate/days_left      89
+ *   tls/LISTENER/certificate/subject        CN=mqtt.example.org
+ *   tls/LISTENER/certificate/fingerprint    SHA-256, colon-separated hex
+ */
+export function tlsSysValues(listenerName: string, listener: Pick<TlsListener, 'certificateInfo'>): Array<[string, () => string]> {
+  // '+' and '#' may not appear in a topic name; listener names such as '8883#1' would otherwise.
+  const base = `tls/${listenerName.replace(/[+#/]/g, '_')}/certificate`
+  return [
+    [`${base}/expires`, () => listener.certificateInfo().notAfter.toISOString()],
+    [`${base}/days_left`, () => String(Math.floor((listener.certificateInfo().notAfter.getTime() - Date.now()) / 86_400_000))],
+    [`${base}/subject`, () => listener.certificateInfo().subject],
+    [`${base}/fingerprint`, () => listener.certificateInfo().fingerprint],
+  ]
 }

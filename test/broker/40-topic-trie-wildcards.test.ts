@@ -98,11 +98,11 @@ function checkAlone (cases: Case[]): void {
   }
 }
 
-test('[MQTT-4.7.1-2] multi-level wildcard matches its parent and any number of child levels (4.7.1.2)', () => {
+test('§4.7.1.2 multi-level wildcard matches its parent and any number of child levels', () => {
   checkAlone(multiLevel)
 })
 
-test('[MQTT-4.7.1-3] single-level wildcard matches exactly one level, the empty one included (4.7.1.3)', () => {
+test('§4.7.1.3 single-level wildcard matches exactly one level, the empty one included', () => {
   checkAlone(singleLevel)
 })
 
@@ -110,7 +110,7 @@ test('[MQTT-4.7.2-1] filters starting with a wildcard do not match topics starti
   checkAlone(dollar)
 })
 
-test('topic levels are compared exactly: case, empty levels, leading and trailing separators (4.7.3)', () => {
+test('§4.7.3 topic levels are compared exactly: case, empty levels, leading and trailing separators', () => {
   checkAlone(literal)
 })
 

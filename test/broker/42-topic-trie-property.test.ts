@@ -97,3 +97,30 @@ test('TopicTrie matches exactly like the reference matcher under random add/remo
     for (const topic of finalTopics) check(topic)
   }), { numRuns: 400 })
 })
+
+test('wide levels (child lists growing into tables and back) stay consistent with the reference under churn', () => {
+  const wideLevel = fc.integer({ min: 0, max: 39 }).map((i) => `k${i}`)
+  const wideFilter = fc.tuple(fc.oneof(wideLevel, fc.constant('+')), fc.oneof(wideLevel, fc.constant('#'))).map(([a, b]) => `${a}/${b}`)
+  const wideTopic = fc.tuple(wideLevel, wideLevel).map(([a, b]) => `${a}/${b}`)
+  const step = fc.tuple(fc.boolean(), wideFilter, fc.nat(9))
+  fc.assert(fc.property(fc.array(step, { minLength: 50, maxLength: 400 }), fc.array(wideTopic, { minLength: 1, maxLength: 10 }), (steps, topics) => {
+    const trie = new TopicTrie<number>()
+    const model = new Map<string, number>()
+    for (const [add, filter, value] of steps) {
+      if (add) {
+        assert.equal(trie.add(filter, 'k', value), model.get(filter))
+        model.set(filter, value)
+      } else {
+        assert.equal(trie.remove(filter, 'k'), model.get(filter))
+        model.delete(filter)
+      }
+    }
+    assert.equal(trie.size, model.size)
+    for (const topic of topics) {
+      const got: string[] = []
+      trie.match(topic, (value) => { got.push(String(value)) })
+      const want = [...model].filter(([filter]) => referenceMatch(filter, topic)).map(([, value]) => String(value))
+      assert.deepEqual(got.sort(), want.sort(), topic)
+    }
+  }), { numRuns: 150 })
+})

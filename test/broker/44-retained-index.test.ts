@@ -26,7 +26,7 @@ function matched (index: RetainedIndex<string>, filter: string): string[] {
 
 const sorted = (xs: string[]): string[] => [...xs].sort()
 
-test('[MQTT-4.7.1-2] \'#\' returns the parent level and its whole subtree', () => {
+test('§4.7.1.2 \'#\' returns the parent level and its whole subtree', () => {
   const index = indexOfAll()
   assert.deepEqual(matched(index, 'sport/tennis/player1/#'), sorted([
     'sport/tennis/player1', 'sport/tennis/player1/ranking', 'sport/tennis/player1/score/wimbledon'
@@ -38,7 +38,7 @@ test('[MQTT-4.7.1-2] \'#\' returns the parent level and its whole subtree', () =
   assert.deepEqual(matched(index, 'nothing/#'), [])
 })
 
-test('[MQTT-4.7.1-3] \'+\' returns exactly one level, the empty one included', () => {
+test('§4.7.1.3 \'+\' returns exactly one level, the empty one included', () => {
   const index = indexOfAll()
   assert.deepEqual(matched(index, 'sport/tennis/+'), ['sport/tennis/player1', 'sport/tennis/player2'])
   assert.deepEqual(matched(index, 'sport/+'), sorted(['sport/', 'sport/tennis', 'sport/golf']))
@@ -62,7 +62,7 @@ test('[MQTT-4.7.2-1] filters starting with a wildcard do not return $ topics', (
   assert.deepEqual(matched(index, '$SYS/monitor/+'), ['$SYS/monitor/Clients'])
 })
 
-test('literal filters return only their own topic (4.7.3)', () => {
+test('§4.7.3 literal filters return only their own topic', () => {
   const index = indexOfAll()
   assert.deepEqual(matched(index, 'finance'), ['finance'])
   assert.deepEqual(matched(index, '/finance'), ['/finance'])
@@ -136,4 +136,17 @@ test('deep topics do not overflow the stack', () => {
   index.match(Array(30_000).fill('+').join('/'), () => { hits++ })
   assert.equal(hits, 2)
   assert.equal(index.delete(topic), 1)
+})
+
+test('visit may delete the message it is given (expiry during a match)', () => {
+  const index = indexOfAll()
+  const seen: string[] = []
+  index.match('sport/#', (_msg, topic) => {
+    seen.push(topic)
+    index.delete(topic)
+  })
+  assert.equal(seen.length, 8)
+  assert.deepEqual(matched(index, 'sport/#'), [])
+  assert.equal(index.size, topics.length - 8)
+  assert.deepEqual(matched(index, 'sports'), ['sports'])
 })

@@ -62,3 +62,31 @@ test('RetainedIndex matches exactly like the reference matcher under random set/
     for (const filter of finalFilters) check(filter)
   }), { numRuns: 400 })
 })
+
+test('wide levels (child lists growing into tables) stay consistent with the reference under churn', () => {
+  const wideLevel = fc.integer({ min: 0, max: 39 }).map((i) => `k${i}`)
+  const wideTopic = fc.tuple(wideLevel, wideLevel).map(([a, b]) => `${a}/${b}`)
+  const wideFilter = fc.tuple(fc.oneof(wideLevel, fc.constant('+')), fc.oneof(wideLevel, fc.constant('+'), fc.constant('#')))
+    .map(([a, b]) => `${a}/${b}`)
+  const step = fc.tuple(fc.boolean(), wideTopic, fc.nat(9))
+  fc.assert(fc.property(fc.array(step, { minLength: 50, maxLength: 400 }), fc.array(wideFilter, { minLength: 1, maxLength: 10 }), (steps, filters) => {
+    const index = new RetainedIndex<number>()
+    const model = new Map<string, number>()
+    for (const [set, topic, msg] of steps) {
+      if (set) {
+        assert.equal(index.set(topic, msg), model.get(topic))
+        model.set(topic, msg)
+      } else {
+        assert.equal(index.delete(topic), model.get(topic))
+        model.delete(topic)
+      }
+    }
+    assert.equal(index.size, model.size)
+    for (const filter of filters) {
+      const got: string[] = []
+      index.match(filter, (msg, topic) => { got.push(`${topic}=${msg}`) })
+      const want = [...model].filter(([topic]) => referenceMatch(filter, topic)).map(([t, m]) => `${t}=${m}`)
+      assert.deepEqual(got.sort(), want.sort(), filter)
+    }
+  }), { numRuns: 150 })
+})

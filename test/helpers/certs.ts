@@ -218,7 +218,7 @@ policy = policy_any
 unique_subject = no
 copy_extensions = none
 [policy_any]
-commonName = supplied
+commonName = optional
 organizationName = optional
 organizationalUnitName = optional
 countryName = optional

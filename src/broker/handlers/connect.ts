@@ -49,6 +49,14 @@ export function handleConnect(conn: Connection, p: ConnectPacket): void {
     refuse(conn, v5 ? ReasonCode.TopicNameInvalid : ConnackReturnCode.NotAuthorized, `invalid will topic '${p.will.topic}'`)
     return
   }
+  // [MQTT-3.2.2-12] [MQTT-3.2.2-14] a will we could not publish as asked is refused (3.x has no code for it: close).
+  if (p.will !== undefined && (p.will.qos > opts.maxQos || (p.will.retain && !opts.retainAvailable))) {
+    const qosTooHigh = p.will.qos > opts.maxQos
+    const why = qosTooHigh ? `will QoS ${p.will.qos} is above max_qos ${opts.maxQos}` : 'will retain is set but retained messages are not available'
+    if (v5) refuse(conn, qosTooHigh ? ReasonCode.QoSNotSupported : ReasonCode.RetainNotSupported, why)
+    else conn.close(`connection refused: ${why}`)
+    return
+  }
   conn.state = ConnState.Authenticating
   const authenticator = conn.listener.authenticator ?? opts.authenticator ?? anonymousAuthenticator
   const result = authenticator.authenticate({
@@ -108,6 +116,7 @@ function finishConnect(conn: Connection, p: ConnectPacket, clientId: string, ass
   conn.problemInformation = props?.requestProblemInformation !== 0
   if (p.will !== undefined) {
     conn.will = mount === '' ? p.will : { ...p.will, topic: mount + p.will.topic }
+    broker.persistWill(session, conn.will)
   }
   const connack: ConnackPacket = { type: PacketType.Connack, sessionPresent: present, reasonCode: 0 }
   if (v5) {

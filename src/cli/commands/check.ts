@@ -8,8 +8,9 @@
 import { lookup } from 'node:dns/promises'
 import { readFileSync } from 'node:fs'
 import { networkInterfaces } from 'node:os'
+import { parseAcl } from '../../auth/acl.js'
 import { parsePasswordFile } from '../../auth/password-file.js'
-import { ConfigError, ConfigErrorCode, ConfigInvalidError, formatLocation, formatWarning, type SourceLocation } from '../../config/errors.js'
+import { ConfigError, ConfigInvalidError, formatLocation, type SourceLocation } from '../../config/errors.js'
 import { brokerUser, checkRead, checkWrite, currentUser, lookupUser, type AccessProblem, type UserIdentity } from '../../config/file-access.js'
 import { loadConfig } from '../../config/load.js'
 import { isTlsListener, type ListenerConfig, type MidgeConfig } from '../../config/types.js'
@@ -60,9 +61,9 @@ export async function checkConfigFile(file: string, userOverride?: string): Prom
   let cfg: MidgeConfig
   try {
     cfg = loadConfig(file, { from: { file: '(command line)', line: 0 } })
-  } catch (err) {
-    if (!(err instanceof ConfigInvalidError)) throw err
-    const problems = err.errors.map((e) => fromConfigError(e))
+  } catch (e) {
+    if (!(e instanceof ConfigInvalidError)) throw e
+    const problems = e.errors.map((x) => fromConfigError(x))
     return finish(file, problems, undefined, undefined)
   }
   const problems: Problem[] = cfg.warnings.map((w) => ({ loc: w, message: w.message, fix: undefined, severity: 'warning' as const }))
@@ -117,9 +118,17 @@ function checkFiles(cfg: MidgeConfig, user: UserIdentity, problems: Problem[]): 
       }
     }
     if (l.aclFile !== undefined && once(`acl_file ${l.aclFile}`)) {
-      access(originOf(cfg, l, 'acl_file'), checkRead(`acl_file ${l.aclFile}`, l.aclFile, user))
+      const loc = originOf(cfg, l, 'acl_file')
+      if (access(loc, checkRead(`acl_file ${l.aclFile}`, l.aclFile, user))) {
+        try {
+          parseAcl(readFileSync(l.aclFile, 'utf8'), l.aclFile)
+        } catch (e) {
+          problems.push(err(loc, `acl_file ${l.aclFile} is not valid: ${(e as Error).message}`))
+        }
+      }
     }
     if (isTlsListener(l)) checkTls(cfg, l, user, problems, access)
+    if (l.protocol === 'websockets') problems.push(err(originOf(cfg, l, 'protocol'), `listener ${l.port}: protocol websockets is not supported by this build of Midge yet`))
   }
 
   for (const d of cfg.global.logDest) {
@@ -180,6 +189,11 @@ async function checkAddresses(cfg: MidgeConfig, problems: Problem[]): Promise<vo
 
 function finish(file: string, problems: Problem[], cfg: MidgeConfig | undefined, user: UserIdentity | undefined): CheckReport {
   const lines: string[] = []
+  const order = cfg?.files ?? [file]
+  const rank = (f: string): number => { const i = order.indexOf(f); return i === -1 ? order.length : i }
+  problems = problems.map((p, i) => ({ p, i }))
+    .sort((a, b) => rank(a.p.loc.file) - rank(b.p.loc.file) || a.p.loc.line - b.p.loc.line || a.i - b.i)
+    .map((x) => x.p)
   const errors = problems.filter((p) => p.severity === 'error')
   for (const p of problems) {
     const where = p.loc.file === '' ? '' : `${formatLocation(p.loc)}: `
@@ -195,4 +209,3 @@ function finish(file: string, problems: Problem[], cfg: MidgeConfig | undefined,
   return { ok: errors.length === 0, problems, text: lines.map((l) => l + '\n').join('') }
 }
 
-export { ConfigErrorCode, formatWarning }

@@ -144,9 +144,10 @@ function readHiddenLines(io: PasswdIo, prompts: string[]): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const lines: string[] = []
     let current = ''
-    io.stderr.write(prompts[0]!)
+    // Echo off before the prompt shows: input typed the moment it appears must not be echoed.
     stdin.setRawMode!(true)
     stdin.setEncoding('utf8')
+    io.stderr.write(prompts[0]!)
     const finish = (err?: Error): void => {
       stdin.removeListener('data', onData)
       stdin.setRawMode!(false)
@@ -188,9 +189,9 @@ function readPipedLines(io: PasswdIo, max: number): Promise<string[]> {
       stdin.removeListener('end', done)
       stdin.removeListener('error', onError)
       stdin.pause()
-      const lines = text.split('\n').slice(0, max).map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l))
-      if (!text.endsWith('\n') && lines[lines.length - 1] === '') lines.pop()
-      resolve(text === '' ? [] : lines)
+      const parts = text.split('\n')
+      if (parts[parts.length - 1] === '') parts.pop() // after the last newline, or an empty input
+      resolve(parts.slice(0, max).map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l)))
     }
     const onData = (chunk: string | Buffer): void => {
       text += String(chunk)

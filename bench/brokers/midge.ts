@@ -1,0 +1,59 @@
+/**
+ * Midge itself, from this checkout's build: `node bin/midge.js -c FILE` with a mosquitto.conf
+ * equivalent to the one mosquitto gets, or `-p PORT` while the config loader cannot read it
+ * (checked once with `midge check -c FILE`).
+ */
+import { spawnSync } from 'node:child_process'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { MAX_QUEUED, ROOT, type BrokerDef, type StartContext } from './broker.js'
+import { spawnTracked } from './process.js'
+
+const BIN = join(ROOT, 'bin/midge.js')
+
+export function midgeConf(port: number): string {
+  return [`listener ${port} 127.0.0.1`, 'allow_anonymous true', `max_queued_messages ${MAX_QUEUED}`, 'set_tcp_nodelay true', ''].join('\n')
+}
+
+let configWorks: boolean | null = null
+
+/**
+ * Whether this build of Midge can be started with the generated config (asked once per bench):
+ * `midge check -c FILE` must accept the file and `midge serve -c FILE --help` the flag.
+ */
+function acceptsConfig(dir: string): boolean {
+  if (configWorks === null) {
+    const conf = join(dir, 'midge-check.conf')
+    writeFileSync(conf, midgeConf(1883))
+    const ask = (args: string[]): boolean => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 10_000 }).status === 0
+    configWorks = ask(['check', '-c', conf]) && ask(['serve', '-c', conf, '--help'])
+    if (!configWorks) process.stderr.write('bench: this midge does not take the generated config yet; starting it with -p PORT\n')
+  }
+  return configWorks
+}
+
+export const midge: BrokerDef = {
+  name: 'midge',
+  missing() {
+    if (!existsSync(join(ROOT, 'dist/src/cli/main.js'))) return 'Midge is not built: run `npx tsc -p .` (or `npm run build`) first'
+    if (!existsSync(join(ROOT, 'dist/src/cli/commands/serve.js'))) return 'this build of Midge has no broker yet (dist/src/cli/commands/serve.js missing)'
+    return null
+  },
+  start(ctx: StartContext) {
+    let args = ['-p', String(ctx.port)]
+    if (acceptsConfig(ctx.dir)) {
+      const conf = join(ctx.dir, 'midge.conf')
+      writeFileSync(conf, midgeConf(ctx.port))
+      args = ['-c', conf]
+    }
+    return spawnTracked(process.execPath, [BIN, ...args], { core: ctx.core, nofile: ctx.nofile, logPath: join(ctx.dir, 'midge.log'), cwd: ROOT })
+  },
+  version() {
+    try {
+      const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }
+      return `midge ${pkg.version} on Node ${process.version}`
+    } catch {
+      return 'midge (version unknown)'
+    }
+  },
+}

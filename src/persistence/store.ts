@@ -1,0 +1,104 @@
+/**
+ * What the broker persists, behind one interface so another backend (e.g. Redis for a cluster) can
+ * replace the embedded log. The broker calls the mutation methods as state changes; they are buffered
+ * until commit(), which the broker calls once per event-loop turn BEFORE any socket write of that turn,
+ * so nothing is acknowledged to a client before it is in the store (group commit).
+ *
+ * Only state that outlives a connection is stored: retained messages and persistent sessions
+ * (v3 clean session 0, v5 Session Expiry Interval > 0) with their subscriptions, queued and in-flight
+ * messages, QoS 2 packet ids awaiting PUBREL and wills.
+ */
+import type { QoS } from '../protocol/constants.js'
+import type { Properties, WillMessage } from '../protocol/packets.js'
+
+export interface StoredMessage {
+  id: number
+  topic: string
+  payload: Buffer
+  qos: QoS
+  retain: boolean
+  properties: Properties | undefined
+  expiresAt: number
+  origin: string
+}
+
+export interface StoredSubscription {
+  key: string
+  filter: string
+  group: string
+  qos: QoS
+  noLocal: boolean
+  retainAsPublished: boolean
+  retainHandling: 0 | 1 | 2
+  subscriptionId: number
+}
+
+export interface StoredOutgoing {
+  oid: number
+  messageId: number
+  qos: QoS
+  retain: boolean
+  subscriptionIds: number[] | undefined
+  /** 0 while queued. */
+  packetId: number
+  released: boolean
+}
+
+export interface StoredWill {
+  will: WillMessage
+  /** ms timestamp at which a delayed will is due; 0 = the will of a connection that was open. */
+  dueAt: number
+}
+
+export interface StoredSession {
+  clientId: string
+  expiryInterval: number
+  username: string | undefined
+  /** ms timestamp of the disconnect; 0 when the client was connected when the broker stopped. */
+  disconnectedAt: number
+  subscriptions: StoredSubscription[]
+  /** In order: in-flight (by send order) then queued. */
+  outgoing: StoredOutgoing[]
+  incomingQos2: number[]
+  will: StoredWill | undefined
+}
+
+export interface RecoveredState {
+  sessions: StoredSession[]
+  retained: StoredMessage[]
+  /** Messages referenced by outgoing entries, by id. */
+  messages: Map<number, StoredMessage>
+  nextMessageId: number
+  nextOutgoingId: number
+  /** What was read and what, if anything, was damaged and set aside: for the start-up log. */
+  report: string[]
+}
+
+export interface Store {
+  /** Reads everything back at start-up. */
+  load(): RecoveredState
+  sessionSaved(clientId: string, expiryInterval: number, username: string | undefined, disconnectedAt: number): void
+  sessionEnded(clientId: string): void
+  subscriptionAdded(clientId: string, sub: StoredSubscription): void
+  subscriptionRemoved(clientId: string, key: string): void
+  /** Writes a message body once; later records refer to it by id. */
+  messageSaved(msg: StoredMessage): void
+  retainedSet(topic: string, messageId: number): void
+  retainedCleared(topic: string): void
+  outgoingQueued(clientId: string, o: StoredOutgoing): void
+  outgoingSent(clientId: string, oid: number, packetId: number): void
+  outgoingReleased(clientId: string, oid: number): void
+  outgoingDone(clientId: string, oid: number): void
+  incomingQos2Added(clientId: string, packetId: number): void
+  incomingQos2Released(clientId: string, packetId: number): void
+  willSaved(clientId: string, will: StoredWill | undefined): void
+  /** True when mutations are buffered. */
+  readonly dirty: boolean
+  /** Makes buffered mutations durable (against a process crash; with fsync, against power loss). */
+  commit(): void
+  /** Number of records since the last compaction, to decide when to compact. */
+  readonly changesSinceCompaction: number
+  /** Rewrites the store as a snapshot of the live state (called on autosave and at shutdown). */
+  compact(state: RecoveredState): void
+  close(): void
+}

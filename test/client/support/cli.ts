@@ -1,0 +1,64 @@
+/** Runs `node bin/midge.js ...` and mosquitto's clients as child processes, capturing bytes and exit codes. */
+import { spawn } from 'node:child_process'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** The repository root (this file runs from dist/test/client/support/). */
+export const Root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..')
+export const MidgeBin = path.join(Root, 'bin', 'midge.js')
+
+export interface RunResult {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: Buffer
+  stderr: string
+}
+
+export interface RunOptions {
+  stdin?: Buffer | string
+  env?: NodeJS.ProcessEnv
+  /** Failure guard only: the process is killed and the run rejected past it. */
+  timeoutMs?: number
+}
+
+export interface Running {
+  result: Promise<RunResult>
+  kill(signal?: NodeJS.Signals): void
+}
+
+export function start (cmd: string, args: string[], o: RunOptions = {}): Running {
+  const child = spawn(cmd, args, { env: { ...process.env, ...o.env }, stdio: ['pipe', 'pipe', 'pipe'] })
+  const out: Buffer[] = []
+  let err = ''
+  child.stdout.on('data', (d: Buffer) => out.push(d))
+  child.stderr.setEncoding('utf8')
+  child.stderr.on('data', (d: string) => { err += d })
+  child.stdin.on('error', () => {}) // a program that exits before reading stdin is not a test failure here
+  if (o.stdin !== undefined) child.stdin.end(o.stdin)
+  else child.stdin.end()
+  const timeoutMs = o.timeoutMs ?? 20_000
+  const result = new Promise<RunResult>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`${cmd} ${args.join(' ')} did not finish within ${timeoutMs} ms; stderr: ${err}`))
+    }, timeoutMs)
+    child.on('error', (e) => { clearTimeout(timer); reject(e) })
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout: Buffer.concat(out), stderr: err })
+    })
+  })
+  return { result, kill: (s = 'SIGTERM') => { child.kill(s) } }
+}
+
+export function run (cmd: string, args: string[], o: RunOptions = {}): Promise<RunResult> {
+  return start(cmd, args, o).result
+}
+
+export function midge (args: string[], o: RunOptions = {}): Running {
+  return start(process.execPath, [MidgeBin, ...args], o)
+}
+
+export function runMidge (args: string[], o: RunOptions = {}): Promise<RunResult> {
+  return midge(args, o).result
+}
