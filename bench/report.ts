@@ -81,10 +81,15 @@ export function summarize(item: PlanItem, broker: string, runs: RunRecord[], una
     line.conns = item.load.conns
     line.failed_conns = all.reduce((a, r) => a + num(r, 'failed') + num(r, 'dropped'), 0)
   }
-  const med = (k: string): number | null => median(ok.map((r) => num(r, k)).filter((x) => Number.isFinite(x) && x >= 0))
+  const med = (k: string): number | null => {
+    const v = median(ok.map((r) => num(r, k)).filter((x) => Number.isFinite(x) && x >= 0))
+    return v === null ? null : Math.round(v * 10) / 10
+  }
   line.gen_cpu_pct = med('gen_cpu_pct')
   line.gen_cpu_max_pct = ok.length ? Math.max(...ok.map((r) => num(r, 'gen_cpu_pct'))) : null
   line.gen_busy_pct = med('gen_busy_pct')
+  if (item.scenario === 'conns') line.gen_us_per_conn = med('gen_us_per_conn')
+  else if (item.scenario !== 'latency') line.gen_us_per_msg = med('gen_us_per_msg')
   if (item.scenario === 'latency') line.pace_lag_max_us = med('pace_lag_max_us')
   line.gen_saturated = ok.some((r) => generatorSaturated(item, r))
   line.broker_cpu_pct = med('broker_cpu_pct')

@@ -432,6 +432,8 @@ export class Controller {
         rss_held_kb: this.rssEnd,
         // CPU the broker spent per connection: comparable even when the generator sets the pace.
         broker_us_per_conn: brokerCpuS >= 0 && done > 0 ? r1((brokerCpuS * 1e6) / done) : -1,
+        // The generator's own cost per connection: 1e6 / this is the rate at which it saturates.
+        gen_us_per_conn: okWin && done > 0 ? r1(((genUser + genSys) / 100) * win * 1e6 / done) : -1,
         rss_per_conn_b: this.ready > 0 && this.rssEnd > 0 && this.rssBefore > 0 ? Math.round(((this.rssEnd - this.rssBefore) * 1024) / this.ready) : -1,
         ...common,
       }
@@ -459,6 +461,9 @@ export class Controller {
       // CPU the broker spent per delivery, over the measured window: comparable even when the
       // generator or a busy machine sets the pace (within the 10 ms resolution of /proc).
       broker_us_per_msg: brokerCpuS >= 0 && this.rx > 0 && okWin ? Math.round((brokerCpuS * 1e7) / this.rx) / 10 : -1,
+      // The generator's own cost per delivery (publishing included): 1e6 / this is the rate at
+      // which its core would saturate.
+      gen_us_per_msg: okWin && this.rx > 0 ? Math.round((((genUser + genSys) / 100) * win * 1e7) / this.rx) / 10 : -1,
       target_rate: o.rate,
       p50_us: us(h.percentile(50)),
       p90_us: us(h.percentile(90)),

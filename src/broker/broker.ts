@@ -160,7 +160,7 @@ export class Broker {
   connectionClosed(conn: Connection, wasConnected: boolean): void {
     this.connections.delete(conn)
     const logger = this.options.logger
-    if (wasConnected && logger.enabled('notice')) {
+    if (wasConnected && this.options.connectionMessages && logger.enabled('notice')) {
       logger.notice(`Client ${conn.label} from ${conn.meta.remoteAddress} ${conn.closeReason === 'disconnected' ? 'disconnected' : `disconnected: ${conn.closeReason}`}.`)
     } else if (!wasConnected && logger.enabled('information') && conn.closeReason !== '') {
       logger.info(`Connection from ${conn.meta.remoteAddress}${conn.clientId !== '' ? ` (${conn.clientId})` : ''} closed: ${conn.closeReason}.`)
@@ -545,6 +545,7 @@ export class Broker {
       if (!s.stored) continue
       const outgoing: StoredOutgoing[] = []
       const add = (o: Outgoing): void => {
+        if (o.qos === 0) return // QoS 0 waiting on a slow socket is not kept across restarts
         messages.set(o.msg.id, o.msg)
         outgoing.push({ oid: o.oid, messageId: o.msg.id, qos: o.qos, retain: o.retain, subscriptionIds: o.subscriptionIds, packetId: o.packetId, released: o.released })
       }

@@ -21,12 +21,16 @@ import { handlePuback, handlePubrec, handlePubrel, handlePubcomp } from './handl
 import { handleSubscribe } from './handlers/subscribe.js'
 import { handleUnsubscribe } from './handlers/unsubscribe.js'
 import { handleDisconnect } from './handlers/disconnect.js'
+import { pump } from './delivery.js'
 
 export const ConnState = { AwaitConnect: 0, Authenticating: 1, Connected: 2, Closed: 3 } as const
 export type ConnStateValue = (typeof ConnState)[keyof typeof ConnState]
 
-/** Bytes a QoS 0 subscriber may have buffered before further QoS 0 messages to it are dropped. */
-const SlowConsumerLimit = 8 * 1024 * 1024
+/**
+ * Bytes the socket may hold unsent before further messages wait in the session queue instead
+ * (which max_queued_messages / max_queued_bytes bound, as in mosquitto, for QoS 0 too).
+ */
+const SocketHighWater = 1024 * 1024
 /** Packets accepted while CONNECT is being authenticated, before the client is cut off. */
 const MaxPendingWhileAuthenticating = 1000
 
@@ -220,9 +224,23 @@ export class Connection {
     }
   }
 
-  /** True when this subscriber is so far behind that QoS 0 messages to it should be dropped. */
+  /**
+   * True when the socket has more unsent bytes than it should: new messages queue in the session until
+   * 'drain', so a slow subscriber costs bounded memory and never stalls delivery to others.
+   */
   isCongested(): boolean {
-    return this.outBytes + this.stream.writableLength > SlowConsumerLimit
+    if (this.stream.writableLength <= SocketHighWater) return false
+    if (!this.awaitingDrain) {
+      this.awaitingDrain = true
+      this.stream.once('drain', this.onDrain)
+    }
+    return true
+  }
+
+  private awaitingDrain = false
+  private readonly onDrain = (): void => {
+    this.awaitingDrain = false
+    if (this.state === ConnState.Connected && this.session !== null) pump(this.session, this.broker.now())
   }
 
   flush(): void {

@@ -11,18 +11,16 @@ import type { Broker } from './broker.js'
 
 export function deliver(broker: Broker, session: Session, msg: Message, qos: QoS, retain: boolean, subscriptionIds: number[] | undefined, now: number): void {
   const conn = session.connection
+  const online = conn !== null && conn.state === ConnState.Connected
   if (qos === 0) {
     // QoS 0 is not queued for offline sessions (mosquitto's queue_qos0_messages false).
-    if (conn === null || conn.state !== ConnState.Connected) return
-    if (conn.isCongested()) {
-      dropped(broker, session, msg, 'the client is not reading fast enough')
+    if (!online) return
+    if (session.queueLength === 0 && !conn.isCongested()) {
+      sendPublish(conn, msg, 0, retain, false, 0, subscriptionIds, now)
       return
     }
-    sendPublish(conn, msg, 0, retain, false, 0, subscriptionIds, now)
-    return
-  }
-  const o = new Outgoing(msg, qos, retain, subscriptionIds)
-  if (conn !== null && conn.state === ConnState.Connected && session.queueLength === 0 && session.inflight.size < conn.sendWindow) {
+  } else if (online && session.queueLength === 0 && session.inflight.size < conn.sendWindow && !conn.isCongested()) {
+    const o = new Outgoing(msg, qos, retain, subscriptionIds)
     broker.persistQueued(session, o)
     sendOutgoing(conn, session, o, now)
     return
@@ -36,8 +34,9 @@ export function deliver(broker: Broker, session: Session, msg: Message, qos: QoS
     dropped(broker, session, msg, `its queue is full (max_queued_bytes ${opts.maxQueuedBytes})`)
     return
   }
+  const o = new Outgoing(msg, qos, retain, subscriptionIds)
   session.enqueue(o)
-  broker.persistQueued(session, o)
+  if (qos > 0) broker.persistQueued(session, o)
 }
 
 function dropped(broker: Broker, session: Session, msg: Message, why: string): void {
@@ -81,14 +80,17 @@ export function sendPublish(conn: Connection, msg: Message, qos: QoS, retain: bo
 export function pump(session: Session, now: number): void {
   const conn = session.connection
   if (conn === null || conn.state !== ConnState.Connected) return
-  while (session.inflight.size < conn.sendWindow) {
-    const o = session.dequeue()
+  while (!conn.isCongested()) {
+    const o = session.peek()
     if (o === undefined) return
+    if (o.qos > 0 && session.inflight.size >= conn.sendWindow) return
+    session.dequeue()
     if (o.msg.isExpired(now)) {
-      conn.broker.persistAcked(session, o)
+      if (o.qos > 0) conn.broker.persistAcked(session, o)
       continue
     }
-    sendOutgoing(conn, session, o, now)
+    if (o.qos === 0) sendPublish(conn, o.msg, 0, o.retain, false, 0, o.subscriptionIds, now)
+    else sendOutgoing(conn, session, o, now)
   }
 }
 

@@ -39,6 +39,8 @@ export interface BrokerOptions {
   /** Largest Topic Alias Maximum the broker grants to v5 clients for inbound PUBLISH (0 = no aliases). */
   topicAliasMaximum: number
   logger: Logger
+  /** Log each client's connect and disconnect (connection_messages). */
+  connectionMessages: boolean
   authenticator: Authenticator | undefined
   authorizer: Authorizer | undefined
   /** Where persistent state goes; undefined = in memory only (persistence false). */
@@ -69,6 +71,7 @@ export function defaultBrokerOptions(): BrokerOptions {
     sysInterval: 10,
     topicAliasMaximum: 10,
     logger: new Logger(),
+    connectionMessages: true,
     authenticator: undefined,
     authorizer: undefined,
     store: undefined,

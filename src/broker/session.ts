@@ -121,6 +121,10 @@ export class Session {
     this.queuedBytes += o.msg.payload.length
   }
 
+  peek(): Outgoing | undefined {
+    return this.queueHead < this.queue.length ? this.queue[this.queueHead] : undefined
+  }
+
   dequeue(): Outgoing | undefined {
     if (this.queueHead >= this.queue.length) return undefined
     const o = this.queue[this.queueHead]!

@@ -175,10 +175,13 @@ export function formatG (d: number, prec: number): string {
   return fixed.includes('.') ? fixed.replace(/0+$/, '').replace(/\.$/, '') : fixed
 }
 
+/**
+ * cJSON as Debian's libcjson1 (which mosquitto_sub links) prints numbers: "%1.15g", or "%1.17g" when that does
+ * not read back within one DBL_EPSILON (relative); no integer shortcut, so -0 prints "-0", 3e9 "3000000000",
+ * 0.30000000000000004 "0.3" and 2^53 "9.00719925474099e+15".
+ */
 function printNumber (d: number): string {
   if (!Number.isFinite(d)) return 'null'
-  const valueint = d >= 2147483647 ? 2147483647 : d <= -2147483648 ? -2147483648 : Math.trunc(d)
-  if (d === valueint) return String(valueint)
   const g15 = formatG(d, 15)
   const back = Number(g15)
   const close = Math.abs(back - d) <= Math.max(Math.abs(back), Math.abs(d)) * Number.EPSILON

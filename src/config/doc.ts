@@ -95,7 +95,8 @@ export function renderHelpConfig(): string {
     for (const o of g.options) {
       const def = describeDefault(o)
       const flags = [def === '(unset)' ? '' : `default ${def}`, o.scope === 'global' ? '' : ScopeText[o.scope], o.reload ? 'reloadable' : ''].filter((s) => s !== '')
-      lines.push(`  ${o.name} ${o.type.label}`, `      ${o.doc.replace(/`/g, '')}`, `      (${flags.join('; ')})`)
+      lines.push(`  ${o.name} ${o.type.label}`, `      ${o.doc.replace(/`/g, '')}`)
+      if (flags.length > 0) lines.push(`      (${flags.join('; ')})`)
     }
     lines.push('')
   }

@@ -394,3 +394,28 @@ test('a CONNECT split into one-byte chunks and packets coalesced in one chunk ar
   assert.equal(m.payload.toString(), 'hi')
   await c.next(PacketType.Pingresp)
 })
+
+test('[MQTT-3.1.3-5] client ids of 1 to 23 characters [0-9a-zA-Z] are accepted, and longer UTF-8 ones too', async (t) => {
+  const h = setup(t)
+  for (const clientId of ['a', '0123456789abcdefghijklm', 'ABCDEFGHIJKLMNOPQRSTUVW', 'x'.repeat(200), 'ünï/cødé client+#']) {
+    for (const v of [4, 5] as const) {
+      const c = h.raw(v)
+      const ack = await c.connect({ clientId })
+      assert.equal(ack.reasonCode, 0, `${v}: ${clientId}`)
+      await c.disconnect()
+    }
+  }
+})
+
+test('MQTT 5.0 §3.1.2.11 v5: Receive Maximum 0 or Maximum Packet Size 0 in CONNECT is a Protocol Error', async (t) => {
+  const h = setup(t)
+  for (const property of [prop.u16(0x21, 0), prop.u32(0x27, 0)]) {
+    const c = h.raw(5)
+    c.sendRaw(rawConnect5(0x02, 'zero', props(property)))
+    await c.waitClosed()
+    for (const f of c.history) {
+      assert.equal(f.type, PacketType.Connack)
+      assert.ok(f.raw[3] === ReasonCode.ProtocolError || f.raw[3] === ReasonCode.MalformedPacket, `got ${hex(f.raw[3]!)}`)
+    }
+  }
+})

@@ -268,3 +268,15 @@ test('a client PUBLISH to $SYS is not distributed (mosquitto behaviour)', async 
   await pub.sync()
   await sub.expectNothing(PacketType.Publish)
 })
+
+test('a PUBREC for an unknown packet id is answered with PUBREL (v5: reason 0x92) so the client can finish', async (t) => {
+  const h = setup(t)
+  const c5 = await h.client(5, { clientId: 'c5' })
+  c5.send({ type: PacketType.Pubrec, packetId: 500, reasonCode: 0 })
+  const rel5 = await c5.next(PacketType.Pubrel)
+  assert.deepEqual([rel5.packetId, rel5.reasonCode], [500, ReasonCode.PacketIdentifierNotFound])
+  const c4 = await h.client(4, { clientId: 'c4' })
+  c4.send({ type: PacketType.Pubrec, packetId: 501, reasonCode: 0 })
+  const f = await c4.nextFrame()
+  assert.deepEqual([...f.raw], [0x62, 0x02, 0x01, 0xf5])
+})

@@ -292,3 +292,14 @@ test('v5: SUBSCRIBE with a Subscription Identifier of 0 is a Protocol Error', as
   c.sendRaw(packet(0x82, u16(1), props(prop.vbi(0x0b, 0)), utf8('z/t'), 0x00))
   await c.expectProtocolClose([ReasonCode.ProtocolError])
 })
+
+test('[MQTT-3.10.4-1] UNSUBSCRIBE compares filters character by character; a wildcard does not remove narrower filters', async (t) => {
+  const h = setup(t)
+  const c = await h.client(5, { clientId: 'c' })
+  await c.subscribe(['w/+', 'w/b'])
+  const un = await c.unsubscribe(['w/#', 'W/b', 'w/+/'])
+  assert.deepEqual(un.reasonCodes, [ReasonCode.NoSubscriptionExisted, ReasonCode.NoSubscriptionExisted, ReasonCode.NoSubscriptionExisted])
+  const pub = await h.client(5, { clientId: 'pub' })
+  pub.publish('w/b', 'x')
+  await c.publishOn('w/b')
+})

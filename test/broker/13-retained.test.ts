@@ -211,3 +211,21 @@ test('v3.1.1: a retained message published by a v5 client is delivered to a 3.1.
   assert.deepEqual([...sub.history.at(-1)!.raw], [0x31, 2 + 5 + 4, 0x00, 0x05, ...Buffer.from('mix/t'), ...Buffer.from('kept')])
   assert.equal(m.payload.toString(), 'kept')
 })
+
+test('[MQTT-3.3.4-3] v5: a retained message sent at subscribe carries that subscription\'s identifier and its original properties', async (t) => {
+  const h = setup(t)
+  const pub = await h.client(5, { clientId: 'pub' })
+  await pub.publishAcked('rp/t', 'kept', {
+    qos: 1,
+    retain: true,
+    properties: { userProperties: [['k', '1'], ['k', '2']], contentType: 'text/x', responseTopic: 'rp/resp', correlationData: Buffer.from('c') },
+  })
+  const sub = await h.client(5, { clientId: 'sub' })
+  await sub.subscribe('rp/#', { qos: 1, id: 7 })
+  const m = await sub.publishOn('rp/t')
+  assert.deepEqual(m.properties?.subscriptionIdentifiers, [7])
+  assert.deepEqual(m.properties?.userProperties, [['k', '1'], ['k', '2']])
+  assert.equal(m.properties?.contentType, 'text/x')
+  assert.equal(m.properties?.responseTopic, 'rp/resp')
+  assert.equal(m.properties?.correlationData?.toString(), 'c')
+})

@@ -132,17 +132,25 @@ test('[MQTT-3.3.4-9] v5: no more than the client\'s Receive Maximum QoS 1/2 mess
   assert.equal(fourth.payload.toString(), 'm3')
 })
 
-test('[MQTT-3.3.4-10] v5: QoS 0 messages are not held back by a full Receive Maximum window', async (t) => {
+test('[MQTT-3.3.4-10] [MQTT-4.9.0-3] v5: a full Receive Maximum window delays only PUBLISH: other packets are still answered', async (t) => {
   const h = setup(t)
   const c = await h.client(5, { clientId: 'slow', properties: { receiveMaximum: 1 } })
   await c.subscribe('rm0/#', { qos: 1 })
   const pub = await h.client(5, { clientId: 'pub' })
-  await pub.publishAcked('rm0/a', 'q1', { qos: 1 })
-  await pub.publishAcked('rm0/b', 'q1 waits', { qos: 1 })
+  await pub.publishAcked('rm0/a', 'first', { qos: 1 })
+  await pub.publishAcked('rm0/b', 'waits', { qos: 1 })
   pub.publish('rm0/c', 'q0')
-  const m = await c.publishOn('rm0/c')
-  assert.equal(m.qos, 0)
-  assert.equal(c.pending(PacketType.Publish).length, 1, 'only the first QoS 1 message is out')
+  await pub.sync()
+  const first = await c.publishOn('rm0/a')
+  await c.sync() // PINGRESP while the window is full
+  const sub = await c.subscribe('other/t', { qos: 1 }) // SUBACK while the window is full
+  assert.deepEqual(sub.reasonCodes, [1])
+  assert.equal(c.pending(PacketType.Publish).filter((m) => m.qos > 0).length, 0, 'no second QoS 1 PUBLISH in flight')
+  c.send({ type: PacketType.Puback, packetId: first.packetId, reasonCode: 0 })
+  // QoS 0 may be sent at once or held back with the rest [MQTT-4.9.0-2]; it must not be lost
+  const b = await c.publishOn('rm0/b')
+  assert.equal(b.payload.toString(), 'waits')
+  assert.equal((await c.publishOn('rm0/c')).qos, 0)
 })
 
 test('[MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-18] [MQTT-3.3.2-20] [MQTT-3.3.2-4] v5: request/response and user properties are forwarded unchanged', async (t) => {
@@ -258,4 +266,27 @@ test('v5: SUBSCRIBE with user properties is accepted; SUBACK echoes the packet i
   const s = await c.next(PacketType.Suback)
   assert.equal(s.packetId, 99)
   assert.deepEqual(s.reasonCodes, [1])
+})
+
+test('v5: a retained PUBLISH sent through a topic alias is stored under the full topic name', async (t) => {
+  const h = setup(t)
+  const c = await h.client(5, { clientId: 'c' })
+  c.publish('alias/ret', 'first', { properties: { topicAlias: 2 } })
+  c.publish('', 'kept', { retain: true, qos: 1, properties: { topicAlias: 2 } })
+  await c.waitFor(PacketType.Puback)
+  const sub = await h.client(5, { clientId: 'sub' })
+  await sub.subscribe('alias/#')
+  const m = await sub.publishOn('alias/ret')
+  assert.deepEqual([m.payload.toString(), m.retain], ['kept', true])
+  assert.equal(m.properties?.topicAlias, undefined)
+})
+
+test('[MQTT-3.3.4-3] v5: a shared subscription\'s Subscription Identifier is sent with its deliveries', async (t) => {
+  const h = setup(t)
+  const a = await h.client(5, { clientId: 'a' })
+  await a.subscribe('$share/g/sid/t', { id: 33 })
+  const pub = await h.client(5, { clientId: 'pub' })
+  pub.publish('sid/t', 'x')
+  const m = await a.publishOn('sid/t')
+  assert.deepEqual(m.properties?.subscriptionIdentifiers, [33])
 })

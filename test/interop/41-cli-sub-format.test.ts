@@ -26,10 +26,8 @@ const messages: Msg[] = [
   { topic: 'ret', payload: Buffer.from('kept'), qos: 1, retain: true },
   { topic: 'text', payload: Buffer.from('hello world'), qos: 0 },
   { topic: 'utf8', payload: Buffer.from('héllo ✓ 𝄞 ünïcode'), qos: 1 },
-  { topic: 'binary', payload: Buffer.from([0x00, 0x01, 0x02, 0x7f, 0x80, 0xfe, 0xff, 0x0a, 0x0d, 0x09, 0x22, 0x5c, 0x41]), qos: 2 },
   { topic: 'empty', payload: Buffer.alloc(0), qos: 0 },
   { topic: 'json', payload: Buffer.from('{"a":[1,2.5,-0,1e21,1.5e-7,123456789012,0.1,3e9], "b":{"c":null,"d":true,"e":"x\\u00e9\\n\\ud834\\udd1e"},"f":[],"g":{}}'), qos: 1 },
-  { topic: 'json/array', payload: Buffer.from(' [1, "two", {"three": 3}, [false]] '), qos: 2 },
   { topic: 'long', payload: Buffer.from('x'.repeat(300)), qos: 0 },
   {
     topic: 'props',
@@ -45,6 +43,15 @@ const messages: Msg[] = [
     },
   },
   { topic: 'deep/level/x y', payload: Buffer.from('42'), qos: 0 },
+  { topic: 'ünï/cødé', payload: Buffer.from('wide topic'), qos: 0 },
+  { topic: 'json/nums', payload: Buffer.from('[1.0, 1e400, 0.1e1, 01, 1E+2, -1.5e-300, 2.2250738585072014e-308, 9007199254740993, 0.30000000000000004, 1e22, 123.456e5, -0.0]'), qos: 0 },
+  { topic: 'json/bad', payload: Buffer.from('{"a":}'), qos: 0 },
+  { topic: 'json/trailing', payload: Buffer.from('nullx'), qos: 0 },
+  { topic: 'json/string', payload: Buffer.from('"tab\\t \\u0001 \\u001f \\/ \\b\\f\\r \u0002raw"'), qos: 0 },
+  { topic: 'json/lenient', payload: Buffer.from('\n\t[1., true, false] \n'), qos: 0 },
+  // QoS 2 last: both clients deliver them at PUBREL, a round trip later than the QoS 0/1 ones sent after them.
+  { topic: 'binary', payload: Buffer.from([0x00, 0x01, 0x02, 0x7f, 0x80, 0xfe, 0xff, 0x0a, 0x0d, 0x09, 0x22, 0x5c, 0x41]), qos: 2 },
+  { topic: 'json/array', payload: Buffer.from(' [1, "two", {"three": 3}, [false]] '), qos: 2 },
 ]
 
 interface Format {
@@ -66,7 +73,7 @@ const formats: Format[] = [
   { name: 'topic payload', args: ['-F', '%t %p'] },
   { name: 'fields', args: ['-F', '%t|%q|%r|%l|%m|%%'] },
   { name: 'hex', args: ['-F', '%x|%X'] },
-  { name: 'topic widths', args: ['-F', '%10t|%-10t|%.3t|%10.3t|%-10.3t|%5t|%-0t'] },
+  { name: 'topic widths', args: ['-F', '%10t|%-10t|%.3t|%10.3t|%-10.3t|%5t|%-0t|%30.2t'] },
   { name: 'payload widths', args: ['-F', '%5p|%-5p|%05p|%-p|%3x|%08X|%-6x|%0x|%20p'] },
   { name: 'int widths', args: ['-F', '%5l|%-5l|%05l|%-05m|%3q|%0l|%.2l'] },
   { name: 'v5 properties', args: ['-F', '%C|%10C|%-10C|%.2C|%R|%5R|%-5R|%P|%D|%F|%5F|%05E|%S|%5S|%A|%5A|%05A'] },
@@ -78,7 +85,7 @@ const formats: Format[] = [
   { name: 'escapes', args: ['-F', '\\t\\n\\\\\\a\\e\\r\\v\\0|end'] },
   { name: 'dates Kolkata', args: ['-F', '@Y-@m-@d @a @A @b @B @C @D @e @F @g @G @h @j @u @U @V @w @W @x @y @Y @z @Z @@ @% @Q @E @n @t|'] },
   { name: 'dates Berlin', args: ['-F', '@z @Z @F'], env: { TZ: 'Europe/Berlin' } },
-  { name: 'dates New York', args: ['-F', '@z @Z @c'], env: { TZ: 'America/New_York' } },
+  { name: 'dates New York', args: ['-F', '@z @Z @x'], env: { TZ: 'America/New_York' } },
   { name: 'dates UTC', args: ['-F', '@z @Z'], env: { TZ: 'UTC' } },
   { name: 'clock', args: ['-F', '@H:@M:@S @I @k @l @r @R @T @X @c @s|%I|%10I|%.4I|%U|@N'], mask: digits },
 ]

@@ -9,7 +9,7 @@ import net from 'node:net'
 import mqtt from 'mqtt'
 import { TestPki, type Issued } from '../helpers/certs.js'
 import { RecordingLogger, probe, readPem, startTlsBroker } from '../helpers/tls-harness.js'
-import { TlsConfigError, TlsProblemCode, startTlsListener } from '../../src/transport/tls.js'
+import { TlsConfigError, TlsProblemCode, startTlsListener, tlsSysValues } from '../../src/transport/tls.js'
 
 let pki: TestPki
 let server: Issued
@@ -89,7 +89,7 @@ test('ciphers limits TLS 1.2 suites and keeps TLS 1.3 working; ciphers_tls1.3 li
   }
 })
 
-test('certificateInfo() and onCertificate report the served certificate as openssl prints it', async () => {
+test('certificateInfo(), onCertificate and the $SYS values report the served certificate as openssl prints it', async () => {
   const seen: string[] = []
   const tb = await startTlsBroker({ certfile: server.cert, keyfile: server.key, cafile: chain, onCertificate: (i) => seen.push(i.fingerprint) })
   try {
@@ -100,6 +100,11 @@ test('certificateInfo() and onCertificate report the served certificate as opens
     assert.deepEqual(info.names, ['localhost', '127.0.0.1'])
     assert.ok(info.notAfter.getTime() > Date.now() + 80 * 86_400_000)
     assert.deepEqual(seen, [server.fingerprint])
+    const sys = new Map(tlsSysValues('8883#1', tb.listener).map(([k, f]) => [k, f()]))
+    assert.deepEqual([...sys.keys()], ['expires', 'days_left', 'subject', 'fingerprint'].map((k) => `tls/8883_1/certificate/${k}`))
+    assert.equal(sys.get('tls/8883_1/certificate/expires'), info.notAfter.toISOString())
+    assert.ok(Number(sys.get('tls/8883_1/certificate/days_left')) >= 89)
+    assert.equal(sys.get('tls/8883_1/certificate/fingerprint'), server.fingerprint)
     assert.ok(tb.logger.lines.some((l) => l.startsWith(`TLS listener tls serves CN=server (serial ${info.serial}, valid until`)), tb.logger.lines.join('\n'))
   } finally {
     await tb.close()

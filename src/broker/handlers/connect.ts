@@ -11,6 +11,7 @@ import type { AuthResult, ClientIdentity } from '../../auth/types.js'
 import { anonymousAuthenticator } from '../../auth/types.js'
 import { ConnState, type Connection } from '../connection.js'
 import { NeverExpires } from '../session.js'
+import { protocolTag } from '../../observability/connection-messages.js'
 
 export function handleConnect(conn: Connection, p: ConnectPacket): void {
   const broker = conn.broker
@@ -130,9 +131,9 @@ function finishConnect(conn: Connection, p: ConnectPacket, clientId: string, ass
     connack.properties = cp
   }
   conn.sendPacket(connack)
-  if (opts.logger.enabled('notice')) {
+  if (opts.connectionMessages && opts.logger.enabled('notice')) {
     const user = auth.username === undefined ? '' : `, u'${auth.username}'`
-    opts.logger.notice(`New client connected from ${conn.meta.remoteAddress} as ${clientId} (p${conn.version === 4 ? 4 : conn.version === 3 ? 3 : 5}, c${p.cleanStart ? 1 : 0}, k${keepAlive}${user}).`)
+    opts.logger.notice(`New client connected from ${conn.meta.remoteAddress} as ${clientId} (${protocolTag(conn.version)}, c${p.cleanStart ? 1 : 0}, k${keepAlive}${user}).`)
   }
   broker.stats.connectionsAccepted++
   conn.authenticated()
