@@ -428,7 +428,8 @@ export class Broker {
 
   persistRetained(topic: string, msg: Message | undefined): void {
     const store = this.options.store
-    if (store === undefined) return
+    // $SYS values are the broker's own, republished every sys_interval: never stored.
+    if (store === undefined || topic.startsWith('$SYS/')) return
     if (msg === undefined) {
       store.retainedCleared(topic)
       return
@@ -559,7 +560,7 @@ export class Broker {
       sessions.push({ clientId: s.clientId, expiryInterval: s.expiryInterval, username: s.identity.username, disconnectedAt: s.connection === null ? this.now() : 0, subscriptions, outgoing, incomingQos2: [...s.incomingQos2], will })
     }
     const retained: StoredMessage[] = []
-    this.retained.forEach((m: Message) => { retained.push(m) })
+    this.retained.forEach((m: Message, topic: string) => { if (!topic.startsWith('$SYS/')) retained.push(m) })
     return { sessions, retained, messages, nextMessageId: this.nextMessageId, nextOutgoingId: this.nextOutgoingId, report: [] }
   }
 

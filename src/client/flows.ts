@@ -85,6 +85,10 @@ export class Flows {
       } else {
         head.state = p.type === 8 ? Await.Suback : Await.Unsuback
       }
+    } else {
+      // QoS 0 carries no identifier on the wire; taking one anyway keeps the numbering of -d traces the same
+      // as libmosquitto's, which gives every message an id.
+      p.packetId = this.allocateId()
     }
     this.queue.shift()
     return head

@@ -6,6 +6,8 @@
  *   -c FILE        the file; each -p adds `listener PORT` on all interfaces, with the file's security settings
  *   -v             log_type all, overriding the file (as mosquitto -v)
  */
+import { mkdirSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { ConfigError, ConfigErrorCode } from './errors.js'
 import { loadConfig, localOnlyConfig } from './load.js'
 import type { ListenerConfig, MidgeConfig } from './types.js'
@@ -68,6 +70,16 @@ export function resolveServeConfig(args: ServeArgs): MidgeConfig {
   let cfg: MidgeConfig
   if (args.configFile === undefined) {
     cfg = localOnlyConfig(args.ports.length > 0 ? args.ports : [1883])
+    if (args.ports.length === 0) {
+      // The embedded default (`npm start`, plain `midge`) keeps what it acknowledged in ./data.
+      // `-p PORT` alone behaves like `mosquitto -p`: in memory only.
+      cfg.global.persistence = true
+      cfg.global.persistenceLocation = resolve('data')
+      mkdirSync(cfg.global.persistenceLocation, { recursive: true, mode: 0o700 })
+      // ./data belongs to whoever ran `npm start`: no switch to the 'mosquitto' user for the embedded default.
+      cfg.global.user = 'root'
+      cfg.global.persistenceFile = 'midge.db'
+    }
   } else {
     cfg = loadConfig(args.configFile, { from: CommandLine })
     if (args.ports.length > 0) addCommandLinePorts(cfg, args.ports)

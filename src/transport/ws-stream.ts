@@ -98,11 +98,15 @@ export class WebSocketDuplex extends Duplex {
     else callback()
   }
 
+  /** Starts the close handshake (if not already under way); the socket goes within CloseGraceMs. */
+  closeGracefully (code: number, reason?: string): void {
+    if (this.ws.readyState === WebSocket.CLOSED) return
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.close(code, reason)
+    this.closeWithin(CloseGraceMs)
+  }
+
   override _final (callback: (error?: Error | null) => void): void {
-    if (this.ws.readyState === WebSocket.OPEN) {
-      this.ws.close(WsCloseCode.NormalClosure)
-      this.closeWithin(CloseGraceMs)
-    }
+    this.closeGracefully(WsCloseCode.NormalClosure)
     callback()
   }
 

@@ -303,3 +303,18 @@ test('[MQTT-3.10.4-1] UNSUBSCRIBE compares filters character by character; a wil
   pub.publish('w/b', 'x')
   await c.publishOn('w/b')
 })
+
+test('[MQTT-3.10.4-3] v5: after UNSUBSCRIBE an in-flight QoS 2 delivery is still completed', async (t) => {
+  const h = setup(t)
+  const c = await h.client(5, { clientId: 'c' })
+  await c.subscribe('inf/t', { qos: 2 })
+  const pub = await h.client(5, { clientId: 'pub' })
+  await pub.publishAcked('inf/t', 'x', { qos: 2 })
+  const m = await c.publishOn('inf/t')
+  await c.unsubscribe('inf/t')
+  c.send({ type: PacketType.Pubrec, packetId: m.packetId, reasonCode: 0 })
+  const rel = await c.waitFor(PacketType.Pubrel)
+  assert.deepEqual([rel.packetId, rel.reasonCode], [m.packetId, 0])
+  c.send({ type: PacketType.Pubcomp, packetId: m.packetId, reasonCode: 0 })
+  await c.expectNothing()
+})

@@ -321,4 +321,27 @@ describe('sessions (tests run concurrently: several wait for the once-a-second s
     await sweepBarrier(h.broker, clock)
     assert.equal((await reconnect(h, 4, persistent(4, 'old3'))).present, false)
   })
+
+  test('v3.1.1: max_queued_bytes bounds the offline queue by payload bytes', async (t) => {
+    const h = setup(t, { maxQueuedBytes: 10 })
+    const sub = await h.client(4, persistent(4, 'bytes'))
+    await sub.subscribe('qb/t', { qos: 1 })
+    await sub.disconnect()
+    const pub = await h.client(4, { clientId: 'pub' })
+    for (const p of ['1234', '5678', '9abc', 'de']) await pub.publishAcked('qb/t', p, { qos: 1 })
+    const { c } = await reconnect(h, 4, persistent(4, 'bytes'))
+    const got: string[] = []
+    for (let i = 0; i < 2; i++) {
+      const m = await c.publishOn('qb/t')
+      got.push(m.payload.toString())
+      await c.ack(m)
+    }
+    await c.sync()
+    for (const m of c.pending(PacketType.Publish)) {
+      got.push(m.payload.toString())
+      await c.ack(m)
+    }
+    assert.deepEqual(got.slice(0, 2), ['1234', '5678'])
+    assert.ok(!got.includes('9abc'), `the 12th byte did not fit: ${JSON.stringify(got)}`)
+  })
 })
