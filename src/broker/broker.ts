@@ -511,12 +511,12 @@ export class Broker {
           o.packetId = so.packetId
           o.released = so.released
           o.sent = true
-          s.inflight.set(o.packetId, o)
+          s.setInflight(o)
         } else {
           s.enqueue(o)
         }
       }
-      for (const id of st.incomingQos2) s.incomingQos2.add(id)
+      for (const id of st.incomingQos2) s.addIncomingQos2(id)
       if (st.will !== undefined) {
         if (st.will.dueAt === 0) {
           dueWills.push([s, st.will.will])

@@ -84,11 +84,13 @@ export class Connection {
     this.lastPacketAt = broker.now()
     this.connectedAt = this.lastPacketAt
     const maxPacketSize = broker.options.maxPacketSize
-    this.decoder = new Decoder((p) => this.onPacket(p), { maxPacketSize: maxPacketSize > 0 ? maxPacketSize : undefined })
-    stream.on('data', (chunk: Buffer) => this.onData(chunk))
-    stream.on('error', (err: Error) => this.onStreamError(err))
-    stream.on('close', () => this.onStreamClose())
-    stream.on('end', () => this.close(this.state === ConnState.Connected ? 'closed its connection' : 'closed before CONNECT completed'))
+    this.decoder = new Decoder(this.onPacket, { maxPacketSize: maxPacketSize > 0 ? maxPacketSize : undefined })
+    // Module-level listeners find their Connection through the stream: no closures per connection.
+    ;(stream as StreamWithConnection)[kConnection] = this
+    stream.on('data', onStreamData)
+    stream.on('error', onStreamError)
+    stream.on('close', onStreamClose)
+    stream.on('end', onStreamClose)
   }
 
   /** Human form for logs: client id when known, else the address. */
@@ -96,7 +98,7 @@ export class Connection {
     return this.clientId !== '' ? this.clientId : `<unknown ${this.meta.remoteAddress}>`
   }
 
-  private onData(chunk: Buffer): void {
+  onData(chunk: Buffer): void {
     if (this.state === ConnState.Closed) return
     this.lastPacketAt = this.broker.now()
     const err = this.decoder.push(chunk)
@@ -117,7 +119,8 @@ export class Connection {
     this.protocolError(err.reasonCode, err.message)
   }
 
-  private onPacket(packet: Packet): void {
+  /** An arrow property, not a method: the decoder calls it without a receiver. */
+  private readonly onPacket = (packet: Packet): void => {
     if (this.state === ConnState.Closed) return
     try {
       this.dispatch(packet)
@@ -232,13 +235,13 @@ export class Connection {
     if (this.stream.writableLength <= SocketHighWater) return false
     if (!this.awaitingDrain) {
       this.awaitingDrain = true
-      this.stream.once('drain', this.onDrain)
+      this.stream.once('drain', onStreamDrain)
     }
     return true
   }
 
   private awaitingDrain = false
-  private readonly onDrain = (): void => {
+  onDrain(): void {
     this.awaitingDrain = false
     if (this.state === ConnState.Connected && this.session !== null) pump(this.session, this.broker.now())
   }
@@ -282,15 +285,23 @@ export class Connection {
     this.broker.connectionClosed(this, wasConnected)
   }
 
-  private onStreamError(err: Error): void {
+  onStreamError(err: Error): void {
     const code = (err as NodeJS.ErrnoException).code
     this.close(code === 'ECONNRESET' || code === 'EPIPE' ? 'connection reset by peer' : `socket error: ${err.message}`)
   }
 
-  private onStreamClose(): void {
+  onStreamClose(): void {
     this.close(this.state === ConnState.Connected ? 'closed its connection' : 'closed before CONNECT completed')
   }
 }
+
+const kConnection = Symbol('midge.connection')
+interface StreamWithConnection extends Duplex { [kConnection]: Connection }
+
+function onStreamData(this: Duplex, chunk: Buffer): void { (this as StreamWithConnection)[kConnection].onData(chunk) }
+function onStreamError(this: Duplex, err: Error): void { (this as StreamWithConnection)[kConnection].onStreamError(err) }
+function onStreamClose(this: Duplex): void { (this as StreamWithConnection)[kConnection].onStreamClose() }
+function onStreamDrain(this: Duplex): void { (this as StreamWithConnection)[kConnection].onDrain() }
 
 const packetNames = ['RESERVED', 'CONNECT', 'CONNACK', 'PUBLISH', 'PUBACK', 'PUBREC', 'PUBREL', 'PUBCOMP', 'SUBSCRIBE', 'SUBACK', 'UNSUBSCRIBE', 'UNSUBACK', 'PINGREQ', 'PINGRESP', 'DISCONNECT', 'AUTH']
 export function packetName(type: number): string {

@@ -55,7 +55,7 @@ export function sendOutgoing(conn: Connection, session: Session, o: Outgoing, no
     o.packetId = session.allocatePacketId()
     conn.broker.persistSent(session, o)
   }
-  session.inflight.set(o.packetId, o)
+  session.setInflight(o)
   if (!sendPublish(conn, o.msg, o.qos, o.retain, o.sent, o.packetId, o.subscriptionIds, now)) {
     session.inflight.delete(o.packetId)
     conn.broker.persistAcked(session, o)

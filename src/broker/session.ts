@@ -64,19 +64,28 @@ export class Outgoing {
   }
 }
 
+/** Shared empty collections: never written to (see setInflight / addIncomingQos2). */
+const EmptyInflight: Map<number, Outgoing> = new Map()
+const EmptyIncoming: Set<number> = new Set()
+const EmptyQueue: Outgoing[] = []
+
 export class Session {
   readonly clientId: string
   connection: Connection | null = null
   identity: ClientIdentity
   /** Key: the filter exactly as subscribed, $share prefix included. */
   readonly subscriptions = new Map<string, SubEntry>()
-  readonly inflight = new Map<number, Outgoing>()
+  /**
+   * Reads work on a shared empty Map until the first message goes in flight; writes go through
+   * setInflight(). delete/clear on the shared Map are harmless no-ops. Saves ~300 bytes per idle client.
+   */
+  inflight: Map<number, Outgoing> = EmptyInflight
   /** FIFO of deliveries waiting for the window or for the client to come back. */
-  queue: Outgoing[] = []
+  queue: Outgoing[] = EmptyQueue
   queueHead = 0
   queuedBytes = 0
   /** QoS 2 packet ids received and PUBREC'd, awaiting PUBREL (exactly-once, [MQTT-4.3.3-9]). */
-  readonly incomingQos2 = new Set<number>()
+  incomingQos2: Set<number> = EmptyIncoming
   /** Seconds the session outlives its connection: 0 = ends with it, NeverExpires = forever. */
   expiryInterval = 0
   /** The interval the current connection's CONNECT asked for (DISCONNECT may not raise it from 0). */
@@ -102,6 +111,16 @@ export class Session {
     this.identity = identity
   }
 
+  setInflight(o: Outgoing): void {
+    if (this.inflight === EmptyInflight) this.inflight = new Map()
+    this.inflight.set(o.packetId, o)
+  }
+
+  addIncomingQos2(packetId: number): void {
+    if (this.incomingQos2 === EmptyIncoming) this.incomingQos2 = new Set()
+    this.incomingQos2.add(packetId)
+  }
+
   get queueLength(): number {
     return this.queue.length - this.queueHead
   }
@@ -117,6 +136,7 @@ export class Session {
   }
 
   enqueue(o: Outgoing): void {
+    if (this.queue === EmptyQueue) this.queue = []
     this.queue.push(o)
     this.queuedBytes += o.msg.payload.length
   }
@@ -144,10 +164,10 @@ export class Session {
 
   /** Drops every queued and in-flight message (clean start, or the session ending). */
   clearMessages(): void {
-    this.queue = []
+    this.queue = EmptyQueue
     this.queueHead = 0
     this.queuedBytes = 0
-    this.inflight.clear()
-    this.incomingQos2.clear()
+    this.inflight = EmptyInflight
+    this.incomingQos2 = EmptyIncoming
   }
 }

@@ -38,6 +38,9 @@ export interface DecoderOptions {
 const Pingreq = Object.freeze({ type: PacketType.Pingreq } as const)
 const Pingresp = Object.freeze({ type: PacketType.Pingresp } as const)
 
+const sharedReader = new Reader()
+const sharedVarint = new VarintResult()
+
 export class Decoder {
   /** Starts at opts.protocolVersion ?? 4; set by a CONNECT as soon as its protocol level is read. */
   protocolVersion: ProtocolVersion
@@ -45,12 +48,19 @@ export class Decoder {
   maxPacketSize: number
 
   private readonly onPacket: (packet: Packet) => void
-  private readonly reader = new Reader()
-  private readonly vr = new VarintResult()
+  // Scratch shared by every decoder: decoding is synchronous and a packet's fields are read before
+  // onPacket runs, so one Reader and one VarintResult serve all connections (bytes per connection matter).
+  private readonly reader = sharedReader
+  private readonly vr = sharedVarint
   private error: MqttProtocolError | null = null
   private stopped = false
   /** Bytes of a split fixed header (at most 4 are ever held: the 5th byte completes or breaks it). */
-  private readonly hdr = Buffer.alloc(5)
+  private hdrBuf: Buffer | null = null
+  /** Allocated on the first split fixed header only: most connections never need it. */
+  private get hdr (): Buffer {
+    if (this.hdrBuf === null) this.hdrBuf = Buffer.alloc(5)
+    return this.hdrBuf
+  }
   /** The partial packet once its size is known: fresh per packet, because views into it are handed out. */
   private acc: Buffer | null = null
   /** Bytes of the current partial packet received so far (in hdr while need < 0, else in acc). */

@@ -96,11 +96,12 @@ export async function startWsListener(broker: Broker, opts: WsListenerOptions): 
   })
 
   let server: http.Server
+  let tlsServer: https.Server | undefined
   if (secure === undefined) {
     server = http.createServer({ noDelay: opts.noDelay })
   } else {
     const require = secure.requireCertificate ?? false
-    server = https.createServer({
+    server = tlsServer = https.createServer({
       ...(isSource(secure.certificate) ? secure.certificate.contextOptions() : secure.certificate),
       noDelay: opts.noDelay,
       requestCert: require,
@@ -163,9 +164,10 @@ export async function startWsListener(broker: Broker, opts: WsListenerOptions): 
       await closed
     },
   }
-  if (secure !== undefined) {
+  if (secure !== undefined && tlsServer !== undefined) {
+    const target = tlsServer
     const apply = (options: tls.SecureContextOptions): void => {
-      if (!closing) server.setSecureContext(options)
+      if (!closing) target.setSecureContext(options)
     }
     if (isSource(secure.certificate)) secure.certificate.onSwap(apply)
     listener.setSecureContext = apply

@@ -7,6 +7,8 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
+import net from 'node:net'
+import { fileURLToPath } from 'node:url'
 import type { TestContext } from 'node:test'
 import { localOnlyPlan, startServer } from '../../src/server.js'
 import { silentLogger } from '../../src/observability/logger.js'
@@ -126,6 +128,45 @@ test('the seed exchange verbatim: mosquitto_sub -h localhost -t test / mosquitto
   assert.deepEqual(await s.waitLines(1), ['hello world'])
   s.kill('SIGTERM')
   assert.equal(await s.exit(), 0, 'mosquitto_sub exits cleanly on SIGTERM')
+})
+
+/** Resolves once something accepts TCP connections on host:port. */
+async function listening (host: string, port: number): Promise<void> {
+  await waitUntilAsync(() => new Promise<boolean>((resolve) => {
+    const s = net.connect({ host, port }, () => { s.destroy(); resolve(true) })
+    s.once('error', () => resolve(false))
+  }), `a listener on ${host}:${port}`)
+}
+
+async function waitUntilAsync (cond: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const start = Date.now()
+  while (!(await cond())) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+test('the seed exchange against the real binary: node bin/midge.js -p PORT, then mosquitto_sub / mosquitto_pub -h localhost', async (t) => {
+  const port = await freePortOnBoth()
+  const bin = fileURLToPath(new URL('../../../bin/midge.js', import.meta.url))
+  const midge = new Proc(process.execPath, [bin, '-p', String(port)])
+  t.after(async () => {
+    midge.kill('SIGKILL')
+    await midge.exit().catch(() => {})
+  })
+  await listening('127.0.0.1', port)
+  const s = sub(t, ['-h', 'localhost', '-t', 'test', '-p', String(port)])
+  // no in-process broker to look at: publish until the subscriber has caught one (it subscribes within ms)
+  await waitUntilAsync(async () => {
+    await pub(['-h', 'localhost', '-t', 'test', '-m', 'hello world', '-p', String(port)])
+    await new Promise((r) => setTimeout(r, 100))
+    return s.lines.length > 0
+  }, 'mosquitto_sub to print the message')
+  assert.equal(s.lines[0], 'hello world')
+  s.kill('SIGTERM')
+  assert.equal(await s.exit(), 0)
+  midge.kill('SIGTERM')
+  assert.equal(await midge.exit(), 0, `midge exits with status 0 on SIGTERM; stderr: ${midge.stderr}`)
 })
 
 for (const v of Versions) {

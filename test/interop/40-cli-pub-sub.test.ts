@@ -32,18 +32,18 @@ after(async () => {
 const P = (): string[] => ['-h', '127.0.0.1', '-p', String(broker.port)]
 
 /** Starts mosquitto_sub on `filter`, waits until the broker has its subscription, returns its result. */
-async function mosquittoSub (filter: string, args: string[]): Promise<Promise<RunResult>> {
+async function mosquittoSub (filter: string, args: string[]): Promise<{ result: Promise<RunResult> }> {
   const id = `msub-${++seq}`
   const r = start('mosquitto_sub', [...P(), '-i', id, '-t', filter, ...args])
   await broker.waitForSubscription(id, filter)
-  return r.result
+  return r // not r.result: an async function would wait for a returned promise, i.e. for the exit
 }
 
-async function midgeSub (filter: string, args: string[]): Promise<Promise<RunResult>> {
+async function midgeSub (filter: string, args: string[]): Promise<{ result: Promise<RunResult> }> {
   const id = `gsub-${++seq}`
   const r = midge(['sub', ...P(), '-i', id, '-t', filter, ...args])
   await broker.waitForSubscription(id, filter)
-  return r.result
+  return r
 }
 
 for (const v of ['mqttv31', 'mqttv311', 'mqttv5'] as const) {
@@ -54,7 +54,7 @@ for (const v of ['mqttv31', 'mqttv311', 'mqttv5'] as const) {
       const r = await runMidge(['pub', ...P(), '-V', v, '-t', `${topic}/q${q}`, '-m', `qos ${q}`, '-q', q])
       assert.equal(r.code, 0, r.stderr)
     }
-    const out = await got
+    const out = await got.result
     assert.equal(out.stdout.toString(), `${topic}/q0 qos 0\n${topic}/q1 qos 1\n${topic}/q2 qos 2\n`)
   })
 }
@@ -75,7 +75,7 @@ test('midge pub message sources: -f file, -s stdin, -l lines, -n null, --repeat'
     assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`)
   }
   const hex = (s: string): string => Buffer.from(s).toString('hex')
-  assert.equal((await got).stdout.toString(), [
+  assert.equal((await got.result).stdout.toString(), [
     'src/file 000102ff0a',
     `src/stdin ${hex('whole\ninput')}`,
     `src/lines ${hex('l1')}`, 'src/lines ', `src/lines ${hex('l3\r')}`, `src/lines ${hex('l4')}`,
@@ -91,7 +91,7 @@ test('midge pub -r retains; midge sub --retained-only, -R, --remove-retained and
   // --retained-only ends at the first live message, printing only the retained ones.
   const only = await midgeSub('ret/#', ['-v', '--retained-only'])
   assert.equal((await run('mosquitto_pub', [...P(), '-t', 'ret/live', '-m', 'L'])).code, 0)
-  const o = await only
+  const o = await only.result
   assert.equal(o.code, 0)
   assert.equal(o.stdout.toString(), 'ret/a A\nret/b B\n')
 
@@ -99,11 +99,11 @@ test('midge pub -r retains; midge sub --retained-only, -R, --remove-retained and
   const skip = await midgeSub('ret/#', ['-v', '-R', '-T', 'ret/x', '-C', '1'])
   await run('mosquitto_pub', [...P(), '-t', 'ret/x', '-m', 'filtered'])
   await run('mosquitto_pub', [...P(), '-t', 'ret/y', '-m', 'shown'])
-  assert.equal((await skip).stdout.toString(), 'ret/y shown\n')
+  assert.equal((await skip.result).stdout.toString(), 'ret/y shown\n')
 
   // --remove-retained clears what it receives (except -T ones): a later subscriber sees only ret/b.
   const remove = await midgeSub('ret/#', ['-v', '--remove-retained', '-T', 'ret/b', '-C', '1'])
-  assert.equal((await remove).stdout.toString(), 'ret/a A\n')
+  assert.equal((await remove.result).stdout.toString(), 'ret/a A\n')
   const after = await run('mosquitto_sub', [...P(), '-t', 'ret/#', '-v', '-W', '1'])
   assert.equal(after.stdout.toString(), 'ret/b B\n')
   assert.equal(after.code, 27)
@@ -142,7 +142,7 @@ test('midge sub --will-topic: the broker publishes the will when midge sub dies'
   await broker.waitForSubscription(id, 'will/ignored')
   dying.kill('SIGKILL')
   await dying.result
-  assert.equal((await got).stdout.toString(), 'will/gone bye\n')
+  assert.equal((await got.result).stdout.toString(), 'will/gone bye\n')
 })
 
 /** Runs the same arguments through both programs; their stderr and exit codes must match. */

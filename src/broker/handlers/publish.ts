@@ -82,7 +82,7 @@ export function handlePublish(conn: Connection, p: PublishPacket): void {
     broker.ackAfterPersist(conn, { type: PacketType.Puback, packetId: p.packetId, reasonCode: ackCode })
   } else {
     if (rc < 0x80) {
-      session.incomingQos2.add(p.packetId)
+      session.addIncomingQos2(p.packetId)
       broker.persistIncomingQos2(session, p.packetId)
     }
     broker.ackAfterPersist(conn, { type: PacketType.Pubrec, packetId: p.packetId, reasonCode: ackCode })
