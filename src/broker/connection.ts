@@ -63,6 +63,10 @@ export class Connection {
   sendWindow = 65535
   /** The client's Maximum Packet Size (v5); 0 = no limit. */
   clientMaxPacketSize = 0
+  /** The client's Topic Alias Maximum (v5 CONNECT): how many aliases we may use towards it. */
+  clientTopicAliasMaximum = 0
+  /** Outbound topic aliases by topic, created on first use. */
+  outAliases: Map<string, number> | undefined = undefined
   /** Inbound topic aliases (v5), created on first use. */
   topicAliases: Map<number, string> | undefined = undefined
   /** v5 Request Problem Information: when false, reason strings go only in CONNACK/DISCONNECT. */

@@ -69,8 +69,27 @@ export function sendOutgoing(conn: Connection, session: Session, o: Outgoing, no
 export function sendPublish(conn: Connection, msg: Message, qos: QoS, retain: boolean, dup: boolean, packetId: number, subscriptionIds: number[] | undefined, now: number): boolean {
   const mount = conn.listener.mountPoint
   const topic = mount === '' ? msg.topic : msg.topic.slice(mount.length)
-  const bytes = msg.encode(conn.version, qos, retain, dup, packetId, conn.version === 5 ? subscriptionIds : undefined, topic, now)
-  if (conn.clientMaxPacketSize !== 0 && bytes.length > conn.clientMaxPacketSize) return false
+  let alias = 0
+  let aliasOnly = false
+  if (conn.clientTopicAliasMaximum !== 0) {
+    // Outbound topic aliases (MQTT 5 section 3.3.2.3.4): the first topics a client is sent get an alias, up to the
+    // Topic Alias Maximum it announced; later messages on them carry the alias and an empty topic.
+    const aliases = conn.outAliases ?? (conn.outAliases = new Map())
+    const known = aliases.get(topic)
+    if (known !== undefined) {
+      alias = known
+      aliasOnly = true
+    } else if (aliases.size < conn.clientTopicAliasMaximum) {
+      alias = aliases.size + 1
+      aliases.set(topic, alias)
+    }
+  }
+  const bytes = msg.encode(conn.version, qos, retain, dup, packetId, conn.version === 5 ? subscriptionIds : undefined, topic, now, alias, aliasOnly)
+  if (conn.clientMaxPacketSize !== 0 && bytes.length > conn.clientMaxPacketSize) {
+    // Never sent, so the client never learnt this alias.
+    if (alias !== 0 && !aliasOnly) conn.outAliases!.delete(topic)
+    return false
+  }
   conn.write(bytes)
   conn.broker.stats.messagesSent++
   return true

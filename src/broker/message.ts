@@ -55,23 +55,28 @@ export class Message {
     return props
   }
 
-  /** Encodes this message as a PUBLISH for one delivery. */
-  encode(version: ProtocolVersion, qos: QoS, retain: boolean, dup: boolean, packetId: number, subscriptionIds: number[] | undefined, topic: string, now: number): Buffer {
-    const cacheable = qos === 0 && subscriptionIds === undefined && this.expiresAt === 0 && topic === this.topic
+  /**
+   * Encodes this message as a PUBLISH for one delivery. topicAlias (v5, 0 = none) goes out as the
+   * property; with `aliasOnly` the topic name is left empty because the client already knows the alias.
+   */
+  encode(version: ProtocolVersion, qos: QoS, retain: boolean, dup: boolean, packetId: number, subscriptionIds: number[] | undefined, topic: string, now: number, topicAlias = 0, aliasOnly = false): Buffer {
+    const cacheable = qos === 0 && subscriptionIds === undefined && this.expiresAt === 0 && topic === this.topic && topicAlias === 0
     const slot = (version === 5 ? 2 : 0) + (retain ? 1 : 0)
     if (cacheable && this.qos0Cache !== undefined) {
       const hit = this.qos0Cache[slot]
       if (hit !== undefined) return hit
     }
+    let properties = version === 5 ? this.outgoingProperties(now, subscriptionIds) : undefined
+    if (topicAlias !== 0) properties = { ...properties, topicAlias }
     const packet: PublishPacket = {
       type: 3,
-      topic,
+      topic: aliasOnly ? '' : topic,
       payload: this.payload,
       qos,
       retain,
       dup,
       packetId,
-      properties: version === 5 ? this.outgoingProperties(now, subscriptionIds) : undefined,
+      properties,
     }
     const bytes = encodePublish(packet, version)
     if (cacheable) {

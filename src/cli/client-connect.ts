@@ -48,16 +48,18 @@ const SystemBundles = [
 
 /** The system trust store: what OpenSSL-based clients such as mosquitto_pub trust by default. */
 export function systemTrustStore (): { certs: string[]; source: string } {
+  // OpenSSL's own overrides first, as mosquitto_pub (linked to OpenSSL) honours them.
+  const envFile = process.env.SSL_CERT_FILE
+  const envDir = process.env.SSL_CERT_DIR
+  if (envFile !== undefined && fs.existsSync(envFile)) return { certs: certsIn(fs.readFileSync(envFile, 'latin1')), source: envFile }
+  if (envDir !== undefined && fs.existsSync(envDir)) return { certs: certsInDir(envDir), source: envDir }
   const getCa = (tls as unknown as { getCACertificates?: (type: string) => string[] }).getCACertificates
   if (typeof getCa === 'function') {
     try { return { certs: getCa('system'), source: 'the operating system' } } catch { /* older Node: fall through */ }
   }
-  const envFile = process.env.SSL_CERT_FILE
-  const envDir = process.env.SSL_CERT_DIR
-  for (const file of [envFile, ...SystemBundles]) {
-    if (file !== undefined && fs.existsSync(file)) return { certs: certsIn(fs.readFileSync(file, 'latin1')), source: file }
+  for (const file of SystemBundles) {
+    if (fs.existsSync(file)) return { certs: certsIn(fs.readFileSync(file, 'latin1')), source: file }
   }
-  if (envDir !== undefined && fs.existsSync(envDir)) return { certs: certsInDir(envDir), source: envDir }
   return { certs: [...tls.rootCertificates], source: "Node's bundled Mozilla roots (no system store found)" }
 }
 

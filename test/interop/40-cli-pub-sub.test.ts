@@ -216,12 +216,12 @@ const badFlags: Array<['pub' | 'sub', string[]]> = [
 ]
 
 test('unknown flags and bad values are refused with mosquitto\'s sentence and usage hint', async () => {
-  for (const [tool, args] of badFlags) {
-    const ours = await runMidge([tool, ...args])
-    const theirs = await run(`mosquitto_${tool}`, args)
+  const check = async ([tool, args]: ['pub' | 'sub', string[]]): Promise<void> => {
+    const [ours, theirs] = await Promise.all([runMidge([tool, ...args]), run(`mosquitto_${tool}`, args)])
     const expected = theirs.stderr.replace(/mosquitto_(pub|sub)/g, 'midge $1').replace(/\n\n\n/g, '\n\n')
     assert.equal(ours.stderr, expected, `${tool} ${args.join(' ')}`)
     assert.equal(ours.code, 1, `${tool} ${args.join(' ')}`)
     assert.equal(theirs.code, 1)
   }
+  for (let i = 0; i < badFlags.length; i += 4) await Promise.all(badFlags.slice(i, i + 4).map(check))
 })

@@ -114,6 +114,7 @@ function finishConnect(conn: Connection, p: ConnectPacket, clientId: string, ass
   const inflightCap = opts.maxInflightMessages > 0 ? opts.maxInflightMessages : 65535
   conn.sendWindow = Math.min(inflightCap, props?.receiveMaximum ?? 65535)
   conn.clientMaxPacketSize = props?.maximumPacketSize ?? 0
+  conn.clientTopicAliasMaximum = props?.topicAliasMaximum ?? 0
   conn.problemInformation = props?.requestProblemInformation !== 0
   if (p.will !== undefined) {
     conn.will = mount === '' ? p.will : { ...p.will, topic: mount + p.will.topic }

@@ -34,13 +34,15 @@ export interface MosquittoOptions {
   listener?: string[]
   global?: string[]
   allowAnonymous?: boolean
+  /** More listeners, each its own lines (certfile...); their ports are in `ports`, after `port`. */
+  listeners?: string[][]
 }
 
 export class Mosquitto {
   private log = ''
   private waiters: Array<{ re: RegExp; resolve: () => void }> = []
 
-  private constructor (readonly port: number, readonly dir: string, private readonly proc: ChildProcess) {
+  private constructor (readonly ports: number[], readonly dir: string, private readonly proc: ChildProcess) {
     proc.stderr!.setEncoding('utf8')
     proc.stderr!.on('data', (d: string) => {
       this.log += d
@@ -57,7 +59,9 @@ export class Mosquitto {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'midge-mosq-'))
     // Started as root, mosquitto drops to the 'mosquitto' user before reading certificates.
     fs.chmodSync(dir, 0o755)
-    const port = await freePort()
+    const ports = [await freePort()]
+    for (const _ of o.listeners ?? []) ports.push(await freePort())
+    const port = ports[0]!
     const conf = [
       'per_listener_settings false',
       `allow_anonymous ${o.allowAnonymous === false ? 'false' : 'true'}`,
@@ -66,16 +70,21 @@ export class Mosquitto {
       ...(o.global ?? []),
       `listener ${port} 127.0.0.1`,
       ...(o.listener ?? []),
+      ...(o.listeners ?? []).flatMap((lines, k) => [`listener ${ports[k + 1]} 127.0.0.1`, ...lines]),
     ]
     const file = path.join(dir, 'mosquitto.conf')
     fs.writeFileSync(file, conf.join('\n') + '\n')
     const proc = spawn(MosquittoBin, ['-c', file], { stdio: ['ignore', 'ignore', 'pipe'] })
-    const m = new Mosquitto(port, dir, proc)
+    const m = new Mosquitto(ports, dir, proc)
     const exited = new Promise<never>((_resolve, reject) => {
       proc.once('exit', (code) => reject(new Error(`mosquitto exited (${code}) before it was ready:\n${m.log}`)))
     })
     await Promise.race([m.waitForLog(/mosquitto version \S+ running/), exited])
     return m
+  }
+
+  get port (): number {
+    return this.ports[0]!
   }
 
   get output (): string {
