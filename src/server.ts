@@ -5,6 +5,7 @@
 import { Broker } from './broker/broker.js'
 import type { BrokerOptions, ListenerInfo } from './broker/options.js'
 import { startTcpListener, type RunningListener } from './transport/tcp.js'
+import { startWsListener } from './transport/ws.js'
 import { LogStore } from './persistence/log-store.js'
 
 export interface ListenerPlan {
@@ -50,11 +51,15 @@ export async function startServer(plan: ServerPlan): Promise<RunningServer> {
   const listeners: RunningListener[] = []
   try {
     // Restore before any listener opens, so no client sees a half-loaded broker.
-    for (const line of broker.restore()) broker.options.logger.notice(`Persistence: ${line}.`)
+    // The first line says what was loaded; any further line reports damage that was set aside.
+    broker.restore().forEach((line, i) => {
+      if (i === 0) broker.options.logger.notice(`Persistence: ${line}.`)
+      else broker.options.logger.warning(`Persistence: ${line}.`)
+    })
     for (const l of plan.listeners) {
-      if (l.protocol !== 'mqtt') throw new Error(`listener ${l.port}: protocol ${l.protocol} is not supported yet`)
       try {
-        listeners.push(await startTcpListener(broker, { host: l.host, port: l.port, noDelay: plan.noDelay, maxConnections: l.maxConnections, info: l.info }))
+        const lo = { host: l.host, port: l.port, noDelay: plan.noDelay, maxConnections: l.maxConnections, info: l.info }
+        listeners.push(await (l.protocol === 'websockets' ? startWsListener(broker, lo) : startTcpListener(broker, lo)))
       } catch (err) {
         // ::1 is optional for the local-only default: a host without IPv6 still gets 127.0.0.1.
         if (l.host === '::1' && (err as Error).message.includes('no such local address')) continue

@@ -145,6 +145,7 @@ export class Broker {
       this.offline.delete(session)
     }
     session.connection = conn
+    session.disconnectedAt = 0
     session.expiryInterval = expiryInterval
     session.connectExpiryInterval = expiryInterval
     session.expiresAt = 0
@@ -175,7 +176,8 @@ export class Broker {
     if (session.expiryInterval === 0) {
       this.endSession(session)
     } else {
-      session.expiresAt = session.expiryInterval === NeverExpires ? 0 : this.now() + session.expiryInterval * 1000
+      session.disconnectedAt = this.now()
+      session.expiresAt = session.expiryInterval === NeverExpires ? 0 : session.disconnectedAt + session.expiryInterval * 1000
       this.offline.add(session)
       this.persistSession(session)
     }
@@ -255,6 +257,7 @@ export class Broker {
     this.retained.match(entry.filter, (msg, topic) => {
       if (msg.isExpired(now)) {
         this.retained.delete(topic)
+        this.persistRetained(topic, undefined)
         return
       }
       if (authorizer !== undefined && !authorizer.canRead(session.identity, topic)) return
@@ -398,7 +401,7 @@ export class Broker {
     const store = this.options.store
     if (store === undefined) return
     if (s.expiryInterval > 0) {
-      store.sessionSaved(s.clientId, s.expiryInterval, s.identity.username, s.connection === null ? this.now() : 0)
+      store.sessionSaved(s.clientId, s.expiryInterval, s.identity.username, s.connection === null ? s.disconnectedAt : 0)
       s.stored = true
     } else if (s.stored) {
       store.sessionEnded(s.clientId)
@@ -494,6 +497,7 @@ export class Broker {
       s.connectExpiryInterval = st.expiryInterval
       // A session whose client was connected when the broker stopped starts its expiry now.
       const since = st.disconnectedAt === 0 ? now : st.disconnectedAt
+      s.disconnectedAt = since
       s.expiresAt = st.expiryInterval === NeverExpires ? 0 : since + st.expiryInterval * 1000
       this.sessions.set(s.clientId, s)
       for (const sub of st.subscriptions) {
@@ -557,7 +561,7 @@ export class Broker {
       let will: StoredWill | undefined
       if (s.pendingWill !== undefined) will = { will: s.pendingWill, dueAt: s.pendingWillAt }
       else if (s.connection !== null && s.connection.will !== undefined) will = { will: s.connection.will, dueAt: 0 }
-      sessions.push({ clientId: s.clientId, expiryInterval: s.expiryInterval, username: s.identity.username, disconnectedAt: s.connection === null ? this.now() : 0, subscriptions, outgoing, incomingQos2: [...s.incomingQos2], will })
+      sessions.push({ clientId: s.clientId, expiryInterval: s.expiryInterval, username: s.identity.username, disconnectedAt: s.connection === null ? s.disconnectedAt : 0, subscriptions, outgoing, incomingQos2: [...s.incomingQos2], will })
     }
     const retained: StoredMessage[] = []
     this.retained.forEach((m: Message, topic: string) => { if (!topic.startsWith('$SYS/')) retained.push(m) })
@@ -603,6 +607,8 @@ export class Broker {
         this.offline.delete(s)
       }
     }
+    // Wills and expiries above changed the store outside a flush: make them durable now.
+    this.commitStore()
   }
 
   /** Closes every connection (v5 clients are told 0x8B Server shutting down) and stops timers. */

@@ -271,7 +271,9 @@ export class Connection {
     this.state = ConnState.Closed
     this.closeReason = reason
     this.decoder.stop()
-    // What this connection was told must be durable before the bytes leave (see Broker.flushAll).
+    // Session and will changes of the close go into the same commit as what this connection was told,
+    // and that commit precedes the last bytes leaving (see Broker.flushAll).
+    this.broker.connectionClosed(this, wasConnected)
     this.broker.commitStore()
     this.flush()
     const stream = this.stream
@@ -286,7 +288,6 @@ export class Connection {
         stream.destroy()
       }
     }
-    this.broker.connectionClosed(this, wasConnected)
   }
 
   onStreamError(err: Error): void {

@@ -92,6 +92,8 @@ export class Session {
   connectExpiryInterval = 0
   /** ms timestamp when an offline session expires; 0 while connected or when it never expires. */
   expiresAt = 0
+  /** ms timestamp of the last disconnect (0 while connected): expiry counts from here, across restarts. */
+  disconnectedAt = 0
   /** A will whose v5 Will Delay Interval is running, published when the delay or the session ends. */
   pendingWill: WillMessage | undefined = undefined
   pendingWillAt = 0

@@ -85,6 +85,8 @@ export class LogStore implements Store {
       buf = Buffer.alloc(0)
     }
     const model = new Model()
+    let rewrite = true
+    let records = 0
     if (buf.length > 0) {
       if (buf.length < HeaderSize || !buf.subarray(0, Magic.length).equals(Magic)) {
         const aside = this.setAside(buf, 0)
@@ -93,18 +95,30 @@ export class LogStore implements Store {
       } else {
         const version = buf.readUInt32BE(Magic.length)
         if (version !== FormatVersion) throw new Error(`${this.filePath}: store format version ${version} is not readable by this Midge (it reads version ${FormatVersion})`)
-        const scan = scanRecords(buf, HeaderSize, (type, r) => this.apply(model, type, r))
+        const scan = scanRecords(buf, HeaderSize, (type, r) => { records++; this.apply(model, type, r) })
         if (scan.damage !== undefined) {
           const aside = this.setAside(buf, scan.goodEnd)
           report.push(`${this.filePath}: found ${scan.damage}; kept everything before it, moved the ${buf.length - scan.goodEnd} bytes after it to ${aside}`)
           fs.truncateSync(this.filePath, scan.goodEnd)
+        } else {
+          rewrite = false
         }
       }
     }
     const state = model.toState(report)
+    if (report.length > 0) rewrite = true
     report.unshift(`loaded ${state.sessions.length} persistent sessions and ${state.retained.length} retained messages from ${this.filePath}`)
-    // Start from a compacted file: recovery cost stays proportional to the live state.
-    this.compact(state)
+    // A file that is mostly live records (e.g. the snapshot a clean shutdown wrote) is kept and appended
+    // to: rewriting it would double the start-up time for nothing. One that is mostly history, damaged
+    // or new is rewritten as a snapshot, so recovery cost stays proportional to the live state.
+    const live = snapshotRecordCount(state)
+    if (rewrite || records > 2 * live + 1000) {
+      this.compact(state)
+    } else {
+      this.changes = records - live
+      // Written by a run that may not have synced it: make it as durable as what we add to it.
+      if (this.opts.fsync) syncFile(this.filePath)
+    }
     return state
   }
 
@@ -359,7 +373,10 @@ export class LogStore implements Store {
     }
     const body = w.take()
     const tmp = `${this.filePath}.new`
-    const fd = fs.openSync(tmp, 'w', 0o600)
+    // A <file>.new left by a crash mid-compaction is removed, not reused: reopening it would keep its
+    // mode (maybe wider than 0600) and follow it if it were a symlink. O_EXCL then creates ours.
+    fs.rmSync(tmp, { force: true })
+    const fd = fs.openSync(tmp, 'wx', 0o600)
     try {
       writeAll(fd, header)
       writeAll(fd, body)
@@ -368,6 +385,9 @@ export class LogStore implements Store {
       fs.closeSync(fd)
     }
     fs.renameSync(tmp, this.filePath)
+    // The rename lives in the directory: without syncing it, a power loss can bring back the old file
+    // while later commits (fdatasync'ed) went to the new one. Compactions are rare, so always pay it.
+    syncDirectory(path.dirname(this.filePath))
     if (this.fd !== -1) fs.closeSync(this.fd)
     this.fd = -1
     w.reset()
@@ -378,6 +398,45 @@ export class LogStore implements Store {
     this.commit()
     if (this.fd !== -1) fs.closeSync(this.fd)
     this.fd = -1
+  }
+}
+
+/** How many records compact(state) writes: to tell a snapshot-like file from a long history. */
+function snapshotRecordCount(state: RecoveredState): number {
+  let n = state.retained.length * 2
+  const messages = new Set<number>()
+  for (const m of state.retained) messages.add(m.id)
+  for (const s of state.sessions) {
+    n += 1 + s.subscriptions.length + s.incomingQos2.length + (s.will !== undefined ? 1 : 0)
+    for (const o of s.outgoing) {
+      n += 1 + (o.packetId !== 0 ? 1 : 0) + (o.released ? 1 : 0)
+      if (!messages.has(o.messageId)) {
+        messages.add(o.messageId)
+        n++
+      }
+    }
+  }
+  return n
+}
+
+function syncFile(file: string): void {
+  const fd = fs.openSync(file, 'r+')
+  try {
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+function syncDirectory(dir: string): void {
+  let fd = -1
+  try {
+    fd = fs.openSync(dir, 'r')
+    fs.fsyncSync(fd)
+  } catch {
+    // Some file systems (and Windows) refuse fsync on a directory; the file itself was synced.
+  } finally {
+    if (fd !== -1) fs.closeSync(fd)
   }
 }
 

@@ -122,6 +122,7 @@ describe('persistent sessions survive a crash', { concurrency: true }, () => {
     await s1.subscribe('rh/t', { qos: 1, retainHandling: 1 })
     const first = await s1.publishOn('rh/t')
     await s1.ack(first)
+    await s1.sync() // the PUBACK is processed (and committed) before the crash
     life.crash()
     const b2 = life.start()
     const { c: s2 } = await b2.connect(5, persistent(5, 'rh'))
@@ -147,6 +148,26 @@ describe('persistent sessions survive a crash', { concurrency: true }, () => {
     await pub2.publishAcked('jobs/2', 'job two', { qos: 1 })
     const live = await s2.publishOn('jobs/2')
     assert.equal(live.payload.toString(), 'job two')
+  })
+
+  test('[MQTT-3.3.2-5] [MQTT-3.3.2-6] v5: a queued message keeps its expiry across a restart: one that expired while the broker was down is not delivered, the other counts down', async (t) => {
+    const life = new BrokerLife(t, tempDir(t))
+    const b1 = life.start()
+    const t0 = b1.clock.now
+    const { c: s1 } = await b1.connect(5, persistent(5, 'sub'))
+    await s1.subscribe('exp/#', { qos: 1 })
+    await s1.disconnect()
+    const { c: pub } = await b1.connect(5, { clientId: 'pub' })
+    await pub.publishAcked('exp/short', 'gone by then', { qos: 1, properties: { messageExpiryInterval: 30 } })
+    await pub.publishAcked('exp/long', 'still fresh', { qos: 1, properties: { messageExpiryInterval: 100 } })
+    life.crash()
+    const b2 = life.start(t0 + 40_000)
+    const { c: s2 } = await b2.connect(5, persistent(5, 'sub'))
+    const m = await s2.waitFor(PacketType.Publish)
+    assert.equal(m.topic, 'exp/long')
+    assert.equal(m.properties?.messageExpiryInterval, 60)
+    await s2.ack(m)
+    await s2.expectNothing(PacketType.Publish)
   })
 
   test('[MQTT-3.1.2-4] Clean Start discards a restored session, and it stays discarded after another crash', async (t) => {

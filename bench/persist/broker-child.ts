@@ -1,0 +1,24 @@
+/**
+ * A Midge for the persistence benchmarks, as its own process: `node broker-child.js off|on|fsync DIR`
+ * listens on a free 127.0.0.1 port and prints `PORT <n>` on stdout. `off` = no persistence, `on` =
+ * the log store without fsync (kill -9 safe), `fsync` = with fdatasync per commit (power-loss safe).
+ */
+import { silentLogger } from '../../src/observability/logger.js'
+import { localOnlyPlan, startServer } from '../../src/server.js'
+
+async function main(): Promise<void> {
+  const [mode, dir] = process.argv.slice(2)
+  if (mode !== 'off' && mode !== 'on' && mode !== 'fsync') throw new Error('usage: broker-child.js off|on|fsync DIR')
+  const plan = localOnlyPlan(0)
+  plan.listeners = plan.listeners.slice(0, 1)
+  plan.broker = { sysInterval: 0, maxQueuedMessages: 0, logger: silentLogger() }
+  if (mode !== 'off') plan.persistence = { dir: dir!, file: 'midge.db', fsync: mode === 'fsync' }
+  const server = await startServer(plan)
+  process.stdout.write(`PORT ${server.listeners[0]!.address().port}\n`)
+  process.once('SIGTERM', () => { void server.close().then(() => process.exit(0)) })
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`broker-child: ${(err as Error).stack ?? String(err)}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,172 @@
+/**
+ * The throughput cost of persistence for QoS 1: PUBLISHERS publishers, each keeping WINDOW QoS 1
+ * messages in flight, send to one persistent QoS 1 subscriber (clean session 0) that acknowledges
+ * every message. Each run gets a fresh broker process (broker-child.ts) and measures messages per
+ * second from the first PUBLISH to the subscriber's last message. Modes take turns (off, on, off,
+ * on, ...; `fsync` last when asked) so that a noisy minute of a shared machine hits them alike; the
+ * medians are compared.
+ *
+ *   node dist/bench/persist/qos1-cost.bench.js [-n MSGS] [--runs N] [--publishers P] [--fsync]
+ *
+ * One JSON line per run and a summary line on stdout; progress on stderr. Target: cost <= 30 %.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import fs from 'node:fs'
+import net from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { Decoder } from '../../src/protocol/decoder.js'
+import { encode } from '../../src/protocol/encoder.js'
+import type { Packet, PublishPacket } from '../../src/protocol/packets.js'
+
+const { values } = parseArgs({
+  options: {
+    n: { type: 'string', short: 'n', default: '60000' },
+    runs: { type: 'string', default: '3' },
+    publishers: { type: 'string', default: '4' },
+    window: { type: 'string', default: '64' },
+    payload: { type: 'string', default: '64' },
+    fsync: { type: 'boolean', default: false },
+  },
+})
+const TOTAL = Number(values.n)
+const RUNS = Number(values.runs)
+const PUBLISHERS = Number(values.publishers)
+const WINDOW = Number(values.window)
+const PAYLOAD = Buffer.alloc(Number(values.payload), 0x78)
+const CHILD = path.resolve(import.meta.dirname, 'broker-child.js')
+
+type Mode = 'off' | 'on' | 'fsync'
+
+const out = (o: object): void => { process.stdout.write(JSON.stringify(o) + '\n') }
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+}
+
+function startBroker(mode: Mode, dir: string): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [CHILD, mode, dir], { stdio: ['ignore', 'pipe', 'inherit'] })
+  return new Promise((resolve, reject) => {
+    let buf = ''
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error('broker did not start within 15 s')) }, 15_000)
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString()
+      const m = buf.match(/PORT (\d+)\n/)
+      if (m !== null) { clearTimeout(timer); resolve({ child, port: Number(m[1]) }) }
+    })
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`broker exited with ${code}`)) })
+  })
+}
+
+/** A bare MQTT 3.1.1 connection: CONNECT, then every packet to onPacket; writes batched by the caller. */
+class Wire {
+  readonly socket: net.Socket
+  private readonly decoder: Decoder
+  onPacket: (p: Packet) => void = () => {}
+
+  private constructor(socket: net.Socket) {
+    this.socket = socket
+    this.decoder = new Decoder((p) => this.onPacket(p), { protocolVersion: 4 })
+    socket.on('data', (chunk: Buffer) => {
+      const err = this.decoder.push(chunk)
+      if (err !== null) throw err
+    })
+  }
+
+  static async open(port: number, clientId: string, clean: boolean): Promise<Wire> {
+    const socket = net.connect({ host: '127.0.0.1', port, noDelay: true })
+    await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
+    const w = new Wire(socket)
+    const connack = new Promise<void>((resolve, reject) => {
+      w.onPacket = (p) => { if (p.type === 2 && p.reasonCode === 0) resolve(); else reject(new Error(`unexpected ${p.type}`)) }
+    })
+    socket.write(encode({ type: 1, protocolName: 'MQTT', protocolVersion: 4, bridge: false, cleanStart: clean, keepAlive: 0, clientId }, 4))
+    await connack
+    return w
+  }
+}
+
+async function run(mode: Mode): Promise<number> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'midge-bench-qos1-'))
+  const { child, port } = await startBroker(mode, dir)
+  try {
+    const sub = await Wire.open(port, 'bench-sub', false)
+    await new Promise<void>((resolve) => {
+      sub.onPacket = (p) => { if (p.type === 9) resolve() }
+      sub.socket.write(encode({ type: 8, packetId: 1, subscriptions: [{ topicFilter: 'bench/#', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }] }, 4))
+    })
+    let received = 0
+    let started = 0n
+    const done = new Promise<number>((resolve) => {
+      sub.onPacket = (p) => {
+        if (p.type !== 3) return
+        const pub = p as PublishPacket
+        // PUBACKs of one read go out together (Node batches writes of one tick on the socket).
+        sub.socket.write(encode({ type: 4, packetId: pub.packetId, reasonCode: 0 }, 4))
+        if (++received === TOTAL) resolve(Number(process.hrtime.bigint() - started) / 1e9)
+      }
+    })
+    const pubs = await Promise.all(Array.from({ length: PUBLISHERS }, (_, i) => Wire.open(port, `bench-pub-${i}`, true)))
+    const per = Math.ceil(TOTAL / PUBLISHERS)
+    started = process.hrtime.bigint()
+    pubs.forEach((w, i) => {
+      let sent = 0
+      let nextId = 1
+      const topic = `bench/${i}`
+      const fill = (n: number): void => {
+        const parts: Buffer[] = []
+        for (let k = 0; k < n && sent < per; k++, sent++) {
+          parts.push(encode({ type: 3, topic, payload: PAYLOAD, qos: 1, retain: false, dup: false, packetId: nextId }, 4))
+          nextId = nextId === 65535 ? 1 : nextId + 1
+        }
+        if (parts.length > 0) w.socket.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts))
+      }
+      let acks = 0
+      w.onPacket = (p) => {
+        if (p.type !== 4) return
+        acks++
+        // Refill in batches of 8 so that each read does not become one tiny write.
+        if (acks % 8 === 0) fill(8)
+      }
+      fill(WINDOW)
+    })
+    const seconds = await Promise.race([done, new Promise<number>((_, reject) => setTimeout(() => reject(new Error(`run timed out at ${received}/${TOTAL}`)), 120_000).unref())])
+    for (const w of [sub, ...pubs]) w.socket.destroy()
+    return Math.round(TOTAL / seconds)
+  } finally {
+    child.kill('SIGKILL')
+    await new Promise((r) => child.once('exit', r))
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+async function main(): Promise<void> {
+  const order: Mode[] = []
+  for (let i = 0; i < RUNS; i++) order.push('off', 'on')
+  if (values.fsync) for (let i = 0; i < RUNS; i++) order.push('fsync')
+  const rates: Record<Mode, number[]> = { off: [], on: [], fsync: [] }
+  for (const [i, mode] of order.entries()) {
+    process.stderr.write(`run ${i + 1}/${order.length}: persistence ${mode}, ${TOTAL} messages...\n`)
+    const rate = await run(mode)
+    rates[mode].push(rate)
+    out({ bench: 'persist.qos1', mode, run: rates[mode].length, messages: TOTAL, publishers: PUBLISHERS, window: WINDOW, payloadBytes: PAYLOAD.length, msgsPerSec: rate })
+  }
+  const off = median(rates.off)
+  const on = median(rates.on)
+  const summary: Record<string, unknown> = { bench: 'persist.qos1.summary', offMedian: off, onMedian: on, costPct: Math.round((1 - on / off) * 1000) / 10, targetPct: 30 }
+  if (rates.fsync.length > 0) {
+    const fs1 = median(rates.fsync)
+    summary.fsyncMedian = fs1
+    summary.fsyncCostPct = Math.round((1 - fs1 / off) * 1000) / 10
+  }
+  summary.ok = (summary.costPct as number) <= 30
+  summary.node = process.version
+  summary.cpus = os.cpus().length
+  out(summary)
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`qos1-cost: ${(err as Error).stack ?? String(err)}\n`)
+  process.exit(1)
+})
