@@ -40,7 +40,8 @@ function find(dir, out) {
   return out
 }
 const only = process.argv.slice(2)
-const files = only.length > 0 ? only : find('dist/test', [])
+// The bench's own load-generator tests run too, so `npm run bench` can't silently rot.
+const files = only.length > 0 ? only : find('dist/test', find('dist/bench/test', []))
 if (files.length === 0 || !existsSync('dist/test')) {
   console.error('npm test: no test files found under dist/test')
   process.exit(1)

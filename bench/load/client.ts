@@ -6,7 +6,7 @@
 import net from 'node:net'
 import { Framer, type FrameSink } from './framer.js'
 import { encodeConnect, PINGREQ, Type } from './packets.js'
-import type { Controller } from './controller.js'
+import type { Host } from './host.js'
 
 export const State = { Idle: 0, Tcp: 1, Connack: 2, Suback: 3, Ready: 4, Closed: 5 } as const
 
@@ -20,7 +20,7 @@ export abstract class Client implements FrameSink {
   protected readonly framer = new Framer()
 
   constructor(
-    readonly ctl: Controller,
+    readonly ctl: Host,
     readonly idx: number,
     readonly topic: string,
     readonly clientId: string,

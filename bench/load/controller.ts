@@ -1,7 +1,8 @@
 /**
  * Drives one load run through its phases, as mqload does:
  *   connect   open every connection, at most `concurrency` handshakes outstanding
- *   run       publish (unpaced, or paced: message j of publisher i is due at t0 + (j*P + i)/R)
+ *   run       publish: unpaced, from this thread, or paced (latency), from a worker thread
+ *             (pacer-worker.ts) where message j of publisher i is due at t0 + (j*P + i)/R
  *   drain     all published (and, QoS 1, acknowledged): wait for the last deliveries, giving
  *             up after `drainMs` of silence (whatever is missing is loss)
  *   hold      conns only: keep the connections idle, then read the broker's RSS
@@ -9,10 +10,13 @@
  * own CPU and event-loop use, and the broker's CPU, are sampled over the same window.
  */
 import { performance, type EventLoopUtilization } from 'node:perf_hooks'
+import { Worker } from 'node:worker_threads'
 import { State, type Client } from './client.js'
 import { Histogram } from './histogram.js'
 import type { LoadOptions } from './options.js'
 import { machineCpu, procCpuSeconds, procRssKb, selfCpu } from './procstat.js'
+import { quotaOf } from './host.js'
+import type { PacerData, PacerMessage } from './pacer-worker.js'
 import { Publisher } from './publisher.js'
 import { Subscriber } from './subscriber.js'
 
@@ -97,7 +101,11 @@ export class Controller {
   private deadline: NodeJS.Timeout | null = null
   private hold: NodeJS.Timeout | null = null
   private lastProgress = 0
-  private readonly paceBound = () => this.pace()
+  private readonly topUps: Publisher[] = []
+  private readonly flushTopUpsBound = () => this.flushTopUps()
+  private readonly tag: string
+  private readonly paced: boolean
+  private worker: Worker | null = null
   private resolveDone: (r: LoadResult) => void = () => {}
 
   constructor(readonly opts: LoadOptions) {
@@ -138,14 +146,17 @@ export class Controller {
       this.subs.push(s)
       this.clients.push(s)
     }
+    this.tag = tag
+    this.paced = o.rate > 0 && npub > 0
     let base = 0
     for (let i = 0; i < npub; i++) {
+      this.quotas[i] = quotaOf(this.total, npub, i)
+      this.bases[i] = base
+      base += this.quotas[i]!
+      if (this.paced) continue // the publishers live in the pacer worker
       const topic = o.scenario === 'fanout' ? `${o.prefix}/x` : `${o.prefix}/${i}`
       const p = new Publisher(this, i, topic, `${tag}-p${i}`)
-      p.quota = Math.floor(this.total / npub) + (i < this.total % npub ? 1 : 0)
-      this.quotas[i] = p.quota
-      this.bases[i] = base
-      base += p.quota
+      p.quota = this.quotas[i]!
       this.pubs.push(p)
       this.clients.push(p)
     }
@@ -254,7 +265,26 @@ export class Controller {
       this.hold = setTimeout(() => this.finish('ok'), this.opts.duration * 1000)
       return
     }
-    this.startRun()
+    if (this.paced) this.startPacer()
+    else this.startRun()
+  }
+
+  /** Paced runs: the publishers connect in their own thread; the run starts when they are ready. */
+  private startPacer(): void {
+    const data: PacerData & { total: number } = { opts: this.opts, tag: this.tag, total: this.total }
+    const w = new Worker(new URL('./pacer-worker.js', import.meta.url), { workerData: data })
+    this.worker = w
+    w.on('message', (m: PacerMessage) => {
+      if (m.type === 'ready') this.startRun()
+      else if (m.type === 'error') this.finish('error', m.error)
+      else {
+        this.sent = m.sent
+        this.lagMaxNs = m.lagMaxNs
+        this.pubsDone = this.npub
+        this.checkPublished()
+      }
+    })
+    w.on('error', (err) => this.finish('error', `pacer worker: ${err.message}`))
   }
 
   private startRun(): void {
@@ -272,43 +302,38 @@ export class Controller {
         this.pubsDone++
       }
     }
-    if (o.rate > 0) {
-      this.pace()
-    } else {
-      for (const p of this.pubs) {
-        if (o.qos === 0) p.pump()
-        else p.topUp(p.quota)
-      }
+    if (this.worker !== null) {
+      this.worker.postMessage({ type: 'start', t0: this.t0.toString() })
+      return
+    }
+    for (const p of this.pubs) {
+      if (o.qos === 0) p.pump()
+      else p.topUp(p.quota)
     }
     this.checkPublished()
   }
 
   /**
-   * Paced publishing spins on setImmediate: Node's timers tick in whole milliseconds, far too
-   * coarse for 10,000 msg/s, while an immediate lets the loop poll sockets (without blocking)
-   * between two looks at the clock. It keeps the generator's core busy on purpose.
+   * QoS 1 window top-ups wait for the end of the poll phase (setImmediate), so that a
+   * subscriber's PUBACKs, written as soon as its read is parsed, never queue behind sixteen
+   * publishers' writes: a broker that holds few messages in flight to the subscriber
+   * (mosquitto: 20) is paced by how fast those come back.
    */
-  private pace(): void {
-    if (this.phase !== Phase.Run) return
-    const o = this.opts
-    this.stampSend()
-    const now = process.hrtime.bigint()
-    const elapsed = Number(now - this.t0)
-    const slots = (elapsed * o.rate) / 1e9
-    const P = this.npub
-    let pending = false
-    for (let i = 0; i < P; i++) {
-      const p = this.pubs[i]!
-      if (p.sent >= p.quota) continue
-      pending = true
-      const due = slots < i ? 0 : Math.min(p.quota, Math.floor((slots - i) / P) + 1)
-      if (p.sent < due) {
-        const sched = ((p.sent * P + i) * 1e9) / o.rate
-        if (elapsed - sched > this.lagMaxNs) this.lagMaxNs = elapsed - sched
-        p.sendUpTo(due)
-      }
+  deferTopUp(p: Publisher): void {
+    if (p.topUpPending) return
+    p.topUpPending = true
+    this.topUps.push(p)
+    if (this.topUps.length === 1) setImmediate(this.flushTopUpsBound)
+  }
+
+  private flushTopUps(): void {
+    const list = this.topUps
+    for (let i = 0; i < list.length; i++) {
+      const p = list[i]!
+      p.topUpPending = false
+      if (this.phase === Phase.Run) p.topUp(p.quota)
     }
-    if (pending) setImmediate(this.paceBound)
+    list.length = 0
   }
 
   onPublisherDone(_p: Publisher): void {
@@ -376,6 +401,7 @@ export class Controller {
     if (this.tick) clearInterval(this.tick)
     if (this.deadline) clearTimeout(this.deadline)
     if (this.hold) clearTimeout(this.hold)
+    if (this.worker !== null) void this.worker.terminate()
     if (this.opts.pid > 0) this.rssEnd = procRssKb(this.opts.pid)
     if (error !== undefined) process.stderr.write(`load: ${status}: ${error}\n`)
     const result = this.report(status, error)

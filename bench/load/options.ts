@@ -118,6 +118,7 @@ export function parseLoadArgs(argv: string[]): LoadOptions {
   if (o.qos !== 0 && o.qos !== 1) throw new UsageError('-q must be 0 or 1')
   if (o.size < 16) throw new UsageError('-s must be >= 16 (the payload carries stamp, publisher, sequence)')
   if (o.window < 1 || o.window > 65535) throw new UsageError('-w must be 1..65535')
+  if (o.rate > 0 && scenario !== 'latency') throw new UsageError('-r (paced publishing) is for the latency scenario')
   if (o.timeout <= 0) {
     o.timeout = scenario === 'latency' ? o.warmup + o.duration + 60 : scenario === 'conns' ? o.duration + 60 : 60
   }

@@ -6,7 +6,7 @@
  */
 import { Client, State } from './client.js'
 import { publishTemplate, repeatTemplate, type PublishTemplate } from './packets.js'
-import type { Controller } from './controller.js'
+import type { Host } from './host.js'
 
 const BATCH_BYTES = 64 * 1024
 /** Batches written per turn before yielding, so that subscribers in the same loop get read. */
@@ -22,12 +22,14 @@ export class Publisher extends Client {
   acked = 0
   inflight = 0
   done = false
+  /** Queued for the controller's deferred window top-up. */
+  topUpPending = false
   /** Packet ids in flight (QoS 1): a PUBACK for anything else is a broker error. */
   private readonly inflightIds: Uint8Array
   private readonly pumpBound: () => void
   private readonly onFlushed: () => void
 
-  constructor(ctl: Controller, idx: number, topic: string, clientId: string) {
+  constructor(ctl: Host, idx: number, topic: string, clientId: string) {
     super(ctl, idx, topic, clientId)
     this.tmpl = publishTemplate(topic, ctl.opts.qos, ctl.opts.size)
     this.pktLen = this.tmpl.bytes.length
@@ -141,7 +143,7 @@ export class Publisher extends Client {
       this.done = true
       ctl.onPublisherDone(this)
     } else if (ctl.opts.rate <= 0 && ctl.running()) {
-      this.topUp(this.quota)
+      ctl.deferTopUp(this)
     }
   }
 }

@@ -5,6 +5,7 @@
  */
 import { Client, State } from './client.js'
 import { encodeSubscribe, PAYLOAD_HEADER, putPuback } from './packets.js'
+import type { Controller } from './controller.js'
 
 const TWO32 = 4294967296
 
@@ -13,6 +14,15 @@ function u32le(b: Buffer, o: number): number {
 }
 
 export class Subscriber extends Client {
+  constructor(
+    override readonly ctl: Controller,
+    idx: number,
+    topic: string,
+    clientId: string,
+  ) {
+    super(ctl, idx, topic, clientId)
+  }
+
   /** One bit per message id of the run. */
   seen: Uint32Array = new Uint32Array(0)
   rx = 0
