@@ -4,9 +4,10 @@
  *
  * Subprotocols, as Mosquitto 2 (libwebsockets) accepts them: `mqtt` (MQTT 3.1.1 and 5.0, the only name
  * in the spec [MQTT-6.0.0-3], [MQTT-6.0.0-4]) and `mqttv3.1` (MQTT 3.1; MQTT.js offers it for
- * protocolId MQIsdp). `mqtt` wins when both are offered. A request offering neither, or none at all, is
- * refused with 400: Mosquitto hangs up on unknown names and leaves a client that offers none connected
- * but unanswered, so no working client depends on either.
+ * protocolId MQIsdp); the name chosen changes nothing, as the CONNECT packet carries the protocol
+ * version. A request offering neither, or none at all, is refused with 400: Mosquitto hangs up on
+ * unknown names and leaves a client that offers none connected but unanswered, so no working client
+ * depends on either.
  */
 import net from 'node:net'
 import type { IncomingMessage } from 'node:http'
@@ -17,18 +18,17 @@ export const WsSubprotocol = {
   Mqtt31: 'mqttv3.1',
 } as const
 
-/** The subprotocol to answer with, in our order of preference, or undefined when none is acceptable. */
-export function chooseSubprotocol (offered: Iterable<string>): string | undefined {
-  let fallback: string | undefined
-  for (const p of offered) {
-    if (p === WsSubprotocol.Mqtt) return p
-    if (p === WsSubprotocol.Mqtt31) fallback = p
-  }
-  return fallback
+/**
+ * The subprotocol to answer with: the first acceptable one in the client's order (its preference, as
+ * Mosquitto picks), or undefined. Names are compared exactly: `MQTT` is not `mqtt`, for Mosquitto either.
+ */
+export function chooseSubprotocol(offered: Iterable<string>): string | undefined {
+  for (const p of offered) if (p === WsSubprotocol.Mqtt || p === WsSubprotocol.Mqtt31) return p
+  return undefined
 }
 
 /** Sec-WebSocket-Protocol as a list (RFC 6455 4.1: comma-separated tokens; repeated headers are joined by Node). */
-export function offeredSubprotocols (header: string | undefined): string[] {
+export function offeredSubprotocols(header: string | undefined): string[] {
   if (header === undefined) return []
   return header.split(',').map((p) => p.trim()).filter((p) => p !== '')
 }
@@ -39,7 +39,7 @@ export interface Refusal {
 }
 
 /** Why this upgrade request is not served, or undefined when it may proceed to ws's own checks. */
-export function refusal (req: IncomingMessage, path: string | undefined): Refusal | undefined {
+export function refusal(req: IncomingMessage, path: string | undefined): Refusal | undefined {
   if (path !== undefined) {
     const url = req.url ?? '/'
     const q = url.indexOf('?')
@@ -57,7 +57,7 @@ export function refusal (req: IncomingMessage, path: string | undefined): Refusa
 const StatusText: Record<number, string> = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' }
 
 /** Answers an upgrade request with an HTTP error and closes the socket (as ws's own abortHandshake). */
-export function refuseUpgrade (socket: Duplex, r: Refusal): void {
+export function refuseUpgrade(socket: Duplex, r: Refusal): void {
   if (socket.writable) {
     const body = r.reason + '\n'
     socket.end(
@@ -77,7 +77,7 @@ export interface PeerAddress {
   remoteIp: string
 }
 
-function hostPort (ip: string, port: number | undefined): string {
+function hostPort(ip: string, port: number | undefined): string {
   return ip.includes(':') ? `[${ip}]:${port ?? 0}` : `${ip}:${port ?? 0}`
 }
 
@@ -86,7 +86,7 @@ function hostPort (ip: string, port: number | undefined): string {
  * last address in the header is the one the proxy saw, and it replaces the socket's; entries before
  * it were written by the client or earlier hops and are not trusted. The log keeps the proxy's address.
  */
-export function peerAddress (req: IncomingMessage, trustForwardedFor: boolean): PeerAddress {
+export function peerAddress(req: IncomingMessage, trustForwardedFor: boolean): PeerAddress {
   const socket = req.socket
   const ip = socket.remoteAddress ?? 'unknown'
   const direct = hostPort(ip, socket.remotePort)
@@ -98,7 +98,7 @@ export function peerAddress (req: IncomingMessage, trustForwardedFor: boolean): 
 }
 
 /** The right-most valid IP address of X-Forwarded-For, or undefined. */
-export function lastForwardedFor (header: string | string[] | undefined): string | undefined {
+export function lastForwardedFor(header: string | string[] | undefined): string | undefined {
   if (header === undefined) return undefined
   const joined = Array.isArray(header) ? header.join(',') : header
   const parts = joined.split(',')

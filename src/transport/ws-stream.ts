@@ -28,7 +28,7 @@ export const WsCloseCode = {
 
 export class WebSocketTextFrameError extends Error {
   readonly code = 'WS_ERR_TEXT_FRAME'
-  constructor () {
+  constructor() {
     super('sent a WebSocket text frame; MQTT travels in binary frames only [MQTT-6.0.0-1]')
     this.name = 'WebSocketTextFrameError'
   }
@@ -44,7 +44,7 @@ export class WebSocketDuplex extends Duplex {
   private graceTimer: NodeJS.Timeout | undefined = undefined
 
   /** `socket` is the upgraded request's socket, watched for write backpressure. */
-  constructor (ws: WebSocket, socket: net.Socket) {
+  constructor(ws: WebSocket, socket: net.Socket) {
     super({ allowHalfOpen: false })
     this.ws = ws
     this.socket = socket
@@ -54,7 +54,7 @@ export class WebSocketDuplex extends Duplex {
     ws.on('close', () => this.onWsClose())
   }
 
-  private onMessage (data: Buffer, isBinary: boolean): void {
+  private onMessage(data: Buffer, isBinary: boolean): void {
     if (this.failure !== undefined) return
     if (!isBinary) {
       // [MQTT-6.0.0-1] any other data frame than binary closes the network connection.
@@ -65,29 +65,29 @@ export class WebSocketDuplex extends Duplex {
     if (!this.push(data)) this.ws.pause()
   }
 
-  private fail (err: Error): void {
+  private fail(err: Error): void {
     this.failure ??= err
     this.closeWithin(CloseGraceMs)
   }
 
-  private closeWithin (ms: number): void {
+  private closeWithin(ms: number): void {
     if (this.graceTimer !== undefined) return
     this.graceTimer = setTimeout(() => this.ws.terminate(), ms)
     this.graceTimer.unref()
   }
 
-  private onWsClose (): void {
+  private onWsClose(): void {
     if (this.graceTimer !== undefined) clearTimeout(this.graceTimer)
     if (this.destroyed) return
     if (this.failure !== undefined) this.destroy(this.failure)
     else this.push(null)
   }
 
-  override _read (): void {
+  override _read(): void {
     if (this.ws.isPaused) this.ws.resume()
   }
 
-  override _write (chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     // Bytes queued after the close handshake started have no one to go to.
     if (this.ws.readyState !== WebSocket.OPEN) {
       callback()
@@ -99,18 +99,18 @@ export class WebSocketDuplex extends Duplex {
   }
 
   /** Starts the close handshake (if not already under way); the socket goes within CloseGraceMs. */
-  closeGracefully (code: number, reason?: string): void {
+  closeGracefully(code: number, reason?: string): void {
     if (this.ws.readyState === WebSocket.CLOSED) return
     if (this.ws.readyState === WebSocket.OPEN) this.ws.close(code, reason)
     this.closeWithin(CloseGraceMs)
   }
 
-  override _final (callback: (error?: Error | null) => void): void {
+  override _final(callback: (error?: Error | null) => void): void {
     this.closeGracefully(WsCloseCode.NormalClosure)
     callback()
   }
 
-  override _destroy (err: Error | null, callback: (error?: Error | null) => void): void {
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
     if (this.graceTimer !== undefined) clearTimeout(this.graceTimer)
     if (this.ws.readyState !== WebSocket.CLOSED) this.ws.terminate()
     callback(err)

@@ -100,12 +100,12 @@ export async function startWsListener(broker: Broker, opts: WsListenerOptions): 
   if (secure === undefined) {
     server = http.createServer({ noDelay: opts.noDelay })
   } else {
-    const require = secure.requireCertificate ?? false
+    const requireCert = secure.requireCertificate ?? false
     server = tlsServer = https.createServer({
       ...(isSource(secure.certificate) ? secure.certificate.contextOptions() : secure.certificate),
       noDelay: opts.noDelay,
-      requestCert: require,
-      rejectUnauthorized: require,
+      requestCert: requireCert,
+      rejectUnauthorized: requireCert,
       handshakeTimeout: secure.handshakeTimeoutMs ?? 20_000,
       // WebSockets upgrade over HTTP/1.1 only; browsers offer h2 and http/1.1 and settle on the latter.
       ALPNProtocols: ['http/1.1'],
@@ -122,11 +122,12 @@ export async function startWsListener(broker: Broker, opts: WsListenerOptions): 
   })
 
   server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    // http detaches its own error handler on upgrade: a reset now must not become an uncaught error.
     socket.on('error', () => socket.destroy())
     const refused: Refusal | undefined = closing ? { status: 503, reason: 'the broker is shutting down' } : refusal(req, opts.path)
     const username = refused === undefined ? certificateUsername(socket, secure) : undefined
     if (refused !== undefined || username === null) {
-      const r = refused ?? { status: 403, reason: 'use_identity_as_username needs a client certificate with a usable common name (CN)' }
+      const r = refused ?? { status: 403, reason: 'this listener takes the username from the client certificate, and none with a usable name (CN or subject) was sent' }
       log.debug(`WebSocket listener ${opts.info.name}: refused ${socket.remoteAddress ?? 'a client'}: ${r.status} ${r.reason}`)
       refuseUpgrade(socket, r)
       return
@@ -181,7 +182,9 @@ export async function startWsListener(broker: Broker, opts: WsListenerOptions): 
  */
 function certificateUsername(socket: net.Socket, secure: WssOptions | undefined): string | undefined | null {
   if (secure === undefined || !(secure.useIdentityAsUsername === true || secure.useSubjectAsUsername === true)) return undefined
-  const peer = (socket as tls.TLSSocket).getPeerX509Certificate()
+  const tlsSocket = socket as tls.TLSSocket
+  // Only a certificate verified against the CA may name the user (without requireCertificate none is asked for).
+  const peer = tlsSocket.authorized ? tlsSocket.getPeerX509Certificate() : undefined
   if (peer === undefined) return null
   const name = secure.useIdentityAsUsername === true ? commonName(peer) : subjectRfc2253(peer.subject)
   return name === undefined || name === '' || name.includes('\0') ? null : name

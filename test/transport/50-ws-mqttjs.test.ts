@@ -10,6 +10,8 @@ import type { TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import mqtt from 'mqtt'
 import type { IClientOptions, IDisconnectPacket, IPublishPacket, MqttClient } from 'mqtt'
+import { startServer } from '../../src/server.js'
+import { silentLogger } from '../../src/observability/logger.js'
 import { startTcpListener } from '../../src/transport/tcp.js'
 import { startWsBroker, wsInfo, type WsBroker } from '../helpers/ws-harness.js'
 
@@ -103,4 +105,23 @@ test('a v5 MQTT.js client is told 0x8B Server shutting down when the broker clos
   await b.close()
   assert.equal((await disconnect).reasonCode, 0x8b)
   await closed
+})
+
+test('startServer starts a listener planned with protocol websockets beside a TCP one (as `listener N` + `protocol websockets`)', async (t) => {
+  const server = await startServer({
+    broker: { logger: silentLogger(), sysInterval: 0 },
+    noDelay: true,
+    listeners: [
+      { host: '127.0.0.1', port: 0, protocol: 'mqtt', maxConnections: -1, info: { ...wsInfo, name: 'tcp', protocol: 'mqtt' } },
+      { host: '127.0.0.1', port: 0, protocol: 'websockets', maxConnections: -1, info: wsInfo },
+    ],
+  })
+  t.after(() => server.close())
+  const [tcpPort, wsPort] = server.listeners.map((l) => l.address().port)
+  const overWs = await client(t, `ws://127.0.0.1:${wsPort}`, { protocolVersion: 5, clientId: 'planned-ws' })
+  const overTcp = await client(t, `mqtt://127.0.0.1:${tcpPort}`, { protocolVersion: 5, clientId: 'planned-tcp' })
+  await overWs.subscribeAsync('planned', { qos: 1 })
+  const got = nextMessage(overWs)
+  await overTcp.publishAsync('planned', 'via startServer', { qos: 1 })
+  assert.equal((await got).payload.toString(), 'via startServer')
 })

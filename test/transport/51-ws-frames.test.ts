@@ -149,3 +149,30 @@ test('closing the listener ends open WebSockets with 1001 (going away) and resol
   await b.listener.close()
   assert.equal((await p.closed).code, 1001)
 })
+
+test('a subscriber that stops reading: backpressure reaches the broker (QoS 0 dropped past its queue), and drain resumes delivery', async (t) => {
+  const b = await startWsBroker({ broker: { maxQueuedMessages: 10 } })
+  t.after(() => b.close())
+  const sub = peer(t, b)
+  await sub.open()
+  await sub.send(Buffer.concat([connect311('slow-reader'), subscribe0(1, 'flood')]))
+  await sub.waitForBytes(4 + 5)
+  sub.ws.pause()
+  const pub = peer(t, b)
+  await pub.open()
+  await pub.send(connect311('flooder'))
+  await pub.waitForBytes(4)
+  const message = publish0('flood', 'x'.repeat(100 * 1024))
+  for (let sent = 0; b.broker.stats.messagesDropped === 0; sent++) {
+    assert.ok(sent < 500, 'nothing dropped after 50 MB: backpressure does not reach the broker')
+    await pub.send(message)
+  }
+  const conn = [...b.broker.connections].find((c) => c.clientId === 'slow-reader')
+  assert.ok(conn !== undefined && conn.stream.writableLength > 0, 'unsent bytes are visible to the broker in the stream')
+
+  sub.ws.resume()
+  await waitUntil(() => conn.stream.writableLength === 0 && conn.session?.queueLength === 0, 'the queue drained after the reader resumed', 20_000)
+  const marker = publish0('flood', 'done')
+  await pub.send(marker)
+  await waitUntil(() => sub.stream().subarray(-marker.length).equals(marker), 'the marker arrived last', 20_000)
+})

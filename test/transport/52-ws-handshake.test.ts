@@ -29,11 +29,12 @@ function peer (t: TestContext, url: string, protocols: string[], headers: Record
 const accepted: Array<[string[], string]> = [
   [['mqtt'], 'mqtt'],
   [['mqttv3.1'], 'mqttv3.1'],
-  [['mqttv3.1', 'mqtt'], 'mqtt'],
+  [['mqttv3.1', 'mqtt'], 'mqttv3.1'],
+  [['mqtt', 'mqttv3.1'], 'mqtt'],
   [['graphql-ws', 'mqtt'], 'mqtt'],
 ]
 for (const [offered, chosen] of accepted) {
-  test(`[MQTT-6.0.0-4] Sec-WebSocket-Protocol ${offered.join(', ')} is answered with ${chosen}`, async (t) => {
+  test(`[MQTT-6.0.0-4] Sec-WebSocket-Protocol ${offered.join(', ')} is answered with ${chosen} (the client's first acceptable name)`, async (t) => {
     const b = await broker(t)
     const p = peer(t, b.url, offered)
     assert.deepEqual(await p.handshake, { kind: 'open', protocol: chosen })

@@ -121,3 +121,11 @@ test('require_certificate: a client without a certificate never completes the We
   assert.equal(h.kind, 'error', JSON.stringify(h))
   assert.equal(b.broker.connections.size, 0)
 })
+
+test('use_identity_as_username without a client certificate: the upgrade is refused with 403 saying why', async (t) => {
+  const b = await wssBroker(t, { certificate: fixed(first), useIdentityAsUsername: true })
+  const p = new RawPeer(b.url, ['mqtt'], { ca: readPem(pki.root.cert) })
+  t.after(() => p.terminate())
+  const h = await p.handshake
+  assert.ok(h.kind === 'refused' && h.status === 403 && /client certificate/.test(h.body), JSON.stringify(h))
+})
