@@ -337,7 +337,7 @@ function parseUrl (cfg: ClientConfig, url: string): void {
   const m = /^(mqtts?|wss?):\/\//i.exec(url)
   if (m === null) throw new ArgError('Error: unsupported URL scheme.')
   const scheme = m[1]!.toLowerCase()
-  const secure = scheme.endsWith('s')
+  const secure = scheme === 'mqtts' || scheme === 'wss'
   cfg.port = secure ? 8883 : 1883
   cfg.tls.useOsCerts = cfg.tls.useOsCerts || secure
   cfg.transport = scheme.startsWith('ws') ? 'ws' : 'tcp'

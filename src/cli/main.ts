@@ -15,6 +15,7 @@ const commands: Record<string, Command> = {
   sub: { summary: 'subscribe and print messages (flags of mosquitto_sub)', load: () => import('./commands/sub.js') },
   passwd: { summary: 'manage a password file (flags of mosquitto_passwd)', load: () => import('./commands/passwd.js') },
   check: { summary: 'validate a configuration without starting: midge check -c FILE', load: () => import('./commands/check.js') },
+  cert: { summary: 'certificates obtained by ACME: midge cert status|renew -c FILE', load: () => import('./commands/cert.js') },
 }
 
 const aliases: Record<string, string> = {

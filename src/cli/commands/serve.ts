@@ -8,16 +8,26 @@
  *
  * SIGHUP: reload the config. If the new one fails validation (or a password/ACL file in it does), the
  * running config stays and the reasons are logged. Otherwise reloadable options apply at once (limits,
- * allow_anonymous, logging), the password and ACL files are re-read, certificates are re-read, the log
- * file is reopened, and changes that need a restart are named in a warning. Connected clients stay.
+ * allow_anonymous, logging, the auth_* throttle), the password and ACL files are re-read, certificates are
+ * re-read, the log file is reopened, and changes that need a restart are named in a warning. Connected
+ * clients stay.
+ *
+ * Password and ACL files are also re-read when they change on disk (auth/file-watch.ts); a broken edit is
+ * logged and the previous contents stay in force. Every authenticator the broker gets sits behind one
+ * shared AuthThrottle (auth/throttle.ts), so failures from an address count across all listeners.
  */
 import { spawn } from 'node:child_process'
 import { chownSync, existsSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type net from 'node:net'
 import type tls from 'node:tls'
+import { acmeListeners, acmeSettings } from '../../acme/from-config.js'
+import { AcmeManager, type ManagedCertificate } from '../../acme/manager.js'
 import { AclAuthorizer } from '../../auth/acl.js'
+import { reloadOnChange, type FileWatch } from '../../auth/file-watch.js'
 import { PasswordFileAuthenticator } from '../../auth/password-authenticator.js'
+import { AuthThrottle, ThrottledAuthenticator, type AuthThrottleSettings } from '../../auth/throttle.js'
+import { anonymousAuthenticator, type Authenticator } from '../../auth/types.js'
 import { defaultBrokerOptions, type BrokerOptions, type ListenerInfo } from '../../broker/options.js'
 import { parseServeArgs, resolveServeConfig, ServeUsage, type ServeArgs } from '../../config/args.js'
 import { renderHelpConfig } from '../../config/doc.js'
@@ -30,7 +40,7 @@ import { isTlsListener, type ListenerConfig, type MidgeConfig } from '../../conf
 import { createLogSinks, type LogSinkSet } from '../../observability/log-sinks.js'
 import { Logger, stderrSink } from '../../observability/logger.js'
 import { startServer, type ListenerPlan, type RunningServer } from '../../server.js'
-import { checkTlsFiles, startTlsListener, type TlsListener } from '../../transport/tls.js'
+import { checkTlsFiles, startTlsListener, TlsProblemCode, type TlsListener, type TlsProblem } from '../../transport/tls.js'
 import { VERSION } from '../../version.js'
 
 export async function run(argv: string[]): Promise<number> {
@@ -76,30 +86,86 @@ function daemonize(argv: string[]): number {
   return 0
 }
 
-/** Password and ACL files, loaded once per distinct path and shared by the listeners naming them. */
+/** The auth_* options as AuthThrottle settings. */
+function throttleSettings(cfg: MidgeConfig): AuthThrottleSettings {
+  const g = cfg.global
+  return { failLimit: g.authFailLimit, failWindowMs: g.authFailWindow * 1000, banTimeMs: g.authBanTime * 1000, exemptLoopback: g.authFailExemptLoopback }
+}
+
+/**
+ * Password and ACL files, loaded once per distinct path and shared by the listeners naming them, and the
+ * authenticators handed to the broker: each password file's, and the one of listeners that refuse anonymous
+ * clients without a password file, all behind the runtime's one AuthThrottle. A reload builds a new
+ * Security (the running one stays untouched until the new one has loaded); the throttle carries over.
+ */
 class Security {
   readonly authenticators = new Map<string, PasswordFileAuthenticator>()
   readonly authorizers = new Map<string, AclAuthorizer>()
+  private readonly throttled = new Map<string, ThrottledAuthenticator>()
+  /** For listeners without a password file that refuse anonymous clients: their refusals count as failures. */
+  private readonly refusing: ThrottledAuthenticator
+  private watches: FileWatch[] = []
+
+  constructor(readonly throttle: AuthThrottle, private readonly logger: Logger | undefined) {
+    this.refusing = new ThrottledAuthenticator(anonymousAuthenticator, throttle, logger)
+  }
 
   /** Loads every file the config names; throws the first error (AuthError, already `file:line: …`). */
-  static async load(cfg: MidgeConfig): Promise<Security> {
-    const s = new Security()
-    for (const l of cfg.listeners) {
-      if (l.passwordFile !== undefined && !s.authenticators.has(l.passwordFile)) s.authenticators.set(l.passwordFile, await PasswordFileAuthenticator.fromFile(l.passwordFile))
-      if (l.aclFile !== undefined && !s.authorizers.has(l.aclFile)) s.authorizers.set(l.aclFile, await AclAuthorizer.fromFile(l.aclFile))
-    }
+  static async load(cfg: MidgeConfig, throttle: AuthThrottle, logger: Logger): Promise<Security> {
+    const s = new Security(throttle, logger)
     const g = cfg.global.security
-    if (g.passwordFile !== undefined && !s.authenticators.has(g.passwordFile)) s.authenticators.set(g.passwordFile, await PasswordFileAuthenticator.fromFile(g.passwordFile))
-    if (g.aclFile !== undefined && !s.authorizers.has(g.aclFile)) s.authorizers.set(g.aclFile, await AclAuthorizer.fromFile(g.aclFile))
+    for (const file of [...cfg.listeners.map((l) => l.passwordFile), g.passwordFile]) {
+      if (file === undefined || s.authenticators.has(file)) continue
+      const auth = await PasswordFileAuthenticator.fromFile(file)
+      s.authenticators.set(file, auth)
+      s.throttled.set(file, new ThrottledAuthenticator(auth, throttle, logger))
+    }
+    for (const file of [...cfg.listeners.map((l) => l.aclFile), g.aclFile]) {
+      if (file !== undefined && !s.authorizers.has(file)) s.authorizers.set(file, await AclAuthorizer.fromFile(file))
+    }
     return s
   }
 
-  authenticator(file: string | undefined): PasswordFileAuthenticator | undefined {
-    return file === undefined ? undefined : this.authenticators.get(file)
+  /**
+   * What a listener authenticates with: its password file's authenticator, or (none, refusing anonymous
+   * clients) the broker's anonymous rule behind the throttle; undefined lets everyone in (the broker's default).
+   */
+  authenticator(file: string | undefined, allowAnonymous: boolean): Authenticator | undefined {
+    if (file !== undefined) return this.throttled.get(file)
+    return allowAnonymous ? undefined : this.refusing
   }
 
   authorizer(file: string | undefined): AclAuthorizer | undefined {
     return file === undefined ? undefined : this.authorizers.get(file)
+  }
+
+  /** Re-reads each file when it changes on disk, until close(). */
+  watch(): void {
+    const log = this.logger
+    const failed = (file: string, what: string) => (err: unknown): void => {
+      log?.error(`Error: ${(err as Error).message}`)
+      log?.error(`Reload of ${what} ${file} failed: keeping its previous contents.`)
+    }
+    for (const [file, auth] of this.authenticators) {
+      this.watches.push(reloadOnChange(auth, {
+        onReload: (users) => log?.notice(`Password file ${file} changed: reloaded (${users} user${users === 1 ? '' : 's'}).`),
+        onError: failed(file, 'password file'),
+      }))
+    }
+    for (const [file, acl] of this.authorizers) {
+      this.watches.push(reloadOnChange(acl, {
+        onReload: (rules) => {
+          log?.notice(`ACL file ${file} changed: reloaded.`)
+          for (const w of rules.warnings) log?.warning(`Warning: ${w}`)
+        },
+        onError: failed(file, 'ACL file'),
+      }))
+    }
+  }
+
+  close(): void {
+    for (const w of this.watches) w.close()
+    this.watches = []
   }
 }
 
@@ -115,15 +181,18 @@ function brokerOptions(cfg: MidgeConfig, logger: Logger, sec: Security): Partial
     ...cfg.broker,
     ...autosave,
     logger,
-    authenticator: perListener ? undefined : sec.authenticator(g.passwordFile),
+    // Every listener gets its own (applySecurity); these are the fallback the broker's API documents.
+    // Never the refusing anonymous authenticator here: a listener that allows anonymous clients falls back to it.
+    authenticator: perListener ? undefined : sec.authenticator(g.passwordFile, true),
     authorizer: perListener ? undefined : sec.authorizer(g.aclFile),
   }
 }
 
-function applySecurity(info: ListenerInfo, l: ListenerConfig, cfg: MidgeConfig, sec: Security): void {
+/** A listener's effective security (ListenerConfig already resolves per_listener_settings against the global values). */
+function applySecurity(info: ListenerInfo, l: ListenerConfig, sec: Security): void {
   info.allowAnonymous = l.allowAnonymous
-  const authenticator = cfg.global.perListenerSettings ? sec.authenticator(l.passwordFile) : undefined
-  const authorizer = cfg.global.perListenerSettings ? sec.authorizer(l.aclFile) : undefined
+  const authenticator = sec.authenticator(l.passwordFile, l.allowAnonymous)
+  const authorizer = sec.authorizer(l.aclFile)
   if (authenticator === undefined) delete info.authenticator
   else info.authenticator = authenticator
   if (authorizer === undefined) delete info.authorizer
@@ -139,9 +208,16 @@ class Runtime {
   cfg: MidgeConfig
   readonly logger: Logger
   sinks: LogSinkSet | undefined
-  security = new Security()
+  /** One for the process's life: bans survive config reloads. */
+  readonly throttle: AuthThrottle
+  security: Security
   server: RunningServer | undefined
   readonly tlsListeners: Array<{ index: number; listener: TlsListener }> = []
+  /** acme_domain listeners: their certificate files (by listener index), and those waiting for a first certificate. */
+  acme: AcmeManager | undefined
+  readonly acmeFiles = new Map<number, ManagedCertificate>()
+  readonly acmeWaiting = new Set<number>()
+  private addresses: string[][] = []
   /** One ListenerInfo per cfg.listeners entry, shared by its sockets and updated in place on reload. */
   infos: ListenerInfo[] = []
   pidFile: string | undefined
@@ -153,6 +229,8 @@ class Runtime {
   constructor(readonly args: ServeArgs, cfg: MidgeConfig) {
     this.cfg = cfg
     this.logger = new Logger({ types: cfg.global.logType, timestamp: cfg.global.logTimestamp, timestampFormat: cfg.global.logTimestampFormat })
+    this.throttle = new AuthThrottle(throttleSettings(cfg))
+    this.security = new Security(this.throttle, this.logger)
   }
 
   /** Everything up to the listeners being open. False (after logging why) when the broker cannot start. */
@@ -184,15 +262,26 @@ class Runtime {
 
     // Everything that can be checked is checked before the first port opens.
     try {
-      this.security = await Security.load(cfg)
+      this.security = await Security.load(cfg, this.throttle, log)
     } catch (err) {
       return this.fail((err as Error).message)
     }
-    for (const l of cfg.listeners) {
+    const acmeProblem = this.setUpAcme(user.switches ? user.user : undefined)
+    if (acmeProblem !== undefined) return this.fail(acmeProblem)
+    const acmeForce: string[] = []
+    for (const [i, l] of cfg.listeners.entries()) {
       if (!isTlsListener(l)) continue
-      const problems = checkTlsFiles(tlsOptions(l))
+      const problems = checkTlsFiles(this.tlsOptions(i))
       for (const p of problems) if (p.severity === 'warning') log.warning(`Warning: TLS listener ${l.name}: ${p.message}`)
       const errors = problems.filter((p) => p.severity === 'error')
+      const acme = this.acmeFiles.get(i)
+      if (acme !== undefined && (errors.length > 0 || this.acme?.usable(acme) === undefined) && errors.every((p) => acmeObtainable(p, acme))) {
+        // No usable certificate yet: the broker starts without this listener, which opens once ACME has one.
+        this.acmeWaiting.add(i)
+        if (errors.length > 0 && existsSync(acme.certfile)) acmeForce.push(acme.id)
+        log.notice(`TLS listener ${l.name} waits for its certificate for ${acme.domains.join(', ')} (${errors[0]?.message ?? 'none yet'}); it opens once ACME has obtained one.`)
+        continue
+      }
       if (errors.length > 0) return this.fail(errors.map((p) => `TLS listener ${l.name} (${l.file}:${l.line}): ${p.message}`).join('\n'))
     }
     const ws = cfg.listeners.find((l) => l.protocol !== 'mqtt')
@@ -203,10 +292,11 @@ class Runtime {
     } catch (err) {
       return this.fail((err as Error).message)
     }
+    this.addresses = addresses
 
     this.infos = cfg.listeners.map((l) => {
       const info: ListenerInfo = { name: l.name, allowAnonymous: l.allowAnonymous, mountPoint: l.mountPoint, protocol: l.protocol }
-      applySecurity(info, l, cfg, this.security)
+      applySecurity(info, l, this.security)
       return info
     })
     const plain: ListenerPlan[] = []
@@ -225,16 +315,8 @@ class Runtime {
       })
       for (let i = 0; i < cfg.listeners.length; i++) {
         const l = cfg.listeners[i] as ListenerConfig
-        if (!isTlsListener(l)) continue
-        for (const host of addresses[i] ?? []) {
-          const info = this.infos[i] as ListenerInfo
-          const broker = this.server.broker
-          const listener = await startTlsListener({ ...tlsOptions(l), host, port: l.port, name: l.name, logger: log }, (socket: tls.TLSSocket, certUser) => {
-            const meta = remote(socket as unknown as net.Socket)
-            broker.handle(socket, info, certUser === undefined ? meta : { ...meta, certificateUsername: certUser })
-          })
-          this.tlsListeners.push({ index: i, listener })
-        }
+        if (!isTlsListener(l) || this.acmeWaiting.has(i)) continue
+        await this.startTls(i)
       }
     } catch (err) {
       await this.closeListeners()
@@ -253,6 +335,18 @@ class Runtime {
       } catch (err) {
         await this.closeListeners()
         return this.fail(`cannot write pid_file ${cfg.global.pidFile}: ${(err as Error).message}`)
+      }
+    }
+    if (this.acme !== undefined) {
+      // Before dropping root: the state directory is created for the broker's user, and a challenge port
+      // below 1024 is bound now (it could not be later) and kept.
+      const c = acmeSettings(cfg).challenge
+      try {
+        await this.acme.prepare({ holdChallengePort: user.switches && c.kind === 'responder' && c.port < 1024 })
+      } catch (err) {
+        await this.closeListeners()
+        this.removePidFile()
+        return this.fail(`ACME: ${describeError(err)}`)
       }
     }
     if (user.switches && user.user !== undefined) {
@@ -274,8 +368,68 @@ class Runtime {
       log.notice('Starting in local only mode. Connections will only be possible from clients running on this machine.')
       log.notice('Create a configuration file which defines a listener to allow remote access.')
     }
+    this.security.watch()
     process.on('SIGHUP', this.onHup)
+    this.acme?.onCertificate((cert) => { void this.acmeInstalled(cert) })
+    this.acme?.start({ force: acmeForce })
     return true
+  }
+
+  /** Registers the acme_domain listeners' certificates. Returns an error message, or undefined. */
+  private setUpAcme(owner: { uid: number; gid: number } | undefined): string | undefined {
+    const wanted = acmeListeners(this.cfg)
+    if (wanted.length === 0) return undefined
+    this.acme = new AcmeManager({ ...acmeSettings(this.cfg), logger: this.logger, owner })
+    try {
+      for (const { index, domains } of wanted) this.acmeFiles.set(index, this.acme.add(domains))
+    } catch (err) {
+      return `ACME: ${describeError(err)}`
+    }
+    return undefined
+  }
+
+  /** A new ACME certificate is on disk: reload the listeners serving it, or open those waiting for it. */
+  private async acmeInstalled(cert: ManagedCertificate): Promise<void> {
+    for (const [i, files] of this.acmeFiles) {
+      if (files.id !== cert.id || this.stopping !== undefined) continue
+      if (this.acmeWaiting.delete(i)) {
+        try {
+          const opened = await this.startTls(i)
+          for (const listener of opened) {
+            const a = listener.address()
+            this.logger.notice(`Opening ${a.family === 'IPv6' ? 'ipv6' : 'ipv4'} TLS listen socket on ${a.address} port ${a.port} (listener ${(this.cfg.listeners[i] as ListenerConfig).name}).`)
+          }
+        } catch (err) {
+          this.logger.error(`Error: ${(err as Error).message}`)
+        }
+        continue
+      }
+      for (const t of this.tlsListeners) if (t.index === i) await t.listener.reload()
+    }
+  }
+
+  /** Opens listener `i` (TLS) on each of its addresses. */
+  private async startTls(i: number): Promise<TlsListener[]> {
+    const l = this.cfg.listeners[i] as ListenerConfig
+    const info = this.infos[i] as ListenerInfo
+    const broker = (this.server as RunningServer).broker
+    const opened: TlsListener[] = []
+    for (const host of this.addresses[i] ?? []) {
+      const listener = await startTlsListener({ ...this.tlsOptions(i), host, port: l.port, name: l.name, logger: this.logger }, (socket: tls.TLSSocket, certUser) => {
+        const meta = remote(socket as unknown as net.Socket)
+        broker.handle(socket, info, certUser === undefined ? meta : { ...meta, certificateUsername: certUser })
+      })
+      this.tlsListeners.push({ index: i, listener })
+      opened.push(listener)
+    }
+    return opened
+  }
+
+  /** TLS options of listener `i`: its certfile/keyfile, or the ACME state directory's files. */
+  private tlsOptions(i: number): ReturnType<typeof tlsOptions> {
+    const l = this.cfg.listeners[i] as ListenerConfig
+    const acme = this.acmeFiles.get(i)
+    return acme === undefined ? tlsOptions(l) : { ...tlsOptions(l), certfile: acme.certfile, keyfile: acme.keyfile, domain: acme.domains[0] }
   }
 
   private fail(message: string): false {
@@ -311,6 +465,7 @@ class Runtime {
     this.stopping ??= (async () => {
       this.logger.notice(`midge version ${VERSION} terminating (${signal}).`)
       process.off('SIGHUP', this.onHup)
+      this.security.close()
       await this.closeListeners()
       this.removePidFile()
       this.sinks?.close()
@@ -320,6 +475,7 @@ class Runtime {
   }
 
   private async closeListeners(): Promise<void> {
+    await this.acme?.close()
     await Promise.all(this.tlsListeners.map((t) => t.listener.close()))
     this.tlsListeners.length = 0
     await this.server?.close()
@@ -345,7 +501,7 @@ class Runtime {
     }
     let security: Security
     try {
-      security = await Security.load(next)
+      security = await Security.load(next, this.throttle, log)
     } catch (err) {
       log.error(`Error: ${(err as Error).message}`)
       log.error('Reload failed: keeping the running configuration.')
@@ -392,17 +548,20 @@ class Runtime {
       opts['authenticator'] = b.authenticator
       opts['authorizer'] = b.authorizer
     }
+    this.throttle.configure(throttleSettings(next))
     // Listeners stay as they are (changing them needs a restart); their security settings follow the file.
     if (!needRestart.includes('listener')) {
-      next.listeners.forEach((l, i) => { const info = this.infos[i]; if (info !== undefined) applySecurity(info, l, next, security) })
+      next.listeners.forEach((l, i) => { const info = this.infos[i]; if (info !== undefined) applySecurity(info, l, security) })
     } else {
       this.cfg.listeners.forEach((l, i) => {
         const same = next.listeners.find((n) => n.port === l.port && n.bindAddress === l.bindAddress)
         const info = this.infos[i]
-        if (same !== undefined && info !== undefined) applySecurity(info, same, next, security)
+        if (same !== undefined && info !== undefined) applySecurity(info, same, security)
       })
     }
+    this.security.close()
     this.security = security
+    if (this.stopping === undefined) security.watch()
     for (const { listener } of this.tlsListeners) {
       try {
         if (!(await listener.reload())) log.warning('Warning: a TLS listener kept its previous certificate (see the messages above).')
@@ -418,6 +577,18 @@ class Runtime {
     }
     log.notice('Configuration reloaded.')
   }
+}
+
+/** A refusal that a new certificate from ACME cures (rather than a mistake in the listener's options). */
+function acmeObtainable(p: TlsProblem, files: ManagedCertificate): boolean {
+  return p.file === files.certfile || p.file === files.keyfile || ([
+    TlsProblemCode.CertExpired, TlsProblemCode.CertNotYetValid, TlsProblemCode.CertWrongName, TlsProblemCode.KeyMismatch, TlsProblemCode.ChainBroken,
+  ] as string[]).includes(p.code)
+}
+
+function describeError(err: unknown): string {
+  const e = err as { message?: string; hint?: string }
+  return e.hint === undefined ? String(e.message ?? err) : `${e.message ?? ''} (hint: ${e.hint})`
 }
 
 function tlsOptions(l: ListenerConfig): Parameters<typeof checkTlsFiles>[0] & { certfile: string; keyfile: string } {

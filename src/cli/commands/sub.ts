@@ -82,6 +82,8 @@ class Subscriber {
       this.done = resolve
       process.on('SIGINT', this.onSignal)
       process.on('SIGTERM', this.onSignal)
+      // `midge sub | head -1`: a closed pipe ends the program quietly, as SIGPIPE ends mosquitto_sub.
+      process.stdout.on('error', this.onSignal)
       if (cfg.timeout > 0) {
         this.timer = setTimeout(() => { this.finish(ExitCode.Timeout, ['Timed out']) }, cfg.timeout * 1000)
       }
@@ -105,12 +107,14 @@ class Subscriber {
     const client = this.client!
     const cfg = this.cfg
     if (cfg.topics.length > 0) {
+      const v5 = cfg.protocolVersion === 5
       const requests = cfg.topics.map((topicFilter) => ({
         topicFilter,
         qos: cfg.qos,
-        retainAsPublished: cfg.retainAsPublished,
-        // -R asks a v5 server not to send retained messages at all (they are skipped here for 3.x).
-        retainHandling: (cfg.noRetain && cfg.protocolVersion === 5 ? 2 : 0) as 0 | 2,
+        // v5 subscription options only, as libmosquitto (so -d shows "Options: 0x00" on 3.x as it does);
+        // -R asks a v5 server not to send retained messages at all, 3.x ones are skipped on arrival.
+        retainAsPublished: cfg.retainAsPublished && v5,
+        retainHandling: (cfg.noRetain && v5 ? 2 : 0) as 0 | 2,
       }))
       client.subscribe(requests, { properties: cfg.props.subscribe }).then((ack) => { this.onSuback(ack) }, () => {})
     }
@@ -162,6 +166,7 @@ class Subscriber {
     if (this.timer !== null) clearTimeout(this.timer)
     process.removeListener('SIGINT', this.onSignal)
     process.removeListener('SIGTERM', this.onSignal)
+    process.stdout.removeListener('error', this.onSignal)
     const client = this.client!
     const close = async (): Promise<void> => {
       await Promise.allSettled(this.removals)
