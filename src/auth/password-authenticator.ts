@@ -1,10 +1,11 @@
 /**
  * The broker's Authenticator for a Mosquitto `password_file`.
  *
- * Cost model: an uncached `$7$` check is one PBKDF2 on libuv's thread pool (about 7 ms at the default
- * 10,000 iterations; docs/security.md). Three things keep that from hurting other clients:
- *  - at most `maxConcurrentHashes` (default 2) PBKDF2 jobs run at once, the rest wait in a FIFO, so a burst
- *    of bad CONNECTs cannot fill the 4-thread pool that fs and dns share with us;
+ * Cost model: an uncached `$7$` check is one PBKDF2 (about 7 ms at the default 10,000 iterations;
+ * docs/security.md), run on a low-priority hashing thread (hash-threads.ts), never on the event loop nor on
+ * libuv's pool. Three things keep that from hurting other clients:
+ *  - at most `maxConcurrentHashes` (default 2) PBKDF2 jobs are handed to the hashing threads at once (which
+ *    run one per core but one, at most two), the rest wait in a FIFO; the threads yield to the event loop;
  *  - a successful check is remembered as HMAC-SHA256(process-random key, password) per user, so a
  *    reconnect storm of valid clients costs one HMAC each. The key never leaves memory and the tag is
  *    useless for offline guessing without it. Reload and setUsers() drop the whole cache;
@@ -15,6 +16,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { AuthError, AuthErrorCode } from './errors.js'
+import { sharedHashThreads, type HashThreads } from './hash-threads.js'
 import { loadPasswordFile } from './password-file.js'
 import { DEFAULT_PBKDF2_ITERATIONS, HashAlgorithm, verifyPassword, type PasswordHash } from './password-hash.js'
 import type { AuthRequest, AuthResult, Authenticator } from './types.js'
@@ -22,8 +24,10 @@ import type { AuthRequest, AuthResult, Authenticator } from './types.js'
 export interface PasswordFileAuthenticatorOptions {
   /** The file reload() reads again. */
   file?: string
-  /** PBKDF2 computations running at once; the rest queue. Default 2. */
+  /** PBKDF2 computations handed to the hashing threads at once; the rest queue. Default 2. */
   maxConcurrentHashes?: number
+  /** Where PBKDF2 runs; default the process's shared low-priority pool. */
+  hashThreads?: HashThreads
 }
 
 const OK_ANONYMOUS: AuthResult = { ok: true, username: undefined }
@@ -60,12 +64,14 @@ export class PasswordFileAuthenticator implements Authenticator {
   private readonly verified = new Map<string, Buffer>()
   private readonly inflight = new Map<string, Promise<boolean>>()
   private readonly slots: HashSlots
+  private readonly threads: HashThreads
   /** Checked for unknown users so that "no such user" takes as long as "wrong password". */
   private decoy: PasswordHash
 
   constructor(users: Map<string, PasswordHash>, opts: PasswordFileAuthenticatorOptions = {}) {
     this.file = opts.file
     this.slots = new HashSlots(Math.max(1, opts.maxConcurrentHashes ?? 2))
+    this.threads = opts.hashThreads ?? sharedHashThreads()
     this.users = users
     this.decoy = makeDecoy(users)
   }
@@ -116,7 +122,7 @@ export class PasswordFileAuthenticator implements Authenticator {
       const generation = this.generation
       const entry = this.users.get(username)
       if (entry === undefined) {
-        await this.slots.run(() => verifyPassword(this.decoy, password))
+        await this.slots.run(() => this.pbkdf2Matches(this.decoy, password))
         return { ok: false, reason: 'bad-credentials', detail: `unknown user '${username}'` }
       }
       const key = `${generation}\0${username}\0${tag.toString('base64')}`
@@ -138,7 +144,14 @@ export class PasswordFileAuthenticator implements Authenticator {
 
   private verify(entry: PasswordHash, password: Buffer): Promise<boolean> {
     if (entry.algorithm === HashAlgorithm.Sha512) return verifyPassword(entry, password)
-    return this.slots.run(() => verifyPassword(entry, password))
+    return this.slots.run(() => this.pbkdf2Matches(entry, password))
+  }
+
+  /** Constant-time comparison of a `$7$` entry with the password, hashed on the low-priority threads. */
+  private async pbkdf2Matches(entry: PasswordHash, password: Buffer): Promise<boolean> {
+    if (entry.algorithm !== HashAlgorithm.Sha512Pbkdf2) return verifyPassword(entry, password)
+    const computed = await this.threads.pbkdf2(password, entry.salt, entry.iterations, entry.hash.length)
+    return computed.length === entry.hash.length && timingSafeEqual(computed, entry.hash)
   }
 }
 

@@ -70,12 +70,16 @@ export function isLoopback(address: string): boolean {
   return a === '::1' || a.startsWith('127.') || a === '0:0:0:0:0:0:0:1'
 }
 
+/** The settings SIGHUP may change on a running throttle (see configure()). */
+export type AuthThrottleSettings = Pick<AuthThrottleOptions, 'failLimit' | 'failWindowMs' | 'banTimeMs' | 'refusalDelayMs' | 'exemptLoopback'>
+
 export class AuthThrottle {
-  readonly failLimit: number
-  readonly failWindowMs: number
-  readonly banTimeMs: number
-  readonly refusalDelayMs: number
-  readonly exemptLoopback: boolean
+  // Not readonly: configure() changes them when the config is reloaded.
+  failLimit: number
+  failWindowMs: number
+  banTimeMs: number
+  refusalDelayMs: number
+  exemptLoopback: boolean
   readonly maxTracked: number
   private readonly now: () => number
   private readonly records = new Map<string, AddressRecord>()
@@ -88,6 +92,33 @@ export class AuthThrottle {
     this.exemptLoopback = opts.exemptLoopback ?? AUTH_THROTTLE_DEFAULTS.exemptLoopback
     this.maxTracked = Math.max(1, opts.maxTracked ?? AUTH_THROTTLE_DEFAULTS.maxTracked)
     this.now = opts.now ?? Date.now
+  }
+
+  /**
+   * Applies new settings (config reload). Counts and bans stay; when failLimit changes, the failure counts
+   * are dropped (each record's ring is sized by it) but running bans are kept until they end. An ongoing
+   * ban keeps its end time: a new auth_ban_time applies to bans that start afterwards.
+   */
+  configure(s: AuthThrottleSettings): void {
+    const limit = s.failLimit ?? this.failLimit
+    if (limit !== this.failLimit) {
+      const now = this.now()
+      for (const [key, rec] of this.records) {
+        if (rec.bannedUntil <= now || limit === 0) {
+          this.records.delete(key)
+          continue
+        }
+        const kept = new AddressRecord(limit)
+        kept.bannedUntil = rec.bannedUntil
+        kept.lastFailure = rec.lastFailure
+        this.records.set(key, kept)
+      }
+      this.failLimit = limit
+    }
+    this.failWindowMs = s.failWindowMs ?? this.failWindowMs
+    this.banTimeMs = s.banTimeMs ?? this.banTimeMs
+    this.refusalDelayMs = s.refusalDelayMs ?? this.refusalDelayMs
+    this.exemptLoopback = s.exemptLoopback ?? this.exemptLoopback
   }
 
   get enabled(): boolean { return this.failLimit > 0 }

@@ -140,3 +140,14 @@ ${shared.tls}
 See docs/cli.md for more information.
 `
 }
+
+/**
+ * What `midge pub`/`midge sub` print for a command line they refuse (exit code 1), in mosquitto's order: the
+ * full usage on stdout when mosquitto_pub shows it, then the error and, usually, a hint on stderr.
+ */
+export function refusedArgsOutput (kind: 'pub' | 'sub', error: string, showUsage: 'hint' | 'full' | 'none'): { stdout: string; stderr: string } {
+  return {
+    stdout: showUsage === 'full' ? (kind === 'pub' ? pubUsage() : subUsage()) : '',
+    stderr: error + '\n' + (showUsage === 'hint' ? `\nUse 'midge ${kind} --help' to see usage.\n` : ''),
+  }
+}

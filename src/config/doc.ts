@@ -15,7 +15,8 @@ const ScopeText: Record<OptionSpec['scope'], string> = {
 const Sections: ReadonlyArray<{ title: string; names: readonly string[] }> = [
   { title: 'Listeners', names: ['listener', 'port', 'bind_address', 'bind_interface', 'protocol', 'socket_domain', 'max_connections', 'mount_point', 'max_qos', 'max_topic_alias'] },
   { title: 'TLS', names: ['certfile', 'keyfile', 'cafile', 'capath', 'crlfile', 'tls_version', 'ciphers', 'ciphers_tls1.3', 'require_certificate', 'use_identity_as_username', 'use_subject_as_username'] },
-  { title: 'Authentication and access control', names: ['per_listener_settings', 'allow_anonymous', 'password_file', 'acl_file', 'allow_zero_length_clientid', 'auto_id_prefix'] },
+  { title: 'ACME (certificates obtained by Midge)', names: ['acme_domain', 'acme_email', 'acme_directory', 'acme_challenge_port', 'acme_challenge_always', 'acme_webroot', 'acme_ca_file', 'acme_state_dir'] },
+  { title: 'Authentication and access control', names: ['per_listener_settings', 'allow_anonymous', 'password_file', 'acl_file', 'allow_zero_length_clientid', 'auto_id_prefix', 'auth_fail_limit', 'auth_fail_window', 'auth_ban_time', 'auth_fail_exempt_loopback'] },
   { title: 'Persistence', names: ['persistence', 'persistence_file', 'persistence_location', 'autosave_interval', 'autosave_on_changes'] },
 ]
 
@@ -33,7 +34,7 @@ function grouped(): Array<{ title: string; options: OptionSpec[] }> {
   const process = OptionTable.filter((o) => !used.has(o.name) && (o.name === 'pid_file' || o.name === 'user'))
   for (const o of process) used.add(o.name)
   const rest = OptionTable.filter((o) => !used.has(o.name))
-  out.splice(3, 0, { title: 'Limits and MQTT behaviour', options: rest })
+  out.splice(4, 0, { title: 'Limits and MQTT behaviour', options: rest })
   out.push({ title: 'Logging', options: logging }, { title: 'Process', options: process })
   return out.filter((g) => g.options.length > 0)
 }

@@ -267,6 +267,7 @@ class Builder {
     if (listeners.length > 1) this.warnings.push(...this.scopeWarnings)
     for (const l of listeners) this.resolveSecurity(l)
     this.checkListeners(listeners)
+    this.checkAcme(listeners)
     this.unifyPerListener(listeners)
     nameListeners(listeners)
     this.securityWarnings(listeners)
@@ -306,6 +307,11 @@ class Builder {
 
   checkTls(l: ListenerConfig): void {
     const where = `listener ${l.port}${l.bindAddress === undefined ? '' : ` ${l.bindAddress}`}`
+    if (l.acmeDomains !== undefined && (l.certfile !== undefined || l.keyfile !== undefined)) {
+      const set = [l.certfile === undefined ? '' : 'certfile', l.keyfile === undefined ? '' : 'keyfile'].filter((x) => x !== '').join(' and ')
+      this.error(ConfigErrorCode.Conflict, l, `${where} has both acme_domain and ${set}: with acme_domain Midge obtains the certificate itself`, `remove ${set} from this listener, or remove acme_domain`)
+      return
+    }
     if (l.certfile !== undefined && l.keyfile === undefined) {
       this.error(ConfigErrorCode.TlsIncomplete, l, `${where} has certfile but no keyfile: a TLS listener needs both certfile and keyfile`, `add 'keyfile /path/to/privkey.pem' to this listener`)
       return
@@ -314,7 +320,7 @@ class Builder {
       this.error(ConfigErrorCode.TlsIncomplete, l, `${where} has keyfile but no certfile: a TLS listener needs both certfile and keyfile`, `add 'certfile /path/to/cert.pem' to this listener`)
       return
     }
-    if (l.certfile === undefined) {
+    if (l.certfile === undefined && l.acmeDomains === undefined) {
       const tlsOnly: string[] = []
       if (l.cafile !== undefined) tlsOnly.push('cafile')
       if (l.capath !== undefined) tlsOnly.push('capath')
@@ -326,7 +332,7 @@ class Builder {
       if (l.useIdentityAsUsername) tlsOnly.push('use_identity_as_username')
       if (l.useSubjectAsUsername) tlsOnly.push('use_subject_as_username')
       if (tlsOnly.length > 0) {
-        this.error(ConfigErrorCode.TlsIncomplete, l, `${where} sets ${tlsOnly.join(', ')} but has no certfile and keyfile: a TLS listener needs both`, `add certfile and keyfile to this listener, or remove ${tlsOnly.join(', ')}`)
+        this.error(ConfigErrorCode.TlsIncomplete, l, `${where} sets ${tlsOnly.join(', ')} but has no certfile and keyfile: a TLS listener needs both`, `add certfile and keyfile (or acme_domain) to this listener, or remove ${tlsOnly.join(', ')}`)
       }
       return
     }
@@ -336,6 +342,33 @@ class Builder {
     if ((l.useIdentityAsUsername || l.useSubjectAsUsername) && !l.requireCertificate) {
       const opt = l.useIdentityAsUsername ? 'use_identity_as_username' : 'use_subject_as_username'
       this.error(ConfigErrorCode.TlsIncomplete, l, `${where} has ${opt} true but require_certificate is false: there would be no verified certificate to take the username from`, `add 'require_certificate true' to this listener`)
+    }
+  }
+
+  /** The acme_* options: global ones without any acme_domain listener, and certificates that would collide. */
+  checkAcme(listeners: ListenerConfig[]): void {
+    const acme = listeners.filter((l) => l.acmeDomains !== undefined)
+    const o = this.global.origins
+    const globals = Object.keys(o).filter((k) => k.startsWith('acme_'))
+    if (acme.length === 0) {
+      for (const k of globals) this.warn(o[k] as SourceLocation, `'${k}' has no effect: no listener has acme_domain`)
+      return
+    }
+    if (this.global.acmeWebroot !== undefined) {
+      for (const k of ['acme_challenge_port', 'acme_challenge_always']) {
+        if (o[k] !== undefined) this.warn(o[k], `'${k}' has no effect with acme_webroot: the web server serving ${this.global.acmeWebroot} answers the challenges`)
+      }
+    }
+    const byFirst = new Map<string, ListenerConfig>()
+    for (const l of acme) {
+      const names = l.acmeDomains as string[]
+      const other = byFirst.get(names[0] as string)
+      if (other === undefined) { byFirst.set(names[0] as string, l); continue }
+      if ((other.acmeDomains as string[]).join(' ') !== names.join(' ')) {
+        this.error(ConfigErrorCode.Conflict, l.origins['acme_domain'] ?? l,
+          `acme_domain '${names.join(' ')}' starts with the same name as '${(other.acmeDomains as string[]).join(' ')}' (${formatLocation(other.origins['acme_domain'] ?? other)}) but lists other names: the first name names the certificate`,
+          'give both listeners the same acme_domain line, or start them with different names')
+      }
     }
   }
 

@@ -12,7 +12,7 @@ const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.str
 const ListenerFixed: ReadonlyArray<keyof ListenerConfig> = [
   'port', 'bindAddress', 'bindInterface', 'protocol', 'socketDomain', 'maxConnections', 'mountPoint', 'maxQos',
   'maxTopicAlias', 'certfile', 'keyfile', 'cafile', 'capath', 'crlfile', 'tlsVersion', 'ciphers', 'ciphersTls13',
-  'requireCertificate', 'useIdentityAsUsername', 'useSubjectAsUsername',
+  'requireCertificate', 'useIdentityAsUsername', 'useSubjectAsUsername', 'acmeDomains',
 ]
 
 /** Option names whose new value will not take effect until a restart. */

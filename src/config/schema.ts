@@ -13,12 +13,14 @@
  * Defaults of options that set a BrokerOptions field come from defaultBrokerOptions(), so the broker's own
  * defaults and the documented ones cannot drift apart.
  */
+import { LetsEncryptProduction, LetsEncryptStaging } from '../acme/policy.js'
+import { AUTH_THROTTLE_DEFAULTS } from '../auth/throttle.js'
 import { defaultBrokerOptions } from '../broker/options.js'
 import { isMosquittoOption } from './mosquitto-options.js'
 import type { ConfigurableBrokerOptions, GlobalConfig, ListenerConfig, SecuritySettings } from './types.js'
 import {
-  bool, dirPath, duration, fileName, int, listenerArgs, logDest, logType, oneOf, path, text, timestampFormat,
-  tlsVersion, type ValueType,
+  bool, dirPath, domainNames, duration, emailAddress, fileName, httpsUrl, int, listenerArgs, logDest, logType, oneOf, path,
+  text, timestampFormat, tlsVersion, type ValueType,
 } from './value-types.js'
 
 export type Scope = 'global' | 'listener' | 'security' | 'default-listener'
@@ -102,19 +104,47 @@ export const OptionTable: readonly OptionSpec[] = [
   opt({ name: 'use_subject_as_username', type: bool, scope: 'listener', reload: false, target: { listener: 'useSubjectAsUsername' }, default: false,
     doc: 'Use the client certificate\'s full subject as the username (needs `require_certificate true`).' }),
 
+  // ---- ACME: certificates obtained and renewed by Midge (src/acme/; docs/tls.md) ---------------------------
+  opt({ name: 'acme_domain', type: domainNames, scope: 'listener', reload: false, target: { listener: 'acmeDomains' },
+    doc: 'Makes this a TLS listener whose certificate Midge obtains and renews itself from an ACME CA (Let\'s Encrypt by default), instead of `certfile`/`keyfile`: one or more DNS names, the first naming the certificate. The other listeners run while it is obtained; renewals are swapped in without a restart.' }),
+  opt({ name: 'acme_email', type: emailAddress, scope: 'global', reload: false, target: { global: 'acmeEmail' },
+    doc: 'Contact address of the ACME account (optional).' }),
+  opt({ name: 'acme_directory', type: httpsUrl, scope: 'global', reload: false, target: { global: 'acmeDirectory' }, default: LetsEncryptProduction,
+    doc: `ACME directory URL of the CA. For trials use Let's Encrypt staging: ${LetsEncryptStaging}` }),
+  opt({ name: 'acme_challenge_port', type: int(1, U16), scope: 'global', reload: false, target: { global: 'acmeChallengePort' }, default: 80,
+    doc: 'Port of the built-in HTTP-01 responder, which answers only `/.well-known/acme-challenge/` and listens only while a challenge is pending. A port below 1024 is bound at start, before the broker drops root, and kept. The CA always connects to port 80: forward it here if you change this.' }),
+  opt({ name: 'acme_challenge_always', type: bool, scope: 'global', reload: false, target: { global: 'acmeChallengeAlways' }, default: false,
+    doc: 'Keep the HTTP-01 responder listening all the time instead of only while a challenge is pending.' }),
+  opt({ name: 'acme_webroot', type: dirPath, scope: 'global', reload: false, target: { global: 'acmeWebroot' },
+    doc: 'Instead of the built-in responder, write challenge files to DIR/.well-known/acme-challenge/ for a web server that already serves port 80 from DIR.' }),
+  opt({ name: 'acme_ca_file', type: path, scope: 'global', reload: false, target: { global: 'acmeCaFile' },
+    doc: 'PEM CA certificates trusted for the ACME server\'s own HTTPS (a private ACME server, tests); default the system\'s CAs.' }),
+  opt({ name: 'acme_state_dir', type: dirPath, scope: 'global', reload: false, target: { global: 'acmeStateDir' },
+    doc: 'Directory of the ACME account key and certificates (mode 0700, files 0600, owned by the broker user). Default: `acme` in `persistence_location`.' }),
+
   // ---- security (per listener with per_listener_settings) ---------------------------------------------------
   opt({ name: 'per_listener_settings', type: bool, scope: 'global', reload: false, target: { global: 'perListenerSettings' }, default: false,
     doc: 'When true, allow_anonymous, password_file, acl_file, allow_zero_length_clientid and auto_id_prefix apply to the listener block they are in; when false they apply to all listeners.' }),
   opt({ name: 'allow_anonymous', type: bool, scope: 'security', reload: true, target: { security: 'allowAnonymous' },
     doc: 'Accept clients that send no username. Default false once any listener is configured; true only for the built-in local-only listeners.' }),
   opt({ name: 'password_file', type: path, scope: 'security', reload: true, target: { security: 'passwordFile' },
-    doc: 'Password file (`midge passwd` / mosquitto_passwd format). Re-read on SIGHUP; connected clients stay.' }),
+    doc: 'Password file (`midge passwd` / mosquitto_passwd format). Re-read on SIGHUP and when the file changes; connected clients stay. A broken edit is logged and the previous users stay.' }),
   opt({ name: 'acl_file', type: path, scope: 'security', reload: true, target: { security: 'aclFile' },
-    doc: 'Access control list file (Mosquitto syntax). Re-read on SIGHUP.' }),
+    doc: 'Access control list file (Mosquitto syntax). Re-read on SIGHUP and when the file changes; new rules apply to connected clients from their next message. A broken edit is logged and the previous rules stay.' }),
   opt({ name: 'allow_zero_length_clientid', type: bool, scope: 'security', reload: true, target: { security: 'allowZeroLengthClientId' },
     doc: 'Let clients connect with an empty client id and have the broker assign one.' }),
   opt({ name: 'auto_id_prefix', type: text, scope: 'security', reload: true, target: { security: 'autoIdPrefix' },
     doc: 'Prefix of client ids the broker assigns.' }),
+
+  // ---- brute-force protection (Midge only; src/auth/throttle.ts) ----------------------------------------------
+  opt({ name: 'auth_fail_limit', type: int(0, 1000), scope: 'global', reload: true, target: { global: 'authFailLimit' }, default: AUTH_THROTTLE_DEFAULTS.failLimit,
+    doc: 'Failed authentications from one address within `auth_fail_window` that ban it for `auth_ban_time`; 0 turns the protection off. Counted across all listeners, including those without a password file that refuse anonymous clients.' }),
+  opt({ name: 'auth_fail_window', type: int(1, MAX_SAFE, { unit: 'seconds' }), scope: 'global', reload: true, target: { global: 'authFailWindow' }, default: AUTH_THROTTLE_DEFAULTS.failWindowMs / 1000,
+    doc: 'Sliding window in which `auth_fail_limit` failures must fall to ban an address.' }),
+  opt({ name: 'auth_ban_time', type: int(1, MAX_SAFE, { unit: 'seconds' }), scope: 'global', reload: true, target: { global: 'authBanTime' }, default: AUTH_THROTTLE_DEFAULTS.banTimeMs / 1000,
+    doc: 'How long a banned address is refused: each of its CONNECTs waits 1 s, then gets CONNACK Banned (v5 0x8A, v3 5) without a password check.' }),
+  opt({ name: 'auth_fail_exempt_loopback', type: bool, scope: 'global', reload: true, target: { global: 'authFailExemptLoopback' }, default: AUTH_THROTTLE_DEFAULTS.exemptLoopback,
+    doc: 'Never count failures from or ban loopback addresses (127.0.0.0/8, ::1), so local tools and health checks cannot lock themselves out.' }),
 
   // ---- persistence ------------------------------------------------------------------------------------------
   opt({ name: 'persistence', type: bool, scope: 'global', reload: false, target: { global: 'persistence' }, default: false,
@@ -165,7 +195,7 @@ export const OptionTable: readonly OptionSpec[] = [
     doc: 'Prefix each log line with a timestamp.' }),
   opt({ name: 'log_timestamp_format', type: timestampFormat, scope: 'global', reload: true, target: { global: 'logTimestampFormat' }, default: '',
     doc: 'strftime-style timestamp format (%Y %m %d %H %M %S %s %z %F %T %y %b %B %a %A %e %j %I %p %%); default ISO 8601 in UTC.' }),
-  opt({ name: 'connection_messages', type: bool, scope: 'global', reload: true, target: { global: 'connectionMessages' }, default: true,
+  opt({ name: 'connection_messages', type: bool, scope: 'global', reload: true, target: { broker: 'connectionMessages' },
     doc: 'Log each client connection and disconnection.' }),
 
   // ---- process ----------------------------------------------------------------------------------------------

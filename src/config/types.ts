@@ -60,6 +60,8 @@ export interface ListenerConfig {
   requireCertificate: boolean
   useIdentityAsUsername: boolean
   useSubjectAsUsername: boolean
+  /** acme_domain: names whose certificate Midge obtains and renews (src/acme/); then certfile/keyfile stay unset. */
+  acmeDomains?: string[] | undefined
   /** Where each option of this block was set (option name → file:line). */
   origins: Record<string, SourceLocation>
   /** The `listener` line (or the first `port`/`bind_address` line of the legacy default listener). */
@@ -87,8 +89,23 @@ export interface GlobalConfig {
   logTimestamp: boolean
   /** strftime-like; '' = ISO 8601. */
   logTimestampFormat: string
-  connectionMessages: boolean
   setTcpNodelay: boolean
+  /** Brute-force protection (auth/throttle.ts): failures per address that start a ban; 0 = off. */
+  authFailLimit: number
+  /** Seconds. */
+  authFailWindow: number
+  /** Seconds. */
+  authBanTime: number
+  authFailExemptLoopback: boolean
+  /** ACME (acme_* options, src/acme/): account contact, CA, HTTP-01 answer, state directory. */
+  acmeEmail: string | undefined
+  acmeDirectory: string
+  acmeChallengePort: number
+  acmeChallengeAlways: boolean
+  acmeWebroot: string | undefined
+  acmeCaFile: string | undefined
+  /** undefined = PERSISTENCE_LOCATION/acme. */
+  acmeStateDir: string | undefined
   /** Global security settings (used by every listener when per_listener_settings is false). */
   security: SecuritySettings
   /** Where each global option was set (option name → file:line of its last occurrence). */
@@ -107,5 +124,5 @@ export interface MidgeConfig {
 }
 
 export function isTlsListener(l: ListenerConfig): boolean {
-  return l.certfile !== undefined && l.keyfile !== undefined
+  return (l.certfile !== undefined && l.keyfile !== undefined) || l.acmeDomains !== undefined
 }

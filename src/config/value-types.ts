@@ -3,6 +3,7 @@
  * BadValue. `expects` is the phrase used in both the error ("option 'max_qos' expects an integer from 0 to 2,
  * got '3'") and docs/configuration.md, so the two never disagree.
  */
+import { isIP } from 'node:net'
 import { isAbsolute, resolve } from 'node:path'
 import { LogTypes, unsupportedTimestampConversions, type LogType } from '../observability/logger.js'
 import type { LogDest, TlsVersion } from './types.js'
@@ -214,4 +215,50 @@ export const timestampFormat: ValueType<string> = {
     return raw
   },
   show: (v) => (v === '' ? 'ISO 8601' : v),
+}
+
+const DnsLabel = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?'
+const DnsName = new RegExp(`^${DnsLabel}(?:\\.${DnsLabel})+$`, 'i')
+
+/** `acme_domain`: DNS names a certificate is for, space (or comma) separated; a `# comment` may follow. */
+export const domainNames: ValueType<string[]> = {
+  label: 'names',
+  expects: 'one or more DNS names such as mqtt.example.org, separated by spaces',
+  parse(raw) {
+    const hash = raw.search(/(?:^|\s)#/)
+    const names = (hash === -1 ? raw : raw.slice(0, hash)).split(/[\s,]+/).filter((n) => n !== '').map((n) => n.toLowerCase().replace(/\.$/, ''))
+    if (names.length === 0) throw new BadValue()
+    for (const n of names) {
+      if (n.includes('*')) throw new BadValue(`acme_domain '${n}': wildcard names need DNS-01 validation, which Midge does not do; list each name`)
+      if (isIP(n) !== 0) throw new BadValue(`acme_domain '${n}': an IP address; give the DNS name that points at it`)
+      if (!DnsName.test(n) || n.length > 253) throw new BadValue(`acme_domain '${n}' is not a DNS name such as mqtt.example.org`)
+    }
+    return [...new Set(names)]
+  },
+  show: (v) => v.join(' '),
+}
+
+/** An https:// URL (acme_directory). */
+export const httpsUrl: ValueType<string> = {
+  label: 'URL',
+  expects: 'an https:// URL',
+  parse(raw) {
+    const v = singleToken(raw)
+    let u: URL
+    try { u = new URL(v) } catch { throw new BadValue() }
+    if (u.protocol !== 'https:') throw new BadValue()
+    return v
+  },
+  show: (v) => v,
+}
+
+export const emailAddress: ValueType<string> = {
+  label: 'email',
+  expects: 'an email address such as admin@example.org',
+  parse(raw) {
+    const v = singleToken(raw).replace(/^mailto:/, '')
+    if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(v)) throw new BadValue()
+    return v
+  },
+  show: (v) => v,
 }

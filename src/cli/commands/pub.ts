@@ -9,7 +9,7 @@ import { ClientError, ClientErrorCode } from '../../client/errors.js'
 import { parseClientArgs } from '../client-args.js'
 import type { ClientConfig } from '../client-args.js'
 import { buildClientOptions, clientIdFor, connectFailure, ExitCode, reasonString, SetupError, traceClient } from '../client-connect.js'
-import { pubUsage } from '../client-usage.js'
+import { pubUsage, refusedArgsOutput } from '../client-usage.js'
 
 /** libmosquitto's MOSQ_ERR_CONN_LOST: the connection dropped after CONNACK. */
 const ConnLost = 7
@@ -21,9 +21,9 @@ export async function run (argv: string[]): Promise<number> {
       process.stdout.write(pubUsage())
       return 0
     }
-    if (parsed.showUsage === 'full') process.stdout.write(pubUsage())
-    process.stderr.write(parsed.error + '\n')
-    if (parsed.showUsage === 'hint') process.stderr.write("\nUse 'midge pub --help' to see usage.\n")
+    const out = refusedArgsOutput('pub', parsed.error, parsed.showUsage)
+    process.stdout.write(out.stdout)
+    process.stderr.write(out.stderr)
     return ExitCode.Error
   }
   const cfg = parsed.config

@@ -22,6 +22,7 @@ import { dirname, join } from 'node:path'
 import type net from 'node:net'
 import type tls from 'node:tls'
 import { acmeListeners, acmeSettings } from '../../acme/from-config.js'
+import { describeAcmeError } from '../../acme/errors.js'
 import { AcmeManager, type ManagedCertificate } from '../../acme/manager.js'
 import { AclAuthorizer } from '../../auth/acl.js'
 import { reloadOnChange, type FileWatch } from '../../auth/file-watch.js'
@@ -279,7 +280,8 @@ class Runtime {
         // No usable certificate yet: the broker starts without this listener, which opens once ACME has one.
         this.acmeWaiting.add(i)
         if (errors.length > 0 && existsSync(acme.certfile)) acmeForce.push(acme.id)
-        log.notice(`TLS listener ${l.name} waits for its certificate for ${acme.domains.join(', ')} (${errors[0]?.message ?? 'none yet'}); it opens once ACME has obtained one.`)
+        const why = existsSync(acme.certfile) ? errors[0]?.message ?? 'the one in the state directory has expired or lacks a name' : `none in ${dirname(acme.certfile)} yet`
+        log.notice(`TLS listener ${l.name} waits for its certificate for ${acme.domains.join(', ')} (${why}); it opens once ACME has obtained one.`)
         continue
       }
       if (errors.length > 0) return this.fail(errors.map((p) => `TLS listener ${l.name} (${l.file}:${l.line}): ${p.message}`).join('\n'))
@@ -346,7 +348,7 @@ class Runtime {
       } catch (err) {
         await this.closeListeners()
         this.removePidFile()
-        return this.fail(`ACME: ${describeError(err)}`)
+        return this.fail(`ACME: ${describeAcmeError(err)}`)
       }
     }
     if (user.switches && user.user !== undefined) {
@@ -383,7 +385,7 @@ class Runtime {
     try {
       for (const { index, domains } of wanted) this.acmeFiles.set(index, this.acme.add(domains))
     } catch (err) {
-      return `ACME: ${describeError(err)}`
+      return `ACME: ${describeAcmeError(err)}`
     }
     return undefined
   }
@@ -584,11 +586,6 @@ function acmeObtainable(p: TlsProblem, files: ManagedCertificate): boolean {
   return p.file === files.certfile || p.file === files.keyfile || ([
     TlsProblemCode.CertExpired, TlsProblemCode.CertNotYetValid, TlsProblemCode.CertWrongName, TlsProblemCode.KeyMismatch, TlsProblemCode.ChainBroken,
   ] as string[]).includes(p.code)
-}
-
-function describeError(err: unknown): string {
-  const e = err as { message?: string; hint?: string }
-  return e.hint === undefined ? String(e.message ?? err) : `${e.message ?? ''} (hint: ${e.hint})`
 }
 
 function tlsOptions(l: ListenerConfig): Parameters<typeof checkTlsFiles>[0] & { certfile: string; keyfile: string } {

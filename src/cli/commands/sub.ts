@@ -9,7 +9,7 @@ import type { PublishPacket, SubackPacket } from '../../protocol/index.js'
 import { parseClientArgs } from '../client-args.js'
 import type { ClientConfig } from '../client-args.js'
 import { buildClientOptions, clientIdFor, connectFailure, ExitCode, SetupError, traceClient } from '../client-connect.js'
-import { subUsage } from '../client-usage.js'
+import { refusedArgsOutput, subUsage } from '../client-usage.js'
 import { formatMessage, now } from '../sub-format.js'
 
 /** MQTT topic matching for -T: '+' one level, '#' the rest; wildcards at the start skip '$' topics. */
@@ -33,8 +33,9 @@ export async function run (argv: string[]): Promise<number> {
       process.stdout.write(subUsage())
       return 0
     }
-    process.stderr.write(parsed.error + '\n')
-    if (parsed.showUsage === 'hint') process.stderr.write("\nUse 'midge sub --help' to see usage.\n")
+    const out = refusedArgsOutput('sub', parsed.error, parsed.showUsage)
+    process.stdout.write(out.stdout)
+    process.stderr.write(out.stderr)
     return ExitCode.Error
   }
   return new Subscriber(parsed.config).run()
