@@ -93,6 +93,16 @@ export class Broker {
     return listener.authorizer ?? this.options.authorizer ?? allowAllAuthorizer
   }
 
+  /**
+   * The authorizer for what a session may read: its listener's (per_listener_settings) or the broker's.
+   * undefined for a session restored from the store whose listener is not known until it reconnects:
+   * its deliveries are queued and checked when they are sent (Outgoing.checkRead).
+   */
+  readAuthorizer(s: Session): Authorizer | undefined {
+    if (s.listener !== undefined) return this.authorizer(s.listener)
+    return this.options.authorizer
+  }
+
   scheduleFlush(conn: Connection): void {
     this.dirty.push(conn)
     if (!this.flushScheduled) {
@@ -145,6 +155,7 @@ export class Broker {
       this.offline.delete(session)
     }
     session.connection = conn
+    session.listener = conn.listener
     session.disconnectedAt = 0
     session.expiryInterval = expiryInterval
     session.connectExpiryInterval = expiryInterval
@@ -199,7 +210,8 @@ export class Broker {
   }
 
   private publishWill(will: WillMessage, session: Session): void {
-    if (!(this.options.authorizer ?? allowAllAuthorizer).canPublish(session.identity, will.topic)) return
+    const authorizer = session.listener !== undefined ? this.authorizer(session.listener) : this.options.authorizer ?? allowAllAuthorizer
+    if (!authorizer.canPublish(session.identity, will.topic)) return
     const props = will.properties
     let forward = props
     if (props !== undefined && props.willDelayInterval !== undefined) {
@@ -252,7 +264,7 @@ export class Broker {
   /** Sends the retained messages matching a new subscription, RETAIN set [MQTT-3.3.1-8]. */
   sendRetained(session: Session, entry: SubEntry): void {
     const now = this.now()
-    const authorizer = this.options.authorizer
+    const authorizer = this.readAuthorizer(session)
     const subIds = entry.subscriptionId !== 0 ? [entry.subscriptionId] : undefined
     this.retained.match(entry.filter, (msg, topic) => {
       if (msg.isExpired(now)) {
@@ -301,11 +313,11 @@ export class Broker {
     const targets = this.targets
     targets.length = 0
     this.subscriptions.match(msg.topic, this.visitSubscription)
-    const authorizer = this.options.authorizer
     let matched = targets.length > 0
     for (let i = 0; i < targets.length; i++) {
       const s = targets[i]!
       if (s.matchEpoch !== epoch) continue
+      const authorizer = this.readAuthorizer(s)
       if (authorizer !== undefined && !authorizer.canRead(s.identity, msg.topic)) continue
       const qos = this.options.upgradeOutgoingQos ? msg.qos : ((msg.qos < s.matchQos ? msg.qos : s.matchQos) as QoS)
       // [MQTT-3.3.1-12/13] RETAIN is cleared on normal delivery unless Retain As Published.
@@ -368,7 +380,7 @@ export class Broker {
       chosen = group.next()!.value
     }
     this.sharedMatched = true
-    const authorizer = this.options.authorizer
+    const authorizer = this.readAuthorizer(chosen.session)
     if (authorizer !== undefined && !authorizer.canRead(chosen.session.identity, msg.topic)) return
     const qos = (msg.qos < chosen.qos ? msg.qos : chosen.qos) as QoS
     deliver(this, chosen.session, msg, qos, chosen.retainAsPublished && msg.retain, chosen.subscriptionId !== 0 ? [chosen.subscriptionId] : undefined, this.now())
@@ -493,6 +505,7 @@ export class Broker {
     for (const st of state.sessions) {
       const s = new Session(st.clientId, { clientId: st.clientId, username: st.username, remoteAddress: '', listener: '' })
       s.stored = true
+      s.checkQueuedReads = true
       s.expiryInterval = st.expiryInterval
       s.connectExpiryInterval = st.expiryInterval
       // A session whose client was connected when the broker stopped starts its expiry now.

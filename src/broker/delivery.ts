@@ -101,10 +101,13 @@ export function pump(session: Session, now: number): void {
   if (conn === null || conn.state !== ConnState.Connected) return
   while (!conn.isCongested()) {
     const o = session.peek()
-    if (o === undefined) return
+    if (o === undefined) {
+      session.checkQueuedReads = false
+      return
+    }
     if (o.qos > 0 && session.inflight.size >= conn.sendWindow) return
     session.dequeue()
-    if (o.msg.isExpired(now)) {
+    if (o.msg.isExpired(now) || (session.checkQueuedReads && !conn.broker.authorizer(conn.listener).canRead(session.identity, o.msg.topic))) {
       if (o.qos > 0) conn.broker.persistAcked(session, o)
       continue
     }

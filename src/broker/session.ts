@@ -10,6 +10,7 @@ import type { WillMessage } from '../protocol/packets.js'
 import type { ClientIdentity } from '../auth/types.js'
 import type { Message } from './message.js'
 import type { Connection } from './connection.js'
+import type { ListenerInfo } from './options.js'
 
 /** Seconds meaning "never expires" (v5 Session Expiry Interval 0xFFFFFFFF). */
 export const NeverExpires = 0xffffffff
@@ -73,6 +74,13 @@ export class Session {
   readonly clientId: string
   connection: Connection | null = null
   identity: ClientIdentity
+  /**
+   * Set for a session restored from the store: what was queued for it while its listener (and so its
+   * per-listener ACL) was unknown is checked when sent. Cleared once that queue has drained.
+   */
+  checkQueuedReads = false
+  /** The listener of the session's latest connection (per-listener ACLs); unknown after a restore. */
+  listener: ListenerInfo | undefined = undefined
   /** Key: the filter exactly as subscribed, $share prefix included. */
   readonly subscriptions = new Map<string, SubEntry>()
   /**
