@@ -11,6 +11,8 @@ const peers = [
   ['mosquitto', 'mosquitto'],
   ['mosquitto_passwd', 'mosquitto'],
   ['openssl', 'openssl'],
+  ['pebble', 'pebble'],
+  ['pebble-challtestsrv', 'pebble'],
 ]
 const missing = []
 for (const [cmd, pkg] of peers) {

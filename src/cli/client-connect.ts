@@ -13,7 +13,8 @@ import type { Packet } from '../protocol/index.js'
 import type { ClientConfig } from './client-args.js'
 
 /** Exit codes that are libmosquitto's MOSQ_ERR_* values, for scripts written against mosquitto_pub/sub. */
-export const ExitCode = { Ok: 0, Error: 1, Tls: 8, Timeout: 27 } as const
+/** Exit codes: libmosquitto's MOSQ_ERR_* numbers where mosquitto_pub/sub exit with one (7 CONN_LOST, 8 TLS). */
+export const ExitCode = { Ok: 0, Error: 1, ConnLost: 7, Tls: 8, Timeout: 27 } as const
 
 export class SetupError extends Error {}
 
@@ -182,12 +183,19 @@ const Strerror: Record<string, string> = {
   EPIPE: 'Broken pipe', ECONNABORTED: 'Software caused connection abort',
 }
 
-const TlsReasonText: Record<string, string> = {
+/** Our verification of the server's certificate failed: printed after "certificate verify failed: ". */
+const TlsVerifyText: Record<string, string> = {
   'unknown-ca': 'unknown CA',
   'name-mismatch': 'name mismatch',
   expired: 'expired',
   'not-yet-valid': 'not yet valid',
   revoked: 'revoked',
+}
+
+/** The server refused the handshake. */
+const TlsRefusalText: Record<string, string> = {
+  'certificate-required': 'the broker requires a client certificate (--cert and --key)',
+  'certificate-refused': 'the broker refused the client certificate',
 }
 
 /**
@@ -214,10 +222,10 @@ export function connectFailure (err: ClientError, cfg: ClientConfig): { lines: s
       return { lines, code: rc }
     }
     case ClientErrorCode.Tls: {
-      const why = TlsReasonText[err.tlsReason ?? ''] ?? 'handshake failed'
-      const detail = err.message
-      const verify = err.tlsReason === 'handshake' ? '' : 'certificate verify failed: '
-      return { lines: [`Error: A TLS error occurred: ${verify}${why} (${detail}).`], code: ExitCode.Tls }
+      const reason = err.tlsReason ?? 'handshake'
+      const verify = TlsVerifyText[reason]
+      const why = verify === undefined ? TlsRefusalText[reason] ?? 'handshake failed' : `certificate verify failed: ${verify}`
+      return { lines: [`Error: A TLS error occurred: ${why} (${err.message}).`], code: ExitCode.Tls }
     }
     case ClientErrorCode.Network: {
       const cause = err.cause as { code?: string } | undefined
@@ -227,6 +235,9 @@ export function connectFailure (err: ClientError, cfg: ClientConfig): { lines: s
     }
     case ClientErrorCode.ConnectTimeout:
       return { lines: ['Error: Connection timed out'], code: ExitCode.Error }
+    case ClientErrorCode.Closed:
+      // The server closed the connection before CONNACK (e.g. it refused a client certificate without a TLS alert).
+      return { lines: ['Error: The connection was lost.'], code: ExitCode.ConnLost }
     default:
       return { lines: [`Error: ${err.message}`], code: ExitCode.Error }
   }

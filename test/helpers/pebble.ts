@@ -36,6 +36,9 @@ export interface Pebble {
   /** Makes challtestsrv answer A queries for `host` with `address` (e.g. to break validation). */
   setA(host: string, address: string): Promise<void>
   clearA(host: string): Promise<void>
+  /** Makes challtestsrv answer SERVFAIL for `host` (a name whose DNS is broken). */
+  servfail(host: string): Promise<void>
+  clearServfail(host: string): Promise<void>
   /** Everything both processes printed (for failure messages). */
   output(): string
   stop(): Promise<void>
@@ -153,6 +156,8 @@ export async function startPebble(o: PebbleOptions = {}): Promise<Pebble> {
     }),
     setA: (host, address) => cts('/add-a', { host: host.endsWith('.') ? host : `${host}.`, addresses: [address] }),
     clearA: (host) => cts('/clear-a', { host: host.endsWith('.') ? host : `${host}.` }),
+    servfail: (host) => cts('/set-servfail', { host: host.endsWith('.') ? host : `${host}.` }),
+    clearServfail: (host) => cts('/clear-servfail', { host: host.endsWith('.') ? host : `${host}.` }),
     output: () => out,
     stop,
   }

@@ -11,9 +11,6 @@ import type { ClientConfig } from '../client-args.js'
 import { buildClientOptions, clientIdFor, connectFailure, ExitCode, reasonString, SetupError, traceClient } from '../client-connect.js'
 import { pubUsage, refusedArgsOutput } from '../client-usage.js'
 
-/** libmosquitto's MOSQ_ERR_CONN_LOST: the connection dropped after CONNACK. */
-const ConnLost = 7
-
 export async function run (argv: string[]): Promise<number> {
   const parsed = parseClientArgs('pub', argv)
   if (!parsed.ok) {
@@ -95,7 +92,7 @@ export async function run (argv: string[]): Promise<number> {
     const ce = e as ClientError
     err([ce.code === ClientErrorCode.PacketTooLarge ? `Error: ${ce.message}` : 'Error: The connection was lost.'])
     client.end()
-    return ce.code === ClientErrorCode.PacketTooLarge ? ExitCode.Error : ConnLost
+    return ce.code === ClientErrorCode.PacketTooLarge ? ExitCode.Error : ExitCode.ConnLost
   }
   await client.disconnect(0, cfg.props.disconnect)
   return ExitCode.Ok
