@@ -116,7 +116,7 @@ export class BridgeBlocks {
 
   private resolve (b: Block): BridgeOptions | undefined {
     const d = b.draft
-    const where = `bridge ${b.name} (${formatLocation(b.loc)})`
+    const where = `bridge ${b.name}`
     const at = (opt: string): SourceLocation => b.origins.get(opt) ?? b.loc
     const before = this.errors.length
     if (d.addresses === undefined) {

@@ -76,6 +76,9 @@ export function parseBridgeAddress (w: string): BridgeAddress {
     }
   }
   if (host === '') throw new BadValue(`bridge address '${w}' has no host`)
+  if (bracket === null && host.includes(':') && isIP(host) !== 6) {
+    throw new BadValue(`bridge address '${w}': an IPv6 address needs its port: ${isIP(w) === 6 ? `[${w}]:1883` : '[::1]:1883'}`)
+  }
   if (port === undefined) return { host, port: BridgeDefaults.port }
   const n = Number(port)
   if (!/^\d+$/.test(port) || n < 1 || n > 65535) {

@@ -81,6 +81,8 @@ export interface GlobalConfig {
   persistenceLocation: string | undefined
   autosaveInterval: number
   autosaveOnChanges: boolean
+  /** fdatasync after each group commit (Midge-only): survives power loss, at a measured cost. */
+  persistenceFsync: boolean
   pidFile: string | undefined
   /** undefined = not set: when started as root the broker switches to `mosquitto` (or `nobody`). */
   user: string | undefined

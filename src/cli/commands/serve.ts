@@ -41,7 +41,8 @@ import { isTlsListener, type ListenerConfig, type MidgeConfig } from '../../conf
 import { createLogSinks, type LogSinkSet } from '../../observability/log-sinks.js'
 import { Logger, stderrSink } from '../../observability/logger.js'
 import { startServer, type ListenerPlan, type RunningServer } from '../../server.js'
-import { checkTlsFiles, startTlsListener, TlsProblemCode, type TlsListener, type TlsProblem } from '../../transport/tls.js'
+import { checkTlsFiles, startTlsListener, tlsSysValues, TlsProblemCode, type TlsListener, type TlsProblem } from '../../transport/tls.js'
+import { SysPublisher } from '../../broker/sys.js'
 import { VERSION } from '../../version.js'
 
 export async function run(argv: string[]): Promise<number> {
@@ -272,8 +273,8 @@ class Runtime {
     const acmeForce: string[] = []
     for (const [i, l] of cfg.listeners.entries()) {
       if (!isTlsListener(l)) continue
+      // Warnings are logged once, by startTlsListener; here only errors stop the start.
       const problems = checkTlsFiles(this.tlsOptions(i))
-      for (const p of problems) if (p.severity === 'warning') log.warning(`Warning: TLS listener ${l.name}: ${p.message}`)
       const errors = problems.filter((p) => p.severity === 'error')
       const acme = this.acmeFiles.get(i)
       if (acme !== undefined && (errors.length > 0 || this.acme?.usable(acme) === undefined) && errors.every((p) => acmeObtainable(p, acme))) {
@@ -286,8 +287,8 @@ class Runtime {
       }
       if (errors.length > 0) return this.fail(errors.map((p) => `TLS listener ${l.name} (${l.file}:${l.line}): ${p.message}`).join('\n'))
     }
-    const ws = cfg.listeners.find((l) => l.protocol !== 'mqtt')
-    if (ws !== undefined) return this.fail(`listener ${ws.port} (${ws.file}:${ws.line}): protocol ${ws.protocol} is not supported by this build of Midge yet`)
+    const wss = cfg.listeners.find((l) => l.protocol === 'websockets' && isTlsListener(l))
+    if (wss !== undefined) return this.fail(`listener ${wss.port} (${wss.file}:${wss.line}): WebSockets over TLS (wss) is not supported yet; use MQTT over TLS on this port, or plain websockets behind a TLS proxy`)
     let addresses: string[][]
     try {
       addresses = await Promise.all(cfg.listeners.map((l) => listenAddresses(l)))
@@ -313,7 +314,7 @@ class Runtime {
         broker: brokerOptions(cfg, log, this.security),
         listeners: plain,
         noDelay: g.setTcpNodelay,
-        ...(g.persistence ? { persistence: { dir: g.persistenceLocation ?? process.cwd(), file: g.persistenceFile, fsync: false } } : {}),
+        ...(g.persistence ? { persistence: { dir: g.persistenceLocation ?? process.cwd(), file: g.persistenceFile, fsync: g.persistenceFsync } } : {}),
       })
       for (let i = 0; i < cfg.listeners.length; i++) {
         const l = cfg.listeners[i] as ListenerConfig
@@ -415,16 +416,15 @@ class Runtime {
     const l = this.cfg.listeners[i] as ListenerConfig
     const info = this.infos[i] as ListenerInfo
     const broker = (this.server as RunningServer).broker
-    const opened: TlsListener[] = []
-    for (const host of this.addresses[i] ?? []) {
-      const listener = await startTlsListener({ ...this.tlsOptions(i), host, port: l.port, name: l.name, logger: this.logger }, (socket: tls.TLSSocket, certUser) => {
-        const meta = remote(socket as unknown as net.Socket)
-        broker.handle(socket, info, certUser === undefined ? meta : { ...meta, certificateUsername: certUser })
-      })
-      this.tlsListeners.push({ index: i, listener })
-      opened.push(listener)
-    }
-    return opened
+    // One listener per config block, over all its addresses: one certificate, one watcher, one log line.
+    const listener = await startTlsListener({ ...this.tlsOptions(i), host: this.addresses[i] ?? [], port: l.port, name: l.name, logger: this.logger }, (socket: tls.TLSSocket, certUser) => {
+      const meta = remote(socket as unknown as net.Socket)
+      broker.handle(socket, info, certUser === undefined ? meta : { ...meta, certificateUsername: certUser })
+    })
+    this.tlsListeners.push({ index: i, listener })
+    // $SYS/broker/tls/<listener>/certificate/{expires,days_left,subject,fingerprint}
+    for (const [k, f] of tlsSysValues(l.name, listener)) SysPublisher.extra.set(k, f)
+    return [listener]
   }
 
   /** TLS options of listener `i`: its certfile/keyfile, or the ACME state directory's files. */
@@ -450,8 +450,9 @@ class Runtime {
       this.logger.notice(`Opening ${a.family === 'IPv6' ? 'ipv6' : 'ipv4'} listen socket on ${a.address} port ${a.port} (listener ${l.info.name}).`)
     }
     for (const { index, listener } of this.tlsListeners) {
-      const a = listener.address()
-      this.logger.notice(`Opening ${a.family === 'IPv6' ? 'ipv6' : 'ipv4'} TLS listen socket on ${a.address} port ${a.port} (listener ${(this.cfg.listeners[index] as ListenerConfig).name}).`)
+      for (const a of listener.addresses()) {
+        this.logger.notice(`Opening ${a.family === 'IPv6' ? 'ipv6' : 'ipv4'} TLS listen socket on ${a.address} port ${a.port} (listener ${(this.cfg.listeners[index] as ListenerConfig).name}).`)
+      }
     }
   }
 
@@ -479,6 +480,7 @@ class Runtime {
   private async closeListeners(): Promise<void> {
     await this.acme?.close()
     await Promise.all(this.tlsListeners.map((t) => t.listener.close()))
+    for (const t of this.tlsListeners) for (const [k] of tlsSysValues((this.cfg.listeners[t.index] as ListenerConfig).name, t.listener)) SysPublisher.extra.delete(k)
     this.tlsListeners.length = 0
     await this.server?.close()
   }
