@@ -26,7 +26,7 @@ const QUIET_PCT = 15
 
 const HELP = `Usage: npm run bench -- [options]     (node dist/bench/run.js [options])
 
-  --scenario LIST   fanin,fanout,latency,conns or all (full sizes). Without it: a quick set of
+  --scenario LIST   fanin,fanout,latency,conns,persist or all (full sizes). Without it: a quick set of
                     every scenario at small sizes (as --quick), a few minutes in all.
   --brokers LIST    midge,mosquitto,aedes (default: all three; one that cannot run is reported)
   --runs N          runs per scenario and broker, taken in turns; the median is reported (3)
@@ -54,6 +54,8 @@ interface BenchFlags {
   loadCore: number
   quietWait: number
   verbose: boolean
+  /** Run the persistence benches (QoS 1 cost of persistence, start-up time of a large store). */
+  persist: boolean
 }
 
 function parseFlags(argv: string[]): BenchFlags | null {
@@ -68,6 +70,7 @@ function parseFlags(argv: string[]): BenchFlags | null {
     duration: 0,
     brokerCore: 0,
     loadCore: 1,
+    persist: false,
     quietWait: 3,
     verbose: false,
   }
@@ -88,10 +91,15 @@ function parseFlags(argv: string[]): BenchFlags | null {
       case '--scenarios': {
         const list = v()
         scenarioFlag = true
-        if (list === 'all') f.scenarios = [...Scenarios]
-        else {
-          f.scenarios = list.split(',') as Scenario[]
-          for (const s of f.scenarios) if (!Scenarios.includes(s)) throw new Error(`unknown scenario '${s}' (${Scenarios.join(', ')}, all)`)
+        if (list === 'all') {
+          f.scenarios = [...Scenarios]
+          f.persist = true
+        } else {
+          const names = list.split(',')
+          // `persist` is Midge against itself (persistence off vs on), run by bench/persist/ after the rest.
+          f.persist = names.includes('persist')
+          f.scenarios = names.filter((s) => s !== 'persist') as Scenario[]
+          for (const s of f.scenarios) if (!Scenarios.includes(s)) throw new Error(`unknown scenario '${s}' (${Scenarios.join(', ')}, persist, all)`)
         }
         break
       }
@@ -303,6 +311,14 @@ async function main(): Promise<number> {
     for (const b of f.brokers) {
       const o = lines.get(`${item.id}/${b}`)
       if (b !== 'midge' && o !== undefined && o.status === 'ok') out(ratioLine(item, m, o))
+    }
+  }
+  if (f.persist) {
+    // Their JSON lines go to stdout beside the others; they pin nothing, so quote them as ratios only.
+    for (const [script, args] of [['qos1-cost', f.quick ? ['-n', '30000'] : []], ['startup', f.quick ? ['--retained', '20000', '--sessions', '2000'] : []]] as const) {
+      note(`persist: running bench/persist/${script}.bench`)
+      const r = spawnSync(process.execPath, [join(import.meta.dirname, 'persist', `${script}.bench.js`), ...args], { stdio: ['ignore', 'inherit', 'inherit'] })
+      if (r.status !== 0) failures++
     }
   }
   if (failures === 0) rmSync(logDir, { recursive: true, force: true })
