@@ -71,6 +71,11 @@ export class Connection {
   topicAliases: Map<number, string> | undefined = undefined
   /** v5 Request Problem Information: when false, reason strings go only in CONNACK/DISCONNECT. */
   problemInformation = true
+  /**
+   * A 3.x bridge that set the protocol level's high bit (mosquitto's try_private): its subscriptions
+   * behave as No Local + Retain As Published, so what it sends us is not echoed back to it.
+   */
+  privateBridge = false
   /** Set by a clean DISCONNECT (without 0x04): the will is discarded [MQTT-3.1.2-10]. */
   cleanDisconnect = false
   /** Why the connection ended, for the log. */

@@ -21,7 +21,7 @@ import type {
   AckPacket, ConnackPacket, DisconnectPacket, Packet, Properties, ProtocolVersion, PublishPacket, QoS,
   SubackPacket, SubscribePacket, Subscription, UnsubackPacket, UnsubscribePacket,
 } from '../protocol/index.js'
-import { ClientError, ClientErrorCode } from './errors.js'
+import { ClientError, ClientErrorCode, classifySocketError } from './errors.js'
 import { Await, Flows, Pending } from './flows.js'
 import { resolveOptions } from './options.js'
 import type { ClientOptions, ResolvedOptions } from './options.js'
@@ -220,10 +220,10 @@ export class MqttClient extends EventEmitter {
       const err = decoder.push(chunk)
       if (err !== null) this.fail(new ClientError(ClientErrorCode.Protocol, `server sent a bad packet: ${err.message}`, { cause: err }))
     })
+    const secure = this.options.transport === 'tls' || this.options.transport === 'wss'
     stream.on('error', (err: Error & { code?: string }) => {
-      if (this.closeReason === null) {
-        this.closeReason = new ClientError(ClientErrorCode.Network, err.message, { cause: err })
-      }
+      // A TLS alert can come after the handshake (TLS 1.3 servers refuse a missing client certificate then).
+      if (this.closeReason === null) this.closeReason = classifySocketError(err, secure)
     })
     stream.on('close', () => {
       if (this.stream === stream) this.afterClose()
@@ -233,7 +233,7 @@ export class MqttClient extends EventEmitter {
       type: PacketType.Connect,
       protocolName: this.protocolVersion === 3 ? 'MQIsdp' : 'MQTT',
       protocolVersion: this.protocolVersion,
-      bridge: false,
+      bridge: o.bridge,
       cleanStart: o.clean,
       keepAlive: o.keepalive,
       clientId: this.clientId,

@@ -31,8 +31,13 @@ export const ClientErrorCode = {
 } as const
 export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode]
 
-/** Why a TLS handshake failed, from OpenSSL's verify result as Node reports it. */
-export type TlsFailureReason = 'unknown-ca' | 'name-mismatch' | 'expired' | 'not-yet-valid' | 'revoked' | 'handshake'
+/**
+ * Why a TLS handshake failed: our verification of the server (from OpenSSL's verify result as Node reports
+ * it), the server's refusal of our client certificate (a TLS alert; with TLS 1.3 it arrives after the
+ * handshake looked complete), or any other handshake failure.
+ */
+export type TlsFailureReason = 'unknown-ca' | 'name-mismatch' | 'expired' | 'not-yet-valid' | 'revoked'
+  | 'certificate-required' | 'certificate-refused' | 'handshake'
 
 export class ClientError extends Error {
   readonly code: ClientErrorCode
@@ -61,15 +66,32 @@ const TlsReasons: Record<string, TlsFailureReason> = {
   CERT_HAS_EXPIRED: 'expired',
   CERT_NOT_YET_VALID: 'not-yet-valid',
   CERT_REVOKED: 'revoked',
+  // Alerts from the server about our client certificate.
+  ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: 'certificate-required',
+  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: 'certificate-refused',
+  ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: 'certificate-refused',
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED: 'certificate-refused',
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED: 'certificate-refused',
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN: 'certificate-refused',
+}
+
+/**
+ * The reason text of an OpenSSL error as Node words it, e.g. "805C...:error:0A00045C:SSL routines:
+ * ssl3_read_bytes:tlsv13 alert certificate required:../deps/openssl/...:1601:SSL alert number 116\n"
+ * gives "tlsv13 alert certificate required"; other messages are returned trimmed.
+ */
+export function opensslReason (message: string): string {
+  const m = /:SSL routines:[^:]*:([^:]+):/.exec(message)
+  return m === null ? message.trim() : m[1]!
 }
 
 /** Turns a socket error into a ClientError: TLS verification failures get a reason, the rest are Network. */
 export function classifySocketError (err: Error & { code?: string }, tls: boolean): ClientError {
   const code = err.code ?? ''
   const reason = TlsReasons[code]
-  if (reason !== undefined) return new ClientError(ClientErrorCode.Tls, err.message, { tlsReason: reason, cause: err })
+  if (reason !== undefined) return new ClientError(ClientErrorCode.Tls, opensslReason(err.message), { tlsReason: reason, cause: err })
   if (tls && (code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS') || /SSL|TLS/.test(err.message))) {
-    return new ClientError(ClientErrorCode.Tls, err.message, { tlsReason: 'handshake', cause: err })
+    return new ClientError(ClientErrorCode.Tls, opensslReason(err.message), { tlsReason: 'handshake', cause: err })
   }
   return new ClientError(ClientErrorCode.Network, err.message, { cause: err })
 }

@@ -50,6 +50,8 @@ export interface ClientOptions {
   localAddress?: string
   /** Connect to this Unix domain socket instead of host:port (mosquitto's --unix; plain MQTT only). */
   unixPath?: string
+  /** Set mosquitto's bridge flag (0x80 in the CONNECT protocol level, `try_private`); default false. */
+  bridge?: boolean
 }
 
 export interface ResolvedOptions extends Required<Omit<ClientOptions, 'tls' | 'username' | 'password' | 'will' | 'properties' | 'localAddress' | 'unixPath'>> {
@@ -84,5 +86,6 @@ export function resolveOptions (o: ClientOptions): ResolvedOptions {
     maxPacketSize: o.maxPacketSize ?? 0,
     localAddress: o.localAddress,
     unixPath: o.unixPath,
+    bridge: o.bridge ?? false,
   }
 }

@@ -5,9 +5,8 @@
 import net from 'node:net'
 import tls from 'node:tls'
 import type { Duplex } from 'node:stream'
-import { WebSocket, createWebSocketStream } from 'ws'
-import { classifySocketError } from './errors.js'
-import type { ClientError } from './errors.js'
+import type { WebSocket } from 'ws'
+import { ClientError, ClientErrorCode, classifySocketError } from './errors.js'
 import type { ResolvedOptions } from './options.js'
 
 export interface OpenTransport {
@@ -60,25 +59,32 @@ function openTls (o: ResolvedOptions): OpenTransport {
   return { ready: settle(socket, 'secureConnect', true), abort: () => socket.destroy() }
 }
 
+/**
+ * `ws` is imported on first use: loading it costs more than the rest of `midge pub` together, and most
+ * connections are TCP or TLS.
+ */
 function openWs (o: ResolvedOptions): OpenTransport {
   const secure = o.transport === 'wss'
   const host = net.isIPv6(o.host) ? `[${o.host}]` : o.host
   const url = `${secure ? 'wss' : 'ws'}://${host}:${o.port}${o.wsPath.startsWith('/') ? '' : '/'}${o.wsPath}`
   const wsOpts: ConstructorParameters<typeof WebSocket>[2] = { ...(secure ? o.tls : {}) }
   if (o.localAddress !== undefined) wsOpts.localAddress = o.localAddress
-  const ws = new WebSocket(url, ['mqtt'], wsOpts)
-  const ready = new Promise<Duplex>((resolve, reject) => {
+  let ws: WebSocket | null = null
+  let aborted = false
+  const ready = import('ws').then(({ WebSocket, createWebSocketStream }) => new Promise<Duplex>((resolve, reject) => {
+    if (aborted) { reject(new ClientError(ClientErrorCode.Closed, 'connection attempt aborted')); return }
+    const socket = new WebSocket(url, ['mqtt'], wsOpts)
+    ws = socket
     const onError = (err: Error): void => {
-      ws.removeListener('open', onOpen)
+      socket.removeListener('open', onOpen)
       reject(classifySocketError(err as Error & { code?: string }, secure) satisfies ClientError)
     }
     const onOpen = (): void => {
-      ws.removeListener('error', onError)
-      const stream = createWebSocketStream(ws)
-      resolve(stream)
+      socket.removeListener('error', onError)
+      resolve(createWebSocketStream(socket))
     }
-    ws.once('error', onError)
-    ws.once('open', onOpen)
-  })
-  return { ready, abort: () => ws.terminate() }
+    socket.once('error', onError)
+    socket.once('open', onOpen)
+  }))
+  return { ready, abort: () => { aborted = true; ws?.terminate() } }
 }

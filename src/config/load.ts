@@ -10,6 +10,7 @@ import {
   ConfigError, ConfigErrorCode, ConfigInvalidError, formatLocation, type ConfigWarning, type SourceLocation,
 } from './errors.js'
 import { parseConfigFile, type ConfigEntry } from './parse.js'
+import { BridgeBlocks } from './bridge-blocks.js'
 import { classifyOption, findOption, OptionTable, suggestOption, type OptionSpec } from './schema.js'
 import type {
   ConfigurableBrokerOptions, GlobalConfig, ListenerConfig, LogDest, MidgeConfig, SecuritySettings,
@@ -95,6 +96,8 @@ class Builder {
   readonly global = defaultGlobal()
   readonly broker: Partial<ConfigurableBrokerOptions> = {}
   readonly listeners: ListenerConfig[] = []
+  /** `connection` blocks (bridges), read by bridge-blocks.ts. */
+  readonly bridges = new BridgeBlocks()
   defaultListener: ListenerConfig | undefined
   current: ListenerConfig | undefined
   /** First location of each single-valued option per scope, to warn about repeats. */
@@ -128,6 +131,7 @@ class Builder {
   }
 
   entry(e: ConfigEntry): void {
+    if (this.bridges.entry(e, this)) return
     const kind = classifyOption(e.key)
     if (kind === 'unknown') {
       const guess = suggestOption(e.key)
@@ -160,6 +164,7 @@ class Builder {
     const loc = { file: e.file, line: e.line }
     if ('special' in t) {
       if (t.special === 'listener') {
+        this.bridges.endBlock()
         this.current = newListener(value as ListenerArgs, e)
         this.listeners.push(this.current)
         return
@@ -271,11 +276,14 @@ class Builder {
     this.unifyPerListener(listeners)
     nameListeners(listeners)
     this.securityWarnings(listeners)
+    const bridges = this.bridges.finish()
+    this.errors.push(...this.bridges.errors)
+    this.warnings.push(...this.bridges.warnings)
     const rank = (f: string): number => { const i = files.indexOf(f); return i === -1 ? files.length : i }
     const warnings = this.warnings.map((w, i) => ({ w, i }))
       .sort((a, b) => rank(a.w.file) - rank(b.w.file) || a.w.line - b.w.line || a.i - b.i)
       .map((x) => x.w)
-    return { file, files, broker: this.broker, listeners, global: this.global, warnings }
+    return { file, files, broker: this.broker, listeners, global: this.global, warnings, bridges }
   }
 
   resolveSecurity(l: ListenerConfig): void {

@@ -24,6 +24,8 @@ export function restartNeeded(running: MidgeConfig, next: MidgeConfig): string[]
     if ('global' in t && !same(running.global[t.global], next.global[t.global])) out.add(o.name)
     if ('broker' in t && !same(running.broker[t.broker], next.broker[t.broker])) out.add(o.name)
   }
+  // Bridges are started once; a changed `connection` block takes effect at the next start.
+  if (!same(running.bridges, next.bridges)) out.add('connection')
   if (running.listeners.length !== next.listeners.length) {
     out.add('listener')
     return [...out]

@@ -17,6 +17,7 @@ import { LetsEncryptProduction, LetsEncryptStaging } from '../acme/policy.js'
 import { AUTH_THROTTLE_DEFAULTS } from '../auth/throttle.js'
 import { defaultBrokerOptions } from '../broker/options.js'
 import { isMosquittoOption } from './mosquitto-options.js'
+import { BridgeOptionTable, isBridgeOption } from './bridge-options.js'
 import type { ConfigurableBrokerOptions, GlobalConfig, ListenerConfig, SecuritySettings } from './types.js'
 import {
   bool, dirPath, domainNames, duration, emailAddress, fileName, httpsUrl, int, listenerArgs, logDest, logType, oneOf, path,
@@ -218,6 +219,8 @@ export type OptionKind = 'midge' | 'unsupported-mosquitto' | 'unknown'
 export function classifyOption(name: string): OptionKind {
   if (byName.has(name)) return 'midge'
   if (name === 'include_dir') return 'midge'
+  // Bridge blocks have their own table (bridge-options.ts); load.ts hands them over before asking here.
+  if (isBridgeOption(name)) return 'midge'
   return isMosquittoOption(name) ? 'unsupported-mosquitto' : 'unknown'
 }
 
@@ -257,7 +260,7 @@ export function editDistance(a: string, b: string): number {
 export function suggestOption(name: string): string | undefined {
   let best: string | undefined
   let bestDist = Infinity
-  for (const candidate of [...byName.keys(), 'include_dir']) {
+  for (const candidate of [...byName.keys(), 'include_dir', 'connection', ...BridgeOptionTable.map((o) => o.name)]) {
     const dist = editDistance(name.toLowerCase(), candidate)
     if (dist < bestDist) {
       best = candidate

@@ -2,6 +2,7 @@
  * The typed result of loading a config: what serve.ts, transport/ and auth/ consume. Option names map onto
  * these camelCase fields in schema.ts only.
  */
+import type { BridgeOptions } from '../bridge/options.js'
 import type { BrokerOptions } from '../broker/options.js'
 import type { LogType } from '../observability/logger.js'
 import type { ConfigWarning, SourceLocation } from './errors.js'
@@ -123,6 +124,8 @@ export interface MidgeConfig {
   listeners: ListenerConfig[]
   global: GlobalConfig
   warnings: ConfigWarning[]
+  /** `connection` blocks, in file order (src/config/bridge-blocks.ts; run by src/bridge/). */
+  bridges: BridgeOptions[]
 }
 
 export function isTlsListener(l: ListenerConfig): boolean {

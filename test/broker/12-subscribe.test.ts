@@ -318,3 +318,15 @@ test('[MQTT-3.10.4-3] v5: after UNSUBSCRIBE an in-flight QoS 2 delivery is still
   c.send({ type: PacketType.Pubcomp, packetId: m.packetId, reasonCode: 0 })
   await c.expectNothing()
 })
+
+test('a 3.1.1 bridge connecting with the private bridge flag (try_private) is not sent its own messages back', async (t) => {
+  const h = setup(t)
+  const bridge = h.raw(4)
+  await bridge.connect({ clientId: 'bridge-1', bridge: true })
+  await bridge.subscribe('b/#', { qos: 1 })
+  const other = await h.client(4, { clientId: 'other' })
+  await other.subscribe('b/#')
+  bridge.publish('b/from-bridge', 'x', { qos: 1, packetId: 7 })
+  await other.waitFor(PacketType.Publish, (p) => p.topic === 'b/from-bridge')
+  await bridge.expectNothing(PacketType.Publish, 'its own message')
+})

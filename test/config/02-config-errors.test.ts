@@ -37,15 +37,15 @@ test('unknown option: file:line, the name, and the closest option when it looks 
 })
 
 test('a Mosquitto option Midge does not implement is refused with that sentence, never ignored', () => {
-  assert.deepEqual(errorsOf('connection bridge-01\naddress 10.0.0.1:1883\nauth_plugin /usr/lib/x.so\nauth_opt_db_host x\npsk_hint hint\nqueue_qos0_messages true\n').map((e) => e.msg), [
-    "1: option 'connection' is a Mosquitto option Midge does not support yet",
-    "2: option 'address' is a Mosquitto option Midge does not support yet",
+  assert.deepEqual(errorsOf('bridge_psk 00ff\nthreshold 10\nauth_plugin /usr/lib/x.so\nauth_opt_db_host x\npsk_hint hint\nqueue_qos0_messages true\n').map((e) => e.msg), [
+    "1: option 'bridge_psk' is a Mosquitto option Midge does not support yet",
+    "2: option 'threshold' is a Mosquitto option Midge does not support yet",
     "3: option 'auth_plugin' is a Mosquitto option Midge does not support yet",
     "4: option 'auth_opt_db_host' is a Mosquitto option Midge does not support yet",
     "5: option 'psk_hint' is a Mosquitto option Midge does not support yet",
     "6: option 'queue_qos0_messages' is a Mosquitto option Midge does not support yet",
   ])
-  assert.ok(errorsOf('connection b\n').every((e) => e.code === ConfigErrorCode.UnsupportedOption))
+  assert.ok(errorsOf('bridge_identity b\n').every((e) => e.code === ConfigErrorCode.UnsupportedOption))
 })
 
 test('a bad value names the expected type and range', () => {

@@ -206,6 +206,8 @@ export interface ConnectFields {
   password?: Buffer
   will?: WillMessage
   properties?: Properties
+  /** Set the bridge bit (0x80) of the protocol level, as mosquitto's try_private bridges do. */
+  bridge?: boolean
 }
 
 export interface SubscribeOptions {
@@ -390,7 +392,7 @@ export class TestClient {
       type: PacketType.Connect,
       protocolName: this.version === 3 ? 'MQIsdp' : 'MQTT',
       protocolVersion: this.version,
-      bridge: false,
+      bridge: fields.bridge ?? false,
       cleanStart: fields.cleanStart ?? true,
       keepAlive: fields.keepAlive ?? 0,
       clientId: fields.clientId ?? '',

@@ -17,6 +17,7 @@ export function handleConnect(conn: Connection, p: ConnectPacket): void {
   const broker = conn.broker
   const opts = broker.options
   conn.version = p.protocolVersion
+  conn.privateBridge = p.bridge && p.protocolVersion < 5
   const v5 = p.protocolVersion === 5
   let clientId = p.clientId
   let assigned = false

@@ -40,7 +40,8 @@ export function handleSubscribe(conn: Connection, p: SubscribePacket): void {
       continue
     }
     const qos = (s.qos > opts.maxQos ? opts.maxQos : s.qos) as QoS
-    const entry = new SubEntry(session, filter, shared === null ? '' : shared.group, qos, s.noLocal, s.retainAsPublished, s.retainHandling, subId)
+    const bridge = conn.privateBridge && shared === null
+    const entry = new SubEntry(session, filter, shared === null ? '' : shared.group, qos, s.noLocal || bridge, s.retainAsPublished || bridge, s.retainHandling, subId)
     const existed = broker.subscribe(session, key, entry)
     codes.push(qos)
     if (opts.logger.enabled('subscribe')) opts.logger.log('subscribe', `${session.clientId} ${qos} ${raw}`)

@@ -15,6 +15,7 @@ import { brokerUser, checkRead, checkWrite, currentUser, lookupUser, type Access
 import { loadConfig } from '../../config/load.js'
 import { isTlsListener, type ListenerConfig, type MidgeConfig } from '../../config/types.js'
 import { checkTlsFiles } from '../../transport/tls.js'
+import { checkBridgeFiles } from '../../config/bridge-check.js'
 
 const Usage = `Usage: midge check -c FILE [--user NAME]
 Validates FILE and every file it refers to (password, ACL, certificates, keys, log and persistence
@@ -138,6 +139,9 @@ function checkFiles(cfg: MidgeConfig, user: UserIdentity, problems: Problem[]): 
     const dir = cfg.global.persistenceLocation ?? process.cwd()
     const loc = cfg.global.origins['persistence_location'] ?? originOf(cfg, undefined, 'persistence')
     access(loc, checkWrite(`persistence_location ${dir}`, dir, user, 'directory'))
+  }
+  for (const b of cfg.bridges) {
+    for (const p of checkBridgeFiles(b, user, cfg.file)) problems.push(err(p.loc, p.message, p.fix))
   }
   if (cfg.global.pidFile !== undefined) {
     // The pid file is written before the broker switches user.

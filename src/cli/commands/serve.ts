@@ -22,6 +22,7 @@ import { dirname, join } from 'node:path'
 import type net from 'node:net'
 import type tls from 'node:tls'
 import { acmeListeners, acmeSettings } from '../../acme/from-config.js'
+import { startBridges, type RunningBridges } from '../../bridge/index.js'
 import { describeAcmeError } from '../../acme/errors.js'
 import { AcmeManager, type ManagedCertificate } from '../../acme/manager.js'
 import { AclAuthorizer } from '../../auth/acl.js'
@@ -214,6 +215,8 @@ class Runtime {
   readonly throttle: AuthThrottle
   security: Security
   server: RunningServer | undefined
+  /** mosquitto.conf `connection` blocks; started last, stopped first. Not changed by SIGHUP (as in Mosquitto). */
+  bridges: RunningBridges | undefined
   readonly tlsListeners: Array<{ index: number; listener: TlsListener }> = []
   /** acme_domain listeners: their certificate files (by listener index), and those waiting for a first certificate. */
   acme: AcmeManager | undefined
@@ -375,6 +378,8 @@ class Runtime {
     process.on('SIGHUP', this.onHup)
     this.acme?.onCertificate((cert) => { void this.acmeInstalled(cert) })
     this.acme?.start({ force: acmeForce })
+    // After the user switch, as Mosquitto: bridge certificates must be readable by the broker's user.
+    if (cfg.bridges.length > 0) this.bridges = startBridges((this.server as RunningServer).broker, cfg.bridges, log)
     return true
   }
 
@@ -469,6 +474,8 @@ class Runtime {
       this.logger.notice(`midge version ${VERSION} terminating (${signal}).`)
       process.off('SIGHUP', this.onHup)
       this.security.close()
+      // Bridges first: their final `0` notification and DISCONNECT go out while the broker still runs.
+      await this.bridges?.stop()
       await this.closeListeners()
       this.removePidFile()
       this.sinks?.close()
