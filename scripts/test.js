@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm test`: build, make sure the external test peers exist, run every test file with node --test.
-// A missing peer is a failure that names the Debian package (CI installs them in .ci/run), never a skip.
+// A missing peer is installed with apt-get when running as root on Debian; otherwise it is a failure that
+// names the Debian package (CI installs them in .ci/run), never a skip.
 import { execFileSync, spawnSync } from 'node:child_process'
 import { readdirSync, statSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -14,14 +15,27 @@ const peers = [
   ['pebble', 'pebble'],
   ['pebble-challtestsrv', 'pebble'],
 ]
-const missing = []
-for (const [cmd, pkg] of peers) {
-  const found = spawnSync('sh', ['-c', `command -v ${cmd} || test -x /usr/sbin/${cmd}`], { stdio: 'ignore' }).status === 0
-  if (!found) missing.push(`${cmd} (Debian package ${pkg})`)
+function missingPeers() {
+  const missing = []
+  for (const [cmd, pkg] of peers) {
+    const found = spawnSync('sh', ['-c', `command -v ${cmd} || test -x /usr/sbin/${cmd}`], { stdio: 'ignore' }).status === 0
+    if (!found) missing.push([cmd, pkg])
+  }
+  return missing
+}
+let missing = missingPeers()
+if (missing.length > 0 && process.getuid?.() === 0 && spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status === 0) {
+  // As root on Debian, install what is missing rather than send the user off to do it.
+  const pkgs = [...new Set(missing.map(([, pkg]) => pkg))]
+  console.error(`npm test: installing the test peers ${pkgs.join(' ')} with apt-get…`)
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+  spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env })
+  spawnSync('apt-get', ['install', '-y', '-qq', ...pkgs], { stdio: 'inherit', env })
+  missing = missingPeers()
 }
 if (missing.length > 0) {
-  const pkgs = [...new Set(missing.map((m) => m.replace(/.*package (\S+)\)/, '$1')))].join(' ')
-  console.error(`npm test: missing test peers: ${missing.join(', ')}.\nInstall them with: sudo apt-get install -y ${pkgs}`)
+  const pkgs = [...new Set(missing.map(([, pkg]) => pkg))].join(' ')
+  console.error(`npm test: missing test peers: ${missing.map(([cmd, pkg]) => `${cmd} (Debian package ${pkg})`).join(', ')}.\nInstall them with: sudo apt-get install -y ${pkgs}`)
   process.exit(1)
 }
 
