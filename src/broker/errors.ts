@@ -4,13 +4,11 @@
  */
 export type BrokerErrorCode =
   | 'BRK_ERR_PROTOCOL'
-  | 'BRK_ERR_MALFORMED'
   | 'BRK_ERR_TOPIC_ALIAS'
   | 'BRK_ERR_TOPIC_NAME'
   | 'BRK_ERR_QOS_NOT_SUPPORTED'
   | 'BRK_ERR_RETAIN_NOT_SUPPORTED'
   | 'BRK_ERR_RECEIVE_MAXIMUM'
-  | 'BRK_ERR_PACKET_TOO_LARGE'
 
 export class BrokerProtocolError extends Error {
   readonly code: BrokerErrorCode

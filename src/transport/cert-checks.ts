@@ -105,7 +105,9 @@ function checkChain(leaf: X509Certificate, chain: readonly X509Certificate[], in
 
   const top = path[path.length - 1] as X509Certificate
   if (top !== leaf || isSelfSigned(leaf)) return []
-  // The leaf alone: its issuer must be somewhere a client can get it from.
+  // The leaf alone: its issuer must be somewhere a client can get it from. A root CA in cafile that signed
+  // the leaf directly (mosquitto's usual private-CA set-up) is that issuer.
+  if (findIssuer(leaf, input.pool) !== undefined) return []
   const namesake = input.pool.find((c) => c.subject === leaf.issuer)
   if (namesake !== undefined) {
     return [tlsError(TlsProblemCode.ChainBroken,

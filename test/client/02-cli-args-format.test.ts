@@ -10,6 +10,8 @@ import type { ClientConfig } from '../../src/cli/client-args.js'
 import { checkFormat, formatMessage } from '../../src/cli/sub-format.js'
 import { strftime } from '../../src/cli/strftime.js'
 import { formatG, parseCJson, printCJson } from '../../src/cli/cjson.js'
+import { connectFailure } from '../../src/cli/client-connect.js'
+import { ClientError, ClientErrorCode, classifySocketError } from '../../src/client/errors.js'
 import type { PublishPacket } from '../../src/protocol/index.js'
 
 function ok (kind: 'pub' | 'sub', argv: string[]): ClientConfig {
@@ -61,6 +63,21 @@ test('pub without topic or message asks for both, with the full usage', () => {
   assert.ok(!r.ok && !r.help)
   assert.equal(r.error, 'Error: Both topic and message must be supplied.')
   assert.equal(r.showUsage, 'full')
+})
+
+test('connect failures: a close before CONNACK is mosquitto_pub\'s "connection was lost" (7); TLS alerts name the refusal', () => {
+  const pub = ok('pub', ['-t', 't', '-m', 'x'])
+  // mosquitto_pub 2.0.11 against a server that closes the socket after CONNECT prints this and exits 7.
+  assert.deepEqual(connectFailure(new ClientError(ClientErrorCode.Closed, 'connection closed'), pub), { lines: ['Error: The connection was lost.'], code: 7 })
+  // Node's words for a TLS 1.3 alert received after the handshake (the server wants a client certificate).
+  const alert = Object.assign(new Error('80BC4F6E2A7F0000:error:0A00045C:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required:../deps/openssl/openssl/ssl/record/rec_layer_s3.c:1601:SSL alert number 116\n'),
+    { code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' })
+  const e = classifySocketError(alert, true)
+  assert.deepEqual([e.code, e.tlsReason, e.message], [ClientErrorCode.Tls, 'certificate-required', 'tlsv13 alert certificate required'])
+  assert.deepEqual(connectFailure(e, pub), { lines: ['Error: A TLS error occurred: the broker requires a client certificate (--cert and --key) (tlsv13 alert certificate required).'], code: 8 })
+  const unknownCa = classifySocketError(Object.assign(new Error('x:error:0A000418:SSL routines:ssl3_read_bytes:tlsv1 alert unknown ca:f.c:1:SSL alert number 48'), { code: 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA' }), true)
+  assert.equal(connectFailure(unknownCa, pub).lines[0], 'Error: A TLS error occurred: the broker refused the client certificate (tlsv1 alert unknown ca).')
+  assert.equal(classifySocketError(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }), true).code, ClientErrorCode.Network)
 })
 
 test('check_format: mosquitto\'s error sentences', () => {

@@ -1,16 +1,16 @@
 /**
- * `midge sub` output against mosquitto_sub 2.0, side by side: both subscribe to the same mosquitto broker,
- * receive the same messages (binary, UTF-8, empty, retained, JSON, with v5 properties) and must print the
- * same bytes for every -F format in the table (and for the default, -v and -N outputs). Time-dependent
- * sequences are compared after masking digits, plus a closeness check of the clocks.
- *
- * Should also run against Midge's broker once it exists (same table, broker swapped).
+ * `midge sub` output against mosquitto_sub 2.0, side by side: both subscribe to the same broker (each broker
+ * of test/client/support/brokers.ts in turn: mosquitto, then Midge), receive the same messages (binary,
+ * UTF-8, empty, retained, JSON, with v5 properties) and must print the same bytes for every -F format in the
+ * table (and for the default, -v and -N outputs). Time-dependent sequences are compared after masking
+ * digits, plus a closeness check of the clocks.
  */
-import { test, before, after } from 'node:test'
+import { describe, test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { MqttClient } from '../../src/client/index.js'
 import type { Properties, QoS } from '../../src/protocol/index.js'
-import { Mosquitto } from '../client/support/mosquitto.js'
+import { Brokers } from '../client/support/brokers.js'
+import type { BrokerKind, BrokerProcess } from '../client/support/brokers.js'
 import { midge, start } from '../client/support/cli.js'
 import type { RunResult } from '../client/support/cli.js'
 
@@ -93,76 +93,84 @@ const formats: Format[] = [
 /** Formats worth repeating over MQTT 3.1.1 (no properties there). */
 const v311 = new Set(['default', '-v', '-v -N', 'fields', 'payload widths', '%j', '%J --pretty'])
 
-let broker: Mosquitto
-let run = 0
+/** Formats run at once per test (each one a mosquitto_sub and a midge sub process). */
+const BatchSize = 8
 
-before(async () => { broker = await Mosquitto.start() })
-after(async () => { await broker.stop() })
+/** One broker's comparisons; `prefix` keeps each batch's topics (and retained messages) apart. */
+function brokerSuite (kind: BrokerKind): void {
+  let broker: BrokerProcess
+  let batchNo = 0
 
-async function publishAll (version: 4 | 5, prefix: string, list: Msg[]): Promise<void> {
-  const c = new MqttClient({ host: '127.0.0.1', port: broker.port, protocolVersion: version, clientId: `pub-${prefix}` })
-  await c.connect()
-  for (const m of list) {
-    await c.publish(`${prefix}/${m.topic}`, m.payload, { qos: m.qos, retain: m.retain ?? false, properties: version === 5 ? m.props : undefined })
+  before(async () => { broker = await kind.start() })
+  after(async () => { await broker?.stop() })
+
+  async function publishAll (version: 4 | 5, prefix: string, list: Msg[]): Promise<void> {
+    const c = new MqttClient({ host: '127.0.0.1', port: broker.port, protocolVersion: version, clientId: `pub-${prefix}` })
+    await c.connect()
+    for (const m of list) {
+      await c.publish(`${prefix}/${m.topic}`, m.payload, { qos: m.qos, retain: m.retain ?? false, properties: version === 5 ? m.props : undefined })
+    }
+    await c.disconnect()
   }
-  await c.disconnect()
-}
 
-/** Runs each format with both programs at once over the same messages; returns their results by format. */
-async function compareBatch (version: 4 | 5, batch: Format[]): Promise<Array<{ f: Format; mosq: RunResult; ours: RunResult }>> {
-  const prefix = `cmp${++run}`
-  const retained = messages.filter((m) => m.retain === true)
-  const live = messages.filter((m) => m.retain !== true)
-  await publishAll(version, prefix, retained)
-  const common = (id: string): string[] => {
-    const a = ['-h', '127.0.0.1', '-p', String(broker.port), '-V', version === 5 ? 'mqttv5' : 'mqttv311', '-q', '2',
-      '-C', String(messages.length), '-t', `${prefix}/#`, '-i', id]
-    if (version === 5) a.push('-D', 'subscribe', 'subscription-identifier', '9')
-    return a
+  /** Runs each format with both programs at once over the same messages; returns their results by format. */
+  async function compareBatch (version: 4 | 5, batch: Format[]): Promise<Array<{ f: Format; mosq: RunResult; ours: RunResult }>> {
+    const prefix = `cmp${++batchNo}`
+    const retained = messages.filter((m) => m.retain === true)
+    const live = messages.filter((m) => m.retain !== true)
+    await publishAll(version, prefix, retained)
+    const common = (id: string): string[] => {
+      const a = ['-h', '127.0.0.1', '-p', String(broker.port), '-V', version === 5 ? 'mqttv5' : 'mqttv311', '-q', '2',
+        '-C', String(messages.length), '-t', `${prefix}/#`, '-i', id]
+      if (version === 5) a.push('-D', 'subscribe', 'subscription-identifier', '9')
+      return a
+    }
+    const runs = batch.map((f, k) => {
+      const env = { TZ: 'Asia/Kolkata', ...f.env }
+      const mosq = start('mosquitto_sub', [...common(`${prefix}-m${k}`), ...f.args], { env })
+      const ours = midge(['sub', ...common(`${prefix}-g${k}`), ...f.args], { env })
+      return { f, k, mosq, ours }
+    })
+    await Promise.all(runs.flatMap(({ k }) => [
+      broker.waitForSubscription(`${prefix}-m${k}`, `${prefix}/#`),
+      broker.waitForSubscription(`${prefix}-g${k}`, `${prefix}/#`),
+    ]))
+    await publishAll(version, prefix, live)
+    return Promise.all(runs.map(async (r) => ({ f: r.f, mosq: await r.mosq.result, ours: await r.ours.result })))
   }
-  const runs = batch.map((f, k) => {
-    const env = { TZ: 'Asia/Kolkata', ...f.env }
-    const mosq = start('mosquitto_sub', [...common(`${prefix}-m${k}`), ...f.args], { env })
-    const ours = midge(['sub', ...common(`${prefix}-g${k}`), ...f.args], { env })
-    return { f, k, mosq, ours }
-  })
-  await Promise.all(runs.flatMap(({ k }) => [
-    broker.waitForSubscription(`${prefix}-m${k}`, `${prefix}/#`),
-    broker.waitForSubscription(`${prefix}-g${k}`, `${prefix}/#`),
-  ]))
-  await publishAll(version, prefix, live)
-  return Promise.all(runs.map(async (r) => ({ f: r.f, mosq: await r.mosq.result, ours: await r.ours.result })))
+
+  for (const version of [5, 4] as const) {
+    const table = version === 5 ? formats : formats.filter((f) => v311.has(f.name))
+    for (let i = 0; i < table.length; i += BatchSize) {
+      const batch = table.slice(i, i + BatchSize)
+      test(`midge sub prints what mosquitto_sub prints, MQTT ${version === 5 ? '5' : '3.1.1'}: ${batch.map((f) => f.name).join(', ')}`, async (t) => {
+        const results = await compareBatch(version, batch)
+        for (const { f, mosq, ours } of results) await t.test(f.name, () => { assertSameOutput(f, mosq, ours) })
+      })
+    }
+  }
 }
 
 function show (b: Buffer): string {
   return JSON.stringify(b.toString('latin1'))
 }
 
-for (const version of [5, 4] as const) {
-  const table = version === 5 ? formats : formats.filter((f) => v311.has(f.name))
-  for (let i = 0; i < table.length; i += 4) {
-    const batch = table.slice(i, i + 4)
-    test(`midge sub prints what mosquitto_sub prints, MQTT ${version === 5 ? '5' : '3.1.1'}: ${batch.map((f) => f.name).join(', ')}`, async (t) => {
-      const results = await compareBatch(version, batch)
-      for (const { f, mosq, ours } of results) {
-        await t.test(f.name, () => {
-          assert.equal(mosq.code, 0, `mosquitto_sub ${f.args.join(' ')} failed: ${mosq.stderr}`)
-          assert.equal(ours.code, 0, `midge sub ${f.args.join(' ')} failed: ${ours.stderr}`)
-          const m = f.mask === undefined ? mosq.stdout : Buffer.from(f.mask(mosq.stdout.toString('latin1')), 'latin1')
-          const o = f.mask === undefined ? ours.stdout : Buffer.from(f.mask(ours.stdout.toString('latin1')), 'latin1')
-          assert.ok(m.length > 0, 'mosquitto_sub printed nothing')
-          assert.equal(show(o), show(m))
-          assert.equal(ours.stderr, mosq.stderr)
-          if (f.name === 'clock') {
-            // The unmasked %U values of the same message must be close: both clocks print "now".
-            const u = (r: RunResult): number[] => [...r.stdout.toString('latin1').matchAll(/\|(\d+\.\d{9})\|/g)].map((x) => Number(x[1]))
-            const um = u(mosq)
-            const uo = u(ours)
-            assert.equal(uo.length, um.length)
-            um.forEach((v, k) => assert.ok(Math.abs(v - uo[k]!) < 5, `%U ${uo[k]} vs ${v}`))
-          }
-        })
-      }
-    })
+function assertSameOutput (f: Format, mosq: RunResult, ours: RunResult): void {
+  assert.equal(mosq.code, 0, `mosquitto_sub ${f.args.join(' ')} failed: ${mosq.stderr}`)
+  assert.equal(ours.code, 0, `midge sub ${f.args.join(' ')} failed: ${ours.stderr}`)
+  const m = f.mask === undefined ? mosq.stdout : Buffer.from(f.mask(mosq.stdout.toString('latin1')), 'latin1')
+  const o = f.mask === undefined ? ours.stdout : Buffer.from(f.mask(ours.stdout.toString('latin1')), 'latin1')
+  assert.ok(m.length > 0, 'mosquitto_sub printed nothing')
+  assert.equal(show(o), show(m))
+  assert.equal(ours.stderr, mosq.stderr)
+  if (f.name === 'clock') {
+    // The unmasked %U values of the same message must be close: both clocks print "now".
+    const u = (r: RunResult): number[] => [...r.stdout.toString('latin1').matchAll(/\|(\d+\.\d{9})\|/g)].map((x) => Number(x[1]))
+    const um = u(mosq)
+    const uo = u(ours)
+    assert.equal(uo.length, um.length)
+    um.forEach((v, k) => assert.ok(Math.abs(v - uo[k]!) < 5, `%U ${uo[k]} vs ${v}`))
   }
 }
+
+for (const kind of Brokers) describe(`against ${kind.name}`, () => { brokerSuite(kind) })

@@ -42,7 +42,11 @@ export function start (cmd: string, args: string[], o: RunOptions = {}): Running
       child.kill('SIGKILL')
       reject(new Error(`${cmd} ${args.join(' ')} did not finish within ${timeoutMs} ms; stderr: ${err}`))
     }, timeoutMs)
-    child.on('error', (e) => { clearTimeout(timer); reject(e) })
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer)
+      // A missing peer is a failure that names its package, never a skip.
+      reject(e.code === 'ENOENT' && cmd.startsWith('mosquitto_') ? new Error(`${cmd} is missing: install the Debian package mosquitto-clients`, { cause: e }) : e)
+    })
     child.on('close', (code, signal) => {
       clearTimeout(timer)
       resolve({ code, signal, stdout: Buffer.concat(out), stderr: err })
