@@ -213,7 +213,7 @@ async function runOnce(item: PlanItem, def: BrokerDef, run: number, f: BenchFlag
   mkdirSync(dir, { recursive: true })
   await waitQuiet(f.quietWait)
   const port = await freePort()
-  let broker
+  let broker: ReturnType<BrokerDef['start']> | undefined
   try {
     broker = def.start({ port, dir, core: f.brokerCore, nofile })
     await waitForMqtt(broker, port, 15_000)

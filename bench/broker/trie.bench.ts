@@ -49,9 +49,9 @@ const keepAlive: unknown[] = []
  * frees the cons cells, which would show up as negative memory per entry. ToNumber flattens in place; the sum
  * keeps the call from being optimized away.
  */
-let flattened = 0
+let _flattened = 0
 function flat (s: string): string {
-  flattened += Number(s) | 0
+  _flattened += Number(s) | 0
   return s
 }
 

@@ -10,7 +10,7 @@ import { parseLoadArgs, UsageError } from './options.js'
 const exitCodes = { ok: 0, error: 1, timeout: 2, loss: 3, dups: 3 } as const
 
 async function main(): Promise<number> {
-  let opts
+  let opts: ReturnType<typeof parseLoadArgs>
   try {
     opts = parseLoadArgs(process.argv.slice(2))
   } catch (err) {

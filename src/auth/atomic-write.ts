@@ -62,7 +62,7 @@ export async function writeFileAtomic(path: string, data: string | Buffer, opts:
 }
 
 async function syncDirectory(dir: string): Promise<void> {
-  let dh
+  let dh: Awaited<ReturnType<typeof open>> | undefined
   try {
     dh = await open(dir, constants.O_RDONLY)
     await dh.sync()

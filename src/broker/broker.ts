@@ -10,12 +10,12 @@ import type { ClientIdentity, Authorizer } from '../auth/types.js'
 import { allowAllAuthorizer } from '../auth/types.js'
 import { defaultBrokerOptions, type BrokerOptions, type ListenerInfo } from './options.js'
 import { Connection, ConnState, type ConnectionMeta } from './connection.js'
-import { Session, SubEntry, NeverExpires, Outgoing, Outgoing as OutgoingRecord } from './session.js'
+import { Session, SubEntry, NeverExpires, Outgoing } from './session.js'
 import type { RecoveredState, StoredMessage, StoredOutgoing, StoredSession, StoredSubscription, StoredWill } from '../persistence/store.js'
 import { Message } from './message.js'
 import { TopicTrie, SharedTrie, type SharedGroup } from './topic-trie.js'
 import { RetainedIndex } from './retained-index.js'
-import { deliver, pump, resume } from './delivery.js'
+import { deliver, resume } from './delivery.js'
 import { ReasonCode } from '../protocol/constants.js'
 import { VERSION } from '../version.js'
 import { SysPublisher } from './sys.js'
@@ -522,7 +522,7 @@ export class Broker {
       for (const so of st.outgoing) {
         const m = state.messages.get(so.messageId)
         if (m === undefined) continue
-        const o = new OutgoingRecord(toMessage(m), so.qos, so.retain, so.subscriptionIds)
+        const o = new Outgoing(toMessage(m), so.qos, so.retain, so.subscriptionIds)
         o.oid = so.oid
         if (so.packetId !== 0) {
           o.packetId = so.packetId

@@ -163,7 +163,7 @@ export async function startTlsListener(opts: TlsListenerOptions, onSocket: TlsSo
       }
       server.once('error', onError)
       server.once('listening', onListening)
-      server.listen({ port: opts.port, host, ipv6Only: host !== undefined && host.includes(':') })
+      server.listen({ port: opts.port, host, ipv6Only: host?.includes(':') })
     })
     server.on('error', (err) => log.error(`TLS listener ${name}: ${err.message}`))
     return server

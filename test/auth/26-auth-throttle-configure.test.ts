@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { AuthThrottle } from '../../src/auth/throttle.js'
 
 test('configure() (SIGHUP) keeps running bans with their end time; a new failLimit drops the counts only', () => {
-  let t = 1_000_000
+  const t = 1_000_000
   const th = new AuthThrottle({ failLimit: 2, failWindowMs: 60_000, banTimeMs: 10_000, now: () => t })
   th.recordFailure('203.0.113.1')
   assert.equal(th.recordFailure('203.0.113.1'), true, 'banned')

@@ -60,7 +60,7 @@ test("midge check, run as a non-root user, reports a certificate it cannot read 
     assert.ok(out.includes(`${conf}:16: certfile ${live}/cert.pem: permission denied for user '${user}' (the directory ${liveDir} is mode 0700 ${owner})\n`), out)
     assert.ok(out.includes(`${conf}:17: cafile ${live}/chain.pem: permission denied for user '${user}'`), out)
     assert.ok(out.includes(`${conf}:18: keyfile ${live}/privkey.pem: permission denied for user '${user}'`), out)
-    assert.match(out, /\n  fix: let '.*' pass through .*live: 'chgrp /)
+    assert.match(out, /\n {2}fix: let '.*' pass through .*live: 'chgrp /)
     assert.match(out, /: 3 problems; the broker would not start\n$/)
   } finally {
     pki.remove()

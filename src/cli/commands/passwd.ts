@@ -161,10 +161,14 @@ function readHiddenLines(io: PasswdIo, prompts: string[]): Promise<string[]> {
         if (ch === '\r' || ch === '\n') {
           lines.push(current)
           current = ''
-          if (lines.length === prompts.length) return finish()
+          if (lines.length === prompts.length) {
+            finish()
+            return
+          }
           io.stderr.write('\n' + prompts[lines.length]!)
         } else if (ch === '\u0003' || (ch === '\u0004' && current === '')) {
-          return finish(new UsageError('Error: Aborted.'))
+          finish(new UsageError('Error: Aborted.'))
+          return
         } else if (ch === '\u007f' || ch === '\b') {
           current = Array.from(current).slice(0, -1).join('')
         } else if (ch === '\u0015') {

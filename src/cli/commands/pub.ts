@@ -7,7 +7,6 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { MqttClient } from '../../client/client.js'
 import { ClientError, ClientErrorCode } from '../../client/errors.js'
 import { parseClientArgs } from '../client-args.js'
-import type { ClientConfig } from '../client-args.js'
 import { buildClientOptions, clientIdFor, connectFailure, ExitCode, reasonString, SetupError, traceClient } from '../client-connect.js'
 import { pubUsage, refusedArgsOutput } from '../client-usage.js'
 
