@@ -21,7 +21,7 @@ import type { ListenerInfo } from '../broker/options.js'
 import type { Authenticator, Authorizer } from '../auth/types.js'
 import { Decoder, encode, PacketType, ReasonCode } from '../protocol/index.js'
 import type { ConnackPacket, Packet, PublishPacket, SubackPacket, Subscription } from '../protocol/index.js'
-import { memoryPair } from './memory-pair.js'
+import { memoryPair } from '../transport/memory-pair.js'
 
 /** Session Expiry Interval meaning "never" [MQTT-3.1.2-23 ff.]. */
 const NeverExpires = 0xffffffff

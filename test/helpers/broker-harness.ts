@@ -9,7 +9,7 @@
  * packets in order and writes everything of one event-loop turn in one flush, so once PINGRESP is in,
  * every packet caused by what this client (or another client that synced before) sent is in too.
  */
-import { Duplex } from 'node:stream'
+import type { Duplex } from 'node:stream'
 import net from 'node:net'
 import type { TestContext } from 'node:test'
 import { Broker } from '../../src/broker/broker.js'
@@ -23,58 +23,12 @@ import type {
   Properties, PublishPacket, SubackPacket, SubscribePacket, UnsubackPacket, UnsubscribePacket, WillMessage,
 } from '../../src/protocol/packets.js'
 import { startServer, type RunningServer } from '../../src/server.js'
+import { memoryPair } from '../../src/transport/memory-pair.js'
 
 // ---- in-memory duplex pair -----------------------------------------------------------------------
 
-/**
- * One end of an in-memory connection. Behaves like a net.Socket with allowHalfOpen false: end() on
- * one side is an EOF on the other, which then ends its own side; destroy() is an EOF for the peer.
- */
-class MemoryEnd extends Duplex {
-  peer: MemoryEnd | undefined = undefined
-  private eof = false
-
-  constructor () {
-    super({ allowHalfOpen: false })
-  }
-
-  override _read (): void {}
-
-  override _write (chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.peer!.deliver(chunk)
-    cb()
-  }
-
-  override _final (cb: (err?: Error | null) => void): void {
-    this.peer!.pushEof()
-    cb()
-  }
-
-  override _destroy (err: Error | null, cb: (err?: Error | null) => void): void {
-    this.peer!.pushEof()
-    cb(err)
-  }
-
-  deliver (chunk: Buffer): void {
-    if (this.eof || this.destroyed) return
-    this.push(chunk)
-  }
-
-  pushEof (): void {
-    if (this.eof || this.destroyed) return
-    this.eof = true
-    this.push(null)
-  }
-}
-
-/** Two connected Duplex streams: bytes written to one are read from the other. */
-export function duplexPair (): [Duplex, Duplex] {
-  const a = new MemoryEnd()
-  const b = new MemoryEnd()
-  a.peer = b
-  b.peer = a
-  return [a, b]
-}
+/** Two connected Duplex streams: bytes written to one are read from the other (the bridge uses the same). */
+export const duplexPair = memoryPair
 
 // ---- broker setup --------------------------------------------------------------------------------
 
