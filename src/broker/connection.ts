@@ -31,6 +31,8 @@ export type ConnStateValue = (typeof ConnState)[keyof typeof ConnState]
  * (which max_queued_messages / max_queued_bytes bound, as in mosquitto, for QoS 0 too).
  */
 const SocketHighWater = 1024 * 1024
+/** Largest packet accepted before the client has authenticated. */
+const PreAuthMaxPacketSize = 512 * 1024
 /** Packets accepted while CONNECT is being authenticated, before the client is cut off. */
 const MaxPendingWhileAuthenticating = 1000
 
@@ -92,8 +94,10 @@ export class Connection {
     this.meta = meta
     this.lastPacketAt = broker.now()
     this.connectedAt = this.lastPacketAt
+    // Until the client has authenticated, a packet may not exceed 512 KiB (a CONNECT's fields are at most
+    // 64 KiB each): an anonymous peer must not make us buffer 256 MB. authenticated() lifts it.
     const maxPacketSize = broker.options.maxPacketSize
-    this.decoder = new Decoder(this.onPacket, { maxPacketSize: maxPacketSize > 0 ? maxPacketSize : undefined })
+    this.decoder = new Decoder(this.onPacket, { maxPacketSize: maxPacketSize > 0 && maxPacketSize < PreAuthMaxPacketSize ? maxPacketSize : PreAuthMaxPacketSize })
     // Module-level listeners find their Connection through the stream: no closures per connection.
     ;(stream as StreamWithConnection)[kConnection] = this
     stream.on('data', onStreamData)
@@ -192,6 +196,7 @@ export class Connection {
   /** Called by the CONNECT handler once authentication has finished and CONNACK was sent. */
   authenticated(): void {
     this.state = ConnState.Connected
+    this.decoder.maxPacketSize = this.broker.options.maxPacketSize
     const pending = this.pending
     this.pending = undefined
     if (pending !== undefined) {

@@ -355,3 +355,11 @@ test('a CONNECT truncated by the Remaining Length is refused', async (t) => {
   await c.waitClosed()
   assert.equal(c.history.some((f) => f.type === PacketType.Connack && f.raw[3] === 0), false)
 })
+
+test('a peer that has not authenticated cannot make the broker buffer a huge packet: over 512 KiB before CONNECT completes closes it', async (t) => {
+  const h = setup(t)
+  const c = h.raw(4)
+  // A PUBLISH header announcing 200 MB, sent as the first packet: refused from its fixed header alone.
+  c.sendRaw(Buffer.from([0x30, 0x80, 0x80, 0x80, 0x60]))
+  await c.waitClosed()
+})
