@@ -13,9 +13,10 @@ export function deliver(broker: Broker, session: Session, msg: Message, qos: QoS
   const conn = session.connection
   const online = conn !== null && conn.state === ConnState.Connected
   if (qos === 0) {
-    // QoS 0 is not queued for offline sessions (mosquitto's queue_qos0_messages false).
-    if (!online) return
-    if (session.queueLength === 0 && !conn.isCongested()) {
+    // QoS 0 is queued for an offline session only with queue_qos0_messages (off, as in mosquitto).
+    if (!online) {
+      if (!broker.options.queueQos0Messages || session.expiryInterval === 0) return
+    } else if (session.queueLength === 0 && !conn.isCongested()) {
       sendPublish(conn, msg, 0, retain, false, 0, subscriptionIds, now)
       return
     }

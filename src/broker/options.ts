@@ -28,6 +28,10 @@ export interface BrokerOptions {
   autoIdPrefix: string
   /** Deliver a message once per matching subscription (true) or once per client (false) in 3.x. */
   allowDuplicateMessages: boolean
+  /** Queue QoS 0 messages for offline persistent sessions too (queue_qos0_messages; off as in mosquitto). */
+  queueQos0Messages: boolean
+  /** Replace each client's id with its username once authenticated (use_username_as_clientid). */
+  useUsernameAsClientId: boolean
   /** Deliver at the publish QoS rather than min(publish, subscription). */
   upgradeOutgoingQos: boolean
   /** Seconds after which a disconnected v3 persistent session is dropped (0 = never). */
@@ -66,6 +70,8 @@ export function defaultBrokerOptions(): BrokerOptions {
     autoIdPrefix: 'auto-',
     allowDuplicateMessages: false,
     upgradeOutgoingQos: false,
+    queueQos0Messages: false,
+    useUsernameAsClientId: false,
     persistentClientExpiration: 0,
     connectTimeoutMs: 10_000,
     sysInterval: 10,

@@ -175,6 +175,32 @@ describe('sessions (tests run concurrently: several wait for the once-a-second s
     await c.expectNothing(PacketType.Publish)
   })
 
+  test('v3.1.1: with queue_qos0_messages, QoS 0 messages are queued for an offline session, in order with QoS 1', async (t) => {
+    const h = setup(t, { queueQos0Messages: true })
+    const sub = await h.client(4, persistent(4, 'q0q'))
+    await sub.subscribe('z/t', { qos: 1 })
+    await sub.disconnect()
+    const pub = await h.client(4, { clientId: 'pub' })
+    await pub.publishAcked('z/t', 'zero', { qos: 0 })
+    await pub.publishAcked('z/t', 'one', { qos: 1 })
+    const { c } = await reconnect(h, 4, persistent(4, 'q0q'))
+    const m0 = await c.publishOn('z/t')
+    assert.deepEqual([m0.payload.toString(), m0.qos], ['zero', 0])
+    const m1 = await c.publishOn('z/t')
+    assert.deepEqual([m1.payload.toString(), m1.qos], ['one', 1])
+    await c.ack(m1)
+  })
+
+  test('use_username_as_clientid: two devices of one user share one session, the second takes it over', async (t) => {
+    const h = setup(t, { useUsernameAsClientId: true })
+    const a = await h.client(5, { clientId: 'device-a', username: 'alice' })
+    const b = await h.client(5, { clientId: 'device-b', username: 'alice' })
+    const d = await a.expectProtocolClose([ReasonCode.SessionTakenOver])
+    assert.equal(d?.reasonCode, ReasonCode.SessionTakenOver)
+    assert.deepEqual([...h.broker.sessions.keys()], ['alice'])
+    await b.disconnect()
+  })
+
   test('[MQTT-3.1.2-23] v5: a session with Session Expiry Interval 5 s is kept for 5 s and then discarded', async (t) => {
     const h = setup(t, { connectTimeoutMs: 10 })
     const clock = new FakeClock(h.broker)

@@ -37,13 +37,13 @@ test('unknown option: file:line, the name, and the closest option when it looks 
 })
 
 test('a Mosquitto option Midge does not implement is refused with that sentence, never ignored', () => {
-  assert.deepEqual(errorsOf('bridge_psk 00ff\nthreshold 10\nauth_plugin /usr/lib/x.so\nauth_opt_db_host x\npsk_hint hint\nqueue_qos0_messages true\n').map((e) => e.msg), [
+  assert.deepEqual(errorsOf('bridge_psk 00ff\nthreshold 10\nauth_plugin /usr/lib/x.so\nauth_opt_db_host x\npsk_hint hint\nmemory_limit 0\n').map((e) => e.msg), [
     "1: option 'bridge_psk' is a Mosquitto option Midge does not support yet",
     "2: option 'threshold' is a Mosquitto option Midge does not support yet",
     "3: option 'auth_plugin' is a Mosquitto option Midge does not support yet",
     "4: option 'auth_opt_db_host' is a Mosquitto option Midge does not support yet",
     "5: option 'psk_hint' is a Mosquitto option Midge does not support yet",
-    "6: option 'queue_qos0_messages' is a Mosquitto option Midge does not support yet",
+    "6: option 'memory_limit' is a Mosquitto option Midge does not support yet",
   ])
   assert.ok(errorsOf('bridge_identity b\n').every((e) => e.code === ConfigErrorCode.UnsupportedOption))
 })

@@ -97,6 +97,11 @@ function finishConnect(conn: Connection, p: ConnectPacket, clientId: string, ass
     refuse(conn, code, auth.detail ?? auth.reason)
     return
   }
+  if (opts.useUsernameAsClientId && auth.username !== undefined) {
+    // use_username_as_clientid: one session per user, whatever id the device sends.
+    clientId = auth.username
+    conn.clientId = clientId
+  }
   const identity: ClientIdentity = { clientId, username: auth.username, remoteAddress: conn.meta.remoteIp, listener: conn.listener.name }
   const mount = conn.listener.mountPoint
   if (p.will !== undefined && !broker.authorizer(conn.listener).canPublish(identity, mount + p.will.topic)) {
