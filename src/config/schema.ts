@@ -69,7 +69,7 @@ export const OptionTable: readonly OptionSpec[] = [
   opt({ name: 'bind_interface', type: text, scope: 'listener', reload: false, target: { listener: 'bindInterface' },
     doc: 'Bind the listener to the addresses of this network interface (e.g. eth0) instead of an address.' }),
   opt({ name: 'protocol', type: oneOf(['mqtt', 'websockets'] as const), scope: 'listener', reload: false, target: { listener: 'protocol' }, default: 'mqtt',
-    doc: 'Protocol of the listener: MQTT over TCP, or MQTT over WebSockets (subprotocol `mqtt`, binary frames; docs/websockets.md). WebSockets with `certfile`/`keyfile` (wss) is not supported yet.' }),
+    doc: 'Protocol of the listener: MQTT over TCP, or MQTT over WebSockets (subprotocol `mqtt`, binary frames; docs/websockets.md). With `certfile`/`keyfile` it serves wss://.' }),
   opt({ name: 'socket_domain', type: oneOf(['ipv4', 'ipv6'] as const), scope: 'listener', reload: false, target: { listener: 'socketDomain' },
     doc: 'Listen on IPv4 or IPv6 only (default: both).' }),
   opt({ name: 'max_connections', type: int(-1, MAX_SAFE), scope: 'listener', reload: false, target: { listener: 'maxConnections' }, default: -1,

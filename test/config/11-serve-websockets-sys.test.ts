@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
@@ -79,6 +79,41 @@ test('$SYS/broker/tls/<listener>/certificate/days_left is published for a TLS li
     assert.equal(topic, `$SYS/broker/tls/${secure.listener.replace(/[+#/]/g, '_')}/certificate/days_left`)
     assert.ok(Number(value) > 14, `days_left ${value}`)
     await sub.endAsync()
+  } finally {
+    await midge.stop()
+    rmSync(dir, { recursive: true, force: true })
+    pki.remove()
+  }
+})
+
+test('`protocol websockets` with certfile/keyfile serves wss:// to clients that trust its CA', async () => {
+  const pki = new TestPki()
+  const dir = mkdtempSync(join(tmpdir(), 'midge-wss-'))
+  const leaf = pki.issue('localhost')
+  const conf = join(dir, 'midge.conf')
+  writeFileSync(conf, [
+    'user root',
+    'listener 0 127.0.0.1',
+    'protocol websockets',
+    `certfile ${leaf.cert}`,
+    `keyfile ${leaf.key}`,
+    `cafile ${pki.intermediate.cert}`,
+    'allow_anonymous true',
+    '',
+  ].join('\n'))
+  const midge = new MidgeProcess(['-c', conf], { cwd: dir })
+  try {
+    const [wss] = await midge.opened(1)
+    assert.ok(wss?.tls, midge.lines.join('\n'))
+    const ca = readFileSync(pki.root.cert)
+    const c = await midge.guard(mqtt.connectAsync(`wss://localhost:${wss.port}`, { ca, reconnectPeriod: 0, clientId: 'wss-client' }), 'wss connect')
+    const got = new Promise<string>((resolve) => c.on('message', (_t, m) => resolve(m.toString())))
+    await c.subscribeAsync('wss/echo')
+    await c.publishAsync('wss/echo', 'secure', { qos: 1 })
+    assert.equal(await midge.guard(got, 'echo over wss'), 'secure')
+    // An untrusted client is refused by the TLS handshake.
+    await assert.rejects(mqtt.connectAsync(`wss://localhost:${wss.port}`, { reconnectPeriod: 0, connectTimeout: 3000 }))
+    await c.endAsync()
   } finally {
     await midge.stop()
     rmSync(dir, { recursive: true, force: true })

@@ -129,7 +129,6 @@ function checkFiles(cfg: MidgeConfig, user: UserIdentity, problems: Problem[]): 
       }
     }
     if (isTlsListener(l)) checkTls(cfg, l, user, problems, access)
-    if (l.protocol === 'websockets' && isTlsListener(l)) problems.push(err(originOf(cfg, l, 'protocol'), `listener ${l.port}: WebSockets over TLS (wss) is not supported yet; use MQTT over TLS on this port, or plain websockets behind a TLS proxy`))
   }
 
   for (const d of cfg.global.logDest) {

@@ -44,6 +44,7 @@ import { Logger, stderrSink } from '../../observability/logger.js'
 import { startServer, type ListenerPlan, type RunningServer } from '../../server.js'
 import { checkTlsFiles, startTlsListener, tlsSysValues, TlsProblemCode, type TlsListener, type TlsProblem } from '../../transport/tls.js'
 import { SysPublisher } from '../../broker/sys.js'
+import { startWssListener } from '../../transport/wss.js'
 import { VERSION } from '../../version.js'
 
 export async function run(argv: string[]): Promise<number> {
@@ -290,8 +291,6 @@ class Runtime {
       }
       if (errors.length > 0) return this.fail(errors.map((p) => `TLS listener ${l.name} (${l.file}:${l.line}): ${p.message}`).join('\n'))
     }
-    const wss = cfg.listeners.find((l) => l.protocol === 'websockets' && isTlsListener(l))
-    if (wss !== undefined) return this.fail(`listener ${wss.port} (${wss.file}:${wss.line}): WebSockets over TLS (wss) is not supported yet; use MQTT over TLS on this port, or plain websockets behind a TLS proxy`)
     let addresses: string[][]
     try {
       addresses = await Promise.all(cfg.listeners.map((l) => listenAddresses(l)))
@@ -422,10 +421,13 @@ class Runtime {
     const info = this.infos[i] as ListenerInfo
     const broker = (this.server as RunningServer).broker
     // One listener per config block, over all its addresses: one certificate, one watcher, one log line.
-    const listener = await startTlsListener({ ...this.tlsOptions(i), host: this.addresses[i] ?? [], port: l.port, name: l.name, logger: this.logger }, (socket: tls.TLSSocket, certUser) => {
-      const meta = remote(socket as unknown as net.Socket)
-      broker.handle(socket, info, certUser === undefined ? meta : { ...meta, certificateUsername: certUser })
-    })
+    const options = { ...this.tlsOptions(i), host: this.addresses[i] ?? [], port: l.port, name: l.name, logger: this.logger }
+    const listener = l.protocol === 'websockets'
+      ? await startWssListener(broker, { ...options, info, noDelay: this.cfg.global.setTcpNodelay, maxConnections: l.maxConnections })
+      : await startTlsListener(options, (socket: tls.TLSSocket, certUser) => {
+        const meta = remote(socket as unknown as net.Socket)
+        broker.handle(socket, info, certUser === undefined ? meta : { ...meta, certificateUsername: certUser })
+      })
     this.tlsListeners.push({ index: i, listener })
     // $SYS/broker/tls/<listener>/certificate/{expires,days_left,subject,fingerprint}
     for (const [k, f] of tlsSysValues(l.name, listener)) SysPublisher.extra.set(k, f)
