@@ -157,7 +157,7 @@ export const OptionTable: readonly OptionSpec[] = [
   opt({ name: 'persistence_fsync', type: bool, scope: 'global', reload: false, target: { global: 'persistenceFsync' }, default: false,
     doc: 'Midge only: fdatasync the store after each group commit, so acknowledged messages survive a power loss too (a kill -9 loses nothing either way); costs about a third of QoS 1 throughput (docs/persistence.md).' }),
   opt({ name: 'autosave_interval', type: int(0, MAX_SAFE, { unit: 'seconds' }), scope: 'global', reload: false, target: { global: 'autosaveInterval' }, default: 1800,
-    doc: 'Seconds between compactions of the persistence file (0: only at exit), or a change count with `autosave_on_changes`. Every change is written at once; nothing is lost between compactions.' }),
+    doc: 'Seconds between checks whether to compact the persistence file (it is compacted once the log since the last compaction is as large as the live state; 0: only at exit), or a change count with `autosave_on_changes`. Every change is written at once; nothing is lost between compactions.' }),
   opt({ name: 'autosave_on_changes', type: bool, scope: 'global', reload: false, target: { global: 'autosaveOnChanges' }, default: false,
     doc: 'Treat `autosave_interval` as a number of changes rather than seconds.' }),
 

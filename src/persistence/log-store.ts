@@ -57,6 +57,8 @@ export class LogStore implements Store {
   private fd = -1
   private readonly w = new RecordWriter()
   private changes = 0
+  /** Records the file held right after the last compaction (or load): the live state's size. */
+  private liveRecords = 0
   private readonly decoder: Decoder
   private decoded: PublishPacket | undefined
 
@@ -68,6 +70,10 @@ export class LogStore implements Store {
 
   get dirty(): boolean {
     return this.w.pos > 0
+  }
+
+  get recordsAtCompaction(): number {
+    return this.liveRecords
   }
 
   get changesSinceCompaction(): number {
@@ -112,6 +118,7 @@ export class LogStore implements Store {
     // to: rewriting it would double the start-up time for nothing. One that is mostly history, damaged
     // or new is rewritten as a snapshot, so recovery cost stays proportional to the live state.
     const live = snapshotRecordCount(state)
+    this.liveRecords = live
     if (rewrite || records > 2 * live + 1000) {
       this.compact(state)
     } else {
@@ -343,6 +350,7 @@ export class LogStore implements Store {
   compact(state: RecoveredState): void {
     // Mutations buffered before the snapshot describe state the snapshot already holds.
     this.w.reset()
+    const changesBefore = this.changes
     const w = this.w
     const header = Buffer.allocUnsafe(HeaderSize)
     Magic.copy(header, 0)
@@ -391,6 +399,7 @@ export class LogStore implements Store {
     if (this.fd !== -1) fs.closeSync(this.fd)
     this.fd = -1
     w.reset()
+    this.liveRecords = this.changes - changesBefore
     this.changes = 0
   }
 

@@ -98,6 +98,8 @@ export interface Store {
   commit(): void
   /** Number of records since the last compaction, to decide when to compact. */
   readonly changesSinceCompaction: number
+  /** Size of the live state in records, as of the last compaction or load. */
+  readonly recordsAtCompaction: number
   /** Rewrites the store as a snapshot of the live state (called on autosave and at shutdown). */
   compact(state: RecoveredState): void
   close(): void

@@ -8,7 +8,10 @@ import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
+import os from 'node:os'
 import { LogStore, describeFileError } from '../../src/persistence/log-store.js'
+import { Broker } from '../../src/broker/broker.js'
+import { silentLogger } from '../../src/observability/logger.js'
 import { tempDir } from './tmp-dir.js'
 
 const File = 'midge.db'
@@ -121,4 +124,27 @@ test('file errors say which file, which user, and what to do', () => {
   assert.match(describeFileError(Object.assign(new Error('x'), { code: 'ENOSPC' }), '/d/f', 'write').message, /the disk is full/)
   assert.match(describeFileError(Object.assign(new Error('x'), { code: 'EROFS' }), '/d/f', 'write').message, /read-only/)
   assert.equal(describeFileError(eacces, '/d/f', 'write').cause, eacces)
+})
+
+test('autosave compacts only once the log has grown as large as the live state (at least 1000 records)', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'midge-autosave-'))
+  try {
+    const store = new LogStore({ dir, file: 'a.db', fsync: false })
+    const broker = new Broker({ logger: silentLogger(), sysInterval: 0, store, autosaveInterval: 0 })
+    broker.restore()
+    const autosave = (): void => (broker as unknown as { autosave(): void }).autosave()
+    for (let i = 0; i < 1500; i++) broker.publish(`r/${i}`, Buffer.from('x'), 0, true, undefined)
+    broker.commitStore()
+    assert.equal(store.changesSinceCompaction, 3000, 'a message and a retained record per publish')
+    autosave()
+    assert.equal(store.changesSinceCompaction, 0, 'the log was larger than the live state: compacted')
+    assert.equal(store.recordsAtCompaction, 3000)
+    for (let i = 0; i < 10; i++) broker.publish(`r/${i}`, Buffer.from('y'), 0, true, undefined)
+    broker.commitStore()
+    autosave()
+    assert.equal(store.changesSinceCompaction, 20, 'a few changes to a large store: no rewrite')
+    broker.close()
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
 })

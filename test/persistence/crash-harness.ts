@@ -47,6 +47,7 @@ export class CrashableStore implements Store {
 
   get dirty(): boolean { return this.pending.length > 0 }
   get changesSinceCompaction(): number { return this.crashed ? 0 : this.inner.changesSinceCompaction + this.pending.length }
+  get recordsAtCompaction(): number { return this.inner.recordsAtCompaction }
 
   commit(): void {
     if (this.crashed) return
