@@ -5,7 +5,7 @@
  */
 import type { Duplex } from 'node:stream'
 import type { QoS } from '../protocol/constants.js'
-import type { AckPacket, PublishPacket, WillMessage } from '../protocol/packets.js'
+import type { PublishPacket, WillMessage } from '../protocol/packets.js'
 import type { ClientIdentity, Authorizer } from '../auth/types.js'
 import { allowAllAuthorizer } from '../auth/types.js'
 import { defaultBrokerOptions, type BrokerOptions, type ListenerInfo } from './options.js'
@@ -53,6 +53,9 @@ export class Broker {
   // Routing scratch, reused across publishes so matching allocates nothing per message.
   private epoch = 0
   private routing: Message | undefined = undefined
+  private routingNow = 0
+  /** Set by deliverShared when a share group took the message being routed. */
+  private sharedMatched = false
   private readonly targets: Session[] = []
   private readonly visitSubscription = (entry: SubEntry): void => this.collect(entry)
   private readonly visitGroup = (group: SharedGroup<SubEntry>): void => this.deliverShared(group)
@@ -225,7 +228,7 @@ export class Broker {
   endSession(session: Session): void {
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId)
     this.offline.delete(session)
-    for (const [key, entry] of session.subscriptions) this.removeEntry(key, entry)
+    for (const entry of session.subscriptions.values()) this.removeEntry(entry)
     session.subscriptions.clear()
     session.clearMessages()
     const will = session.pendingWill
@@ -239,7 +242,7 @@ export class Broker {
   /** Adds or replaces a subscription. Returns whether one with the same filter existed. */
   subscribe(session: Session, key: string, entry: SubEntry): boolean {
     const old = session.subscriptions.get(key)
-    if (old !== undefined) this.removeEntry(key, old)
+    if (old !== undefined) this.removeEntry(old)
     session.subscriptions.set(key, entry)
     if (entry.group === '') this.subscriptions.add(entry.filter, session.clientId, entry)
     else this.shared.add(entry.group, entry.filter, session.clientId, entry)
@@ -251,12 +254,12 @@ export class Broker {
     const entry = session.subscriptions.get(key)
     if (entry === undefined) return false
     session.subscriptions.delete(key)
-    this.removeEntry(key, entry)
+    this.removeEntry(entry)
     this.persistUnsubscription(session, key)
     return true
   }
 
-  private removeEntry(_key: string, entry: SubEntry): void {
+  private removeEntry(entry: SubEntry): void {
     if (entry.group === '') this.subscriptions.remove(entry.filter, entry.session.clientId)
     else this.shared.remove(entry.group, entry.filter, entry.session.clientId)
   }
@@ -310,6 +313,7 @@ export class Broker {
   private route(msg: Message, now: number): boolean {
     const epoch = ++this.epoch
     this.routing = msg
+    this.routingNow = now
     const targets = this.targets
     targets.length = 0
     this.subscriptions.match(msg.topic, this.visitSubscription)
@@ -325,16 +329,13 @@ export class Broker {
     }
     targets.length = 0
     if (this.shared.groupCount > 0) {
-      const before = this.stats.messagesSent
       this.sharedMatched = false
       this.shared.match(msg.topic, this.visitGroup)
-      if (this.sharedMatched || this.stats.messagesSent !== before) matched = true
+      if (this.sharedMatched) matched = true
     }
     this.routing = undefined
     return matched
   }
-
-  private sharedMatched = false
 
   /**
    * Merges overlapping subscriptions of one session into one delivery at the highest QoS with every
@@ -383,15 +384,10 @@ export class Broker {
     const authorizer = this.readAuthorizer(chosen.session)
     if (authorizer !== undefined && !authorizer.canRead(chosen.session.identity, msg.topic)) return
     const qos = (msg.qos < chosen.qos ? msg.qos : chosen.qos) as QoS
-    deliver(this, chosen.session, msg, qos, chosen.retainAsPublished && msg.retain, chosen.subscriptionId !== 0 ? [chosen.subscriptionId] : undefined, this.now())
+    deliver(this, chosen.session, msg, qos, chosen.retainAsPublished && msg.retain, chosen.subscriptionId !== 0 ? [chosen.subscriptionId] : undefined, this.routingNow)
   }
 
   // ---- persistence (see src/persistence/store.ts) ----------------------------------------------
-
-  /** Sends an acknowledgement of an inbound QoS 1/2 PUBLISH; flushAll commits the store before any socket write. */
-  ackAfterPersist(conn: Connection, ack: AckPacket): void {
-    conn.sendPacket(ack)
-  }
 
   /** Makes this turn's store mutations durable. Runs before any bytes of the turn reach a socket. */
   commitStore(): void {

@@ -77,14 +77,15 @@ export function handlePublish(conn: Connection, p: PublishPacket): void {
   }
   if (p.qos === 0) return
   // 3.x acknowledgements carry no reason; a refused 3.x publish is acknowledged and dropped, as mosquitto does.
+  // The ack is only queued here: Broker.flushAll commits the store before any of this turn's bytes leave.
   const ackCode = conn.version === 5 ? rc : 0
   if (p.qos === 1) {
-    broker.ackAfterPersist(conn, { type: PacketType.Puback, packetId: p.packetId, reasonCode: ackCode })
+    conn.sendPacket({ type: PacketType.Puback, packetId: p.packetId, reasonCode: ackCode })
   } else {
     if (rc < 0x80) {
       session.addIncomingQos2(p.packetId)
       broker.persistIncomingQos2(session, p.packetId)
     }
-    broker.ackAfterPersist(conn, { type: PacketType.Pubrec, packetId: p.packetId, reasonCode: ackCode })
+    conn.sendPacket({ type: PacketType.Pubrec, packetId: p.packetId, reasonCode: ackCode })
   }
 }
