@@ -81,7 +81,7 @@ export class AttackTarget {
     const c = await this.midge.guard(this.client(4), `${what}: TCP connect`, withinMs)
     try {
       const id = `bystander-${process.pid}-${start}-${Math.random().toString(36).slice(2, 8)}`
-      const ack = await this.midge.guard(c.connect({ clientId: id, cleanStart: true }), `${what}: CONNECT`, withinMs)
+      const ack = await this.midge.guard(c.connect({ clientId: id, cleanStart: true, keepAlive: 30 }), `${what}: CONNECT`, withinMs)
       if (ack.reasonCode !== 0) throw new Error(`${what}: CONNACK ${ack.reasonCode}`)
       await this.midge.guard(c.subscribe(`bystander/${id}`), `${what}: SUBSCRIBE`, withinMs)
       c.publish(`bystander/${id}`, 'ping')

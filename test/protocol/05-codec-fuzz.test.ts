@@ -11,6 +11,8 @@ import type { MqttProtocolError, Packet, ProtocolVersion } from '../../src/proto
 import { anyPacketArb } from './arbitraries.js'
 import { decodeBytes, strip } from './codec-check.js'
 
+/** `npm run fuzz` (MIDGE_FUZZ_SECONDS) runs many more cases than CI's few seconds. */
+const scale = Math.max(1, Math.floor(Number(process.env.MIDGE_FUZZ_SECONDS ?? '0') / 10))
 const version = fc.constantFrom<ProtocolVersion>(3, 4, 5)
 const maxSize = fc.oneof(fc.constant(0), fc.integer({ min: 8, max: 400 }))
 
@@ -60,7 +62,7 @@ test('random bytes in random chunks: push never throws, buffering stays bounded'
     fc.uint8Array({ maxLength: 300 }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 6 }), version, maxSize,
     (bytes, fractions, v, max) => {
       assertReencodes(feed(cut(bytes, fractions), v, max).emitted)
-    }), { numRuns: 1500 })
+    }), { numRuns: 1500 * scale })
 })
 
 test('random bytes after a valid packet prefix: the type byte is valid, the rest is noise', () => {
@@ -71,7 +73,7 @@ test('random bytes after a valid packet prefix: the type byte is valid, the rest
       const bytes = Buffer.from([type, len, ...body])
       assertReencodes(feed([bytes], v, 0).emitted)
       assertReencodes(feed(cut(bytes, [0.3, 0.6]), v, 0).emitted)
-    }), { numRuns: 1500 })
+    }), { numRuns: 1500 * scale })
 })
 
 const mutation = fc.oneof(
@@ -110,7 +112,7 @@ test('mutated valid packet streams: push never throws, accepted packets re-encod
     ([v, packets], ms, fractions, max) => {
       const stream = mutate(Buffer.concat(packets.map(p => encode(p, v))), ms)
       assertReencodes(feed(cut(stream, fractions), v, max).emitted)
-    }), { numRuns: 1000 })
+    }), { numRuns: 1000 * scale })
 })
 
 test('valid packet streams decode identically however they are cut', () => {
@@ -122,7 +124,7 @@ test('valid packet streams decode identically however they are cut', () => {
       const r = feed(cut(stream, fractions), v, 0)
       assert.equal(r.error, null, r.error?.message)
       assert.deepStrictEqual(strip(r.emitted.map(e => e.packet)), strip(packets))
-    }), { numRuns: 500 })
+    }), { numRuns: 500 * scale })
 })
 
 test('stop() from inside onPacket ends emission at once, even mid-chunk', () => {
@@ -137,5 +139,5 @@ test('stop() from inside onPacket ends emission at once, even mid-chunk', () => 
     assert.equal(decoder.push(stream), null)
     assert.equal(seen.length, Math.min(2 * total, stopAfter))
     assert.equal(decoder.buffered, 0)
-  }), { numRuns: 50 })
+  }), { numRuns: 50 * scale })
 })
