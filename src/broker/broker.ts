@@ -213,15 +213,21 @@ export class Broker {
   }
 
   private publishWill(will: WillMessage, session: Session): void {
-    const authorizer = session.listener !== undefined ? this.authorizer(session.listener) : this.options.authorizer ?? allowAllAuthorizer
-    if (!authorizer.canPublish(session.identity, will.topic)) return
-    const props = will.properties
-    let forward = props
-    if (props !== undefined && props.willDelayInterval !== undefined) {
-      forward = { ...props }
-      delete forward.willDelayInterval
+    try {
+      const authorizer = session.listener !== undefined ? this.authorizer(session.listener) : this.options.authorizer ?? allowAllAuthorizer
+      if (!authorizer.canPublish(session.identity, will.topic)) return
+      const props = will.properties
+      let forward = props
+      if (props !== undefined && props.willDelayInterval !== undefined) {
+        forward = { ...props }
+        delete forward.willDelayInterval
+      }
+      this.publish(will.topic, will.payload, will.qos, will.retain, forward, session.clientId)
+    } catch (err) {
+      // Wills go out from close handlers and the sweep timer, where nothing may throw; the session's own
+      // bookkeeping after this call must still run.
+      this.options.logger.error(`Will of client ${session.clientId} (u'${session.identity.username ?? ''}') on '${will.topic.slice(0, 200)}' not published: internal error: ${(err as Error).stack ?? String(err)}`)
     }
-    this.publish(will.topic, will.payload, will.qos, will.retain, forward, session.clientId)
   }
 
   /** Ends a session: its subscriptions go, and a will still pending is published [MQTT-3.1.2-8]. */

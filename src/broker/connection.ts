@@ -283,7 +283,12 @@ export class Connection {
     this.decoder.stop()
     // Session and will changes of the close go into the same commit as what this connection was told,
     // and that commit precedes the last bytes leaving (see Broker.flushAll).
-    this.broker.connectionClosed(this, wasConnected)
+    try {
+      this.broker.connectionClosed(this, wasConnected)
+    } catch (err) {
+      // close() runs from socket event handlers and timers: a throw here would take the process down.
+      this.broker.options.logger.error(`Internal error closing the connection of client ${this.label} from ${this.meta.remoteAddress}${this.username === undefined ? '' : ` (u'${this.username}')`}: ${(err as Error).stack ?? String(err)}`)
+    }
     this.broker.commitStore()
     this.flush()
     const stream = this.stream

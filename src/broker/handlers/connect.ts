@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto'
 import type { ConnackPacket, ConnectPacket, Properties } from '../../protocol/packets.js'
 import { ConnackReturnCode, PacketType, ReasonCode } from '../../protocol/constants.js'
-import { isValidTopicName } from '../../protocol/topic.js'
+import { isValidTopicName, withinByteLimit } from '../../protocol/topic.js'
 import type { AuthResult, ClientIdentity } from '../../auth/types.js'
 import { anonymousAuthenticator } from '../../auth/types.js'
 import { ConnState, type Connection } from '../connection.js'
@@ -49,6 +49,14 @@ export function handleConnect(conn: Connection, p: ConnectPacket): void {
   }
   if (p.will !== undefined && !isValidTopicName(p.will.topic)) {
     refuse(conn, v5 ? ReasonCode.TopicNameInvalid : ConnackReturnCode.NotAuthorized, `invalid will topic '${p.will.topic}'`)
+    return
+  }
+  const mount = conn.listener.mountPoint
+  if (p.will !== undefined && mount !== '' && !withinByteLimit(mount + p.will.topic)) {
+    // The will could never be encoded, and it would be published from the close handler: refuse it now.
+    const why = `will topic too long: with mount point '${mount}' it exceeds 65535 bytes`
+    if (v5) refuse(conn, ReasonCode.TopicNameInvalid, why)
+    else conn.close(`connection refused: ${why}`)
     return
   }
   // [MQTT-3.2.2-12] [MQTT-3.2.2-14] a will we could not publish as asked is refused (3.x has no code for it: close).

@@ -4,7 +4,7 @@
  */
 import type { PublishPacket } from '../../protocol/packets.js'
 import { PacketType, ReasonCode } from '../../protocol/constants.js'
-import { isValidTopicName } from '../../protocol/topic.js'
+import { isValidTopicName, withinByteLimit } from '../../protocol/topic.js'
 import type { Connection } from '../connection.js'
 import { BrokerProtocolError } from '../errors.js'
 
@@ -62,6 +62,10 @@ export function handlePublish(conn: Connection, p: PublishPacket): void {
   }
   const mount = conn.listener.mountPoint
   const fullTopic = mount === '' ? topic : mount + topic
+  if (mount !== '' && !withinByteLimit(fullTopic)) {
+    // Routed or retained, a topic no PUBLISH can carry would fail every subscriber that sees it whole.
+    throw new BrokerProtocolError('BRK_ERR_TOPIC_NAME', ReasonCode.TopicNameInvalid, `topic too long: with mount point '${mount}' it exceeds 65535 bytes`)
+  }
   let rc: number = ReasonCode.Success
   if (opts.messageSizeLimit > 0 && p.payload.length > opts.messageSizeLimit) {
     rc = ReasonCode.QuotaExceeded
