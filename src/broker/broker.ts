@@ -141,6 +141,13 @@ export class Broker {
       old.close('session taken over')
       session = this.sessions.get(clientId)
     }
+    if (session !== undefined && session.pendingWill !== undefined) {
+      // A will still waiting out its delay is cancelled by any new connection of its client, Clean Start or
+      // not: endSession below must not publish it [MQTT-3.1.2-8] [MQTT-3.1.3-9].
+      this.persistWill(session, undefined)
+      session.pendingWill = undefined
+      session.pendingWillAt = 0
+    }
     if (session !== undefined && cleanStart) {
       this.endSession(session)
       session = undefined
@@ -151,10 +158,6 @@ export class Broker {
       this.sessions.set(clientId, session)
     } else {
       session.identity = identity
-      // A will still waiting out its delay is cancelled when the session resumes [MQTT-3.1.3-9].
-      if (session.pendingWill !== undefined) this.persistWill(session, undefined)
-      session.pendingWill = undefined
-      session.pendingWillAt = 0
       this.offline.delete(session)
     }
     session.connection = conn
