@@ -11,6 +11,7 @@ import type { AuthResult, ClientIdentity } from '../../auth/types.js'
 import { anonymousAuthenticator } from '../../auth/types.js'
 import { ConnState, type Connection } from '../connection.js'
 import { NeverExpires } from '../session.js'
+import { protocolViolation } from '../errors.js'
 import { protocolTag } from '../../observability/connection-messages.js'
 
 export function handleConnect(conn: Connection, p: ConnectPacket): void {
@@ -46,6 +47,10 @@ export function handleConnect(conn: Connection, p: ConnectPacket): void {
     }
     keepAlive = opts.maxKeepalive
     serverKeepAlive = keepAlive
+  }
+  if (p.will !== undefined && p.will.topic === '') {
+    // [MQTT-4.7.3-1] a protocol violation, not a refusal: 3.x closes without CONNACK [MQTT-4.8.0-1], v5 gets 0x82.
+    throw protocolViolation('empty will topic')
   }
   if (p.will !== undefined && !isValidTopicName(p.will.topic)) {
     refuse(conn, v5 ? ReasonCode.TopicNameInvalid : ConnackReturnCode.NotAuthorized, `invalid will topic '${p.will.topic}'`)
@@ -134,7 +139,8 @@ function finishConnect(conn: Connection, p: ConnectPacket, clientId: string, ass
     conn.will = mount === '' ? p.will : { ...p.will, topic: mount + p.will.topic }
     broker.persistWill(session, conn.will)
   }
-  const connack: ConnackPacket = { type: PacketType.Connack, sessionPresent: present, reasonCode: 0 }
+  // MQTT 3.1 has no Session Present flag: that byte is reserved there.
+  const connack: ConnackPacket = { type: PacketType.Connack, sessionPresent: present && conn.version >= 4, reasonCode: 0 }
   if (v5) {
     const cp: Properties = { topicAliasMaximum: opts.topicAliasMaximum }
     if (broker.receiveMaximum < 65535) cp.receiveMaximum = broker.receiveMaximum
