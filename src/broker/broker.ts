@@ -39,8 +39,14 @@ export class Broker {
   readonly retained = new RetainedIndex<Message>()
   readonly stats = new BrokerStats()
   readonly startedAt = Date.now()
-  /** Our Receive Maximum for inbound QoS 2 (v5); 65535 is the protocol's maximum and is not sent. */
-  readonly receiveMaximum = 65535
+  /**
+   * The Receive Maximum announced to v5 clients now: max_inflight_messages, as in mosquitto, so one number
+   * bounds what is in flight each way. 65535 is the protocol's maximum and is not sent.
+   */
+  get receiveMaximum(): number {
+    const n = this.options.maxInflightMessages
+    return n > 0 && n < 65535 ? n : 65535
+  }
   private readonly offline = new Set<Session>()
   private dirty: Connection[] = []
   private flushScheduled = false

@@ -63,6 +63,8 @@ export class Connection {
   will: WillMessage | undefined = undefined
   /** Outgoing QoS 1/2 messages this client accepts in flight (its Receive Maximum, capped by ours). */
   sendWindow = 65535
+  /** The Receive Maximum this client was told in CONNACK (v5): its QoS 2 PUBLISHes awaiting PUBREL may not exceed it. */
+  receiveMaximum = 65535
   /** The client's Maximum Packet Size (v5); 0 = no limit. */
   clientMaxPacketSize = 0
   /** The client's Topic Alias Maximum (v5 CONNECT): how many aliases we may use towards it. */

@@ -143,7 +143,9 @@ function finishConnect(conn: Connection, p: ConnectPacket, clientId: string, ass
   const connack: ConnackPacket = { type: PacketType.Connack, sessionPresent: present && conn.version >= 4, reasonCode: 0 }
   if (v5) {
     const cp: Properties = { topicAliasMaximum: opts.topicAliasMaximum }
-    if (broker.receiveMaximum < 65535) cp.receiveMaximum = broker.receiveMaximum
+    // Kept per connection: a reload must not hold this client to a limit it was never told.
+    conn.receiveMaximum = broker.receiveMaximum
+    if (conn.receiveMaximum < 65535) cp.receiveMaximum = conn.receiveMaximum
     if (opts.maxQos < 2) cp.maximumQoS = opts.maxQos
     if (!opts.retainAvailable) cp.retainAvailable = 0
     if (opts.maxPacketSize > 0) cp.maximumPacketSize = opts.maxPacketSize

@@ -56,9 +56,10 @@ export function handlePublish(conn: Connection, p: PublishPacket): void {
     conn.sendPacket({ type: PacketType.Pubrec, packetId: p.packetId, reasonCode: 0 })
     return
   }
-  if (p.qos === 2 && conn.version === 5 && session.incomingQos2.size >= broker.receiveMaximum) {
-    // [MQTT-3.3.4-9] more unacknowledged QoS 2 PUBLISHes than our Receive Maximum.
-    throw new BrokerProtocolError('BRK_ERR_RECEIVE_MAXIMUM', ReasonCode.ReceiveMaximumExceeded, `more than ${broker.receiveMaximum} QoS 2 messages in flight`)
+  if (p.qos === 2 && conn.version === 5 && session.incomingQos2.size >= conn.receiveMaximum) {
+    // [MQTT-3.3.4-9] more unacknowledged QoS 2 PUBLISHes than our Receive Maximum. QoS 1 never counts: its
+    // PUBACK is queued before the next packet is read.
+    throw new BrokerProtocolError('BRK_ERR_RECEIVE_MAXIMUM', ReasonCode.ReceiveMaximumExceeded, `more than ${conn.receiveMaximum} QoS 2 messages awaiting PUBREL (Receive Maximum ${conn.receiveMaximum}, max_inflight_messages)`)
   }
   const mount = conn.listener.mountPoint
   const fullTopic = mount === '' ? topic : mount + topic
