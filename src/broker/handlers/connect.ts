@@ -33,6 +33,8 @@ export function handleConnect(conn: Connection, p: ConnectPacket): void {
     assigned = v5
   }
   conn.clientId = clientId
+  // Known from here on, so that refusals too fit the client [MQTT-3.1.2-24].
+  conn.clientMaxPacketSize = p.properties?.maximumPacketSize ?? 0
   if (v5 && p.properties?.authenticationMethod !== undefined) {
     // No enhanced authentication method is implemented [MQTT-4.12.0-1].
     refuse(conn, ReasonCode.BadAuthenticationMethod, `authentication method '${p.properties.authenticationMethod}' is not supported`)
@@ -122,25 +124,8 @@ function finishConnect(conn: Connection, p: ConnectPacket, clientId: string, ass
     refuse(conn, v5 ? ReasonCode.NotAuthorized : ConnackReturnCode.NotAuthorized, 'will topic not authorised')
     return
   }
-  conn.username = auth.username
-  let expiry: number
-  if (v5) expiry = p.properties?.sessionExpiryInterval ?? 0
-  else expiry = p.cleanStart ? 0 : opts.persistentClientExpiration > 0 ? opts.persistentClientExpiration : NeverExpires
-  const { session, present } = broker.attachSession(conn, clientId, p.cleanStart, expiry, identity)
-  conn.session = session
-  conn.keepAliveLimitMs = keepAlive === 0 ? 0 : keepAlive * 1500
-  const props = p.properties
-  const inflightCap = opts.maxInflightMessages > 0 ? opts.maxInflightMessages : 65535
-  conn.sendWindow = Math.min(inflightCap, props?.receiveMaximum ?? 65535)
-  conn.clientMaxPacketSize = props?.maximumPacketSize ?? 0
-  conn.clientTopicAliasMaximum = props?.topicAliasMaximum ?? 0
-  conn.problemInformation = props?.requestProblemInformation !== 0
-  if (p.will !== undefined) {
-    conn.will = mount === '' ? p.will : { ...p.will, topic: mount + p.will.topic }
-    broker.persistWill(session, conn.will)
-  }
-  // MQTT 3.1 has no Session Present flag: that byte is reserved there.
-  const connack: ConnackPacket = { type: PacketType.Connack, sessionPresent: present && conn.version >= 4, reasonCode: 0 }
+  // MQTT 3.1 has no Session Present flag: that byte is reserved there. Session Present is filled in below.
+  const connack: ConnackPacket = { type: PacketType.Connack, sessionPresent: false, reasonCode: 0 }
   if (v5) {
     const cp: Properties = { topicAliasMaximum: opts.topicAliasMaximum }
     // Kept per connection: a reload must not hold this client to a limit it was never told.
@@ -153,7 +138,32 @@ function finishConnect(conn: Connection, p: ConnectPacket, clientId: string, ass
     if (serverKeepAlive !== undefined) cp.serverKeepAlive = serverKeepAlive
     connack.properties = cp
   }
-  conn.sendPacket(connack)
+  // Sized before the session is touched: a client that can't receive its CONNACK changes nothing [MQTT-3.1.2-24].
+  const fitted = conn.fitToClient(connack)
+  if (fitted === undefined) {
+    const user = auth.username === undefined ? 'no username' : `u'${auth.username}'`
+    opts.logger.notice(`Client ${clientId} from ${conn.meta.remoteAddress} (${user}) refused: its Maximum Packet Size ${conn.clientMaxPacketSize} is too small for the CONNACK.`)
+    conn.close('connection refused: CONNACK larger than the client\'s Maximum Packet Size')
+    return
+  }
+  conn.username = auth.username
+  let expiry: number
+  if (v5) expiry = p.properties?.sessionExpiryInterval ?? 0
+  else expiry = p.cleanStart ? 0 : opts.persistentClientExpiration > 0 ? opts.persistentClientExpiration : NeverExpires
+  const { session, present } = broker.attachSession(conn, clientId, p.cleanStart, expiry, identity)
+  conn.session = session
+  conn.keepAliveLimitMs = keepAlive === 0 ? 0 : keepAlive * 1500
+  const props = p.properties
+  const inflightCap = opts.maxInflightMessages > 0 ? opts.maxInflightMessages : 65535
+  conn.sendWindow = Math.min(inflightCap, props?.receiveMaximum ?? 65535)
+  conn.clientTopicAliasMaximum = props?.topicAliasMaximum ?? 0
+  conn.problemInformation = props?.requestProblemInformation !== 0
+  if (p.will !== undefined) {
+    conn.will = mount === '' ? p.will : { ...p.will, topic: mount + p.will.topic }
+    broker.persistWill(session, conn.will)
+  }
+  fitted.sessionPresent = present && conn.version >= 4
+  conn.sendPacket(fitted)
   if (opts.connectionMessages && opts.logger.enabled('notice')) {
     const user = auth.username === undefined ? '' : `, u'${auth.username}'`
     opts.logger.notice(`New client connected from ${conn.meta.remoteAddress} as ${clientId} (${protocolTag(conn.version)}, c${p.cleanStart ? 1 : 0}, k${keepAlive}${user}).`)
@@ -165,6 +175,6 @@ function finishConnect(conn: Connection, p: ConnectPacket, clientId: string, ass
 
 /** Refuses a CONNECT with CONNACK (v3 return code / v5 reason code) and closes [MQTT-3.2.2-5, MQTT-3.2.2-7]. */
 function refuse(conn: Connection, code: number, why: string): void {
-  conn.sendPacket({ type: PacketType.Connack, sessionPresent: false, reasonCode: code })
+  conn.sendWithinLimit({ type: PacketType.Connack, sessionPresent: false, reasonCode: code })
   conn.close(`connection refused: ${why}`)
 }
