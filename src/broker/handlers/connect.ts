@@ -124,7 +124,6 @@ function finishConnect(conn: Connection, p: ConnectPacket, clientId: string, ass
     refuse(conn, v5 ? ReasonCode.NotAuthorized : ConnackReturnCode.NotAuthorized, 'will topic not authorised')
     return
   }
-  // MQTT 3.1 has no Session Present flag: that byte is reserved there. Session Present is filled in below.
   const connack: ConnackPacket = { type: PacketType.Connack, sessionPresent: false, reasonCode: 0 }
   if (v5) {
     const cp: Properties = { topicAliasMaximum: opts.topicAliasMaximum }
@@ -162,6 +161,7 @@ function finishConnect(conn: Connection, p: ConnectPacket, clientId: string, ass
     conn.will = mount === '' ? p.will : { ...p.will, topic: mount + p.will.topic }
     broker.persistWill(session, conn.will)
   }
+  // MQTT 3.1 has no Session Present flag: that byte is reserved there.
   fitted.sessionPresent = present && conn.version >= 4
   conn.sendPacket(fitted)
   if (opts.connectionMessages && opts.logger.enabled('notice')) {
