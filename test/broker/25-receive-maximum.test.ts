@@ -1,6 +1,6 @@
 /**
  * Issue #12 item 16: the Receive Maximum Midge announces to v5 clients comes from `max_inflight_messages`
- * (as in Mosquitto 2: default 20, 0 = 65535, which is not sent) [MQTT-3.2.2-?: MQTT 5.0 §3.2.2.3.3], and it
+ * (as in Mosquitto 2: default 20, 0 = 65535, which is not sent; MQTT 5.0 §3.2.2.3.3), and it
  * is enforced: a client with more unacknowledged QoS 2 PUBLISHes than that gets DISCONNECT 0x93 Receive
  * Maximum exceeded [MQTT-3.3.4-9]. MQTT 3.x has no such limit and is not held to it.
  */
@@ -66,6 +66,16 @@ describe('Receive Maximum', { concurrency: true }, () => {
     for (let id = 1; id <= 10; id++) c.publish('rm/t', `q1-${id}`, { qos: 1, packetId: id })
     for (let id = 1; id <= 10; id++) await c.waitFor(PacketType.Puback, (a) => a.packetId === id)
     await c.expectNothing(PacketType.Disconnect)
+  })
+
+  test('[MQTT-3.3.4-9] v5: a client is held to the Receive Maximum it was told, not to one a later reload sets', async (t) => {
+    const h = setup(t, { maxInflightMessages: 3 })
+    const c = await h.client(5, { clientId: 'before-reload' })
+    h.broker.options.maxInflightMessages = 1 // what a SIGHUP reload does
+    await openQos2(c, 3)
+    await c.expectNothing(PacketType.Disconnect)
+    const later = h.raw(5)
+    assert.equal((await later.connect({ clientId: 'after-reload' })).properties?.receiveMaximum, 1)
   })
 
   test('v3.1.1: no Receive Maximum exists in 3.1.1, so more QoS 2 in flight than max_inflight_messages is accepted', async (t) => {
