@@ -39,8 +39,14 @@ export class Broker {
   readonly retained = new RetainedIndex<Message>()
   readonly stats = new BrokerStats()
   readonly startedAt = Date.now()
-  /** Our Receive Maximum for inbound QoS 2 (v5); 65535 is the protocol's maximum and is not sent. */
-  readonly receiveMaximum = 65535
+  /**
+   * The Receive Maximum announced to v5 clients now: max_inflight_messages, as in mosquitto, so one number
+   * bounds what is in flight each way. 65535 is the protocol's maximum and is not sent.
+   */
+  get receiveMaximum(): number {
+    const n = this.options.maxInflightMessages
+    return n > 0 && n < 65535 ? n : 65535
+  }
   private readonly offline = new Set<Session>()
   private dirty: Connection[] = []
   private flushScheduled = false
@@ -141,6 +147,13 @@ export class Broker {
       old.close('session taken over')
       session = this.sessions.get(clientId)
     }
+    if (session !== undefined && session.pendingWill !== undefined) {
+      // A will still waiting out its delay is cancelled by any new connection of its client, Clean Start or
+      // not: endSession below must not publish it [MQTT-3.1.2-8] [MQTT-3.1.3-9].
+      this.persistWill(session, undefined)
+      session.pendingWill = undefined
+      session.pendingWillAt = 0
+    }
     if (session !== undefined && cleanStart) {
       this.endSession(session)
       session = undefined
@@ -151,10 +164,6 @@ export class Broker {
       this.sessions.set(clientId, session)
     } else {
       session.identity = identity
-      // A will still waiting out its delay is cancelled when the session resumes [MQTT-3.1.3-9].
-      if (session.pendingWill !== undefined) this.persistWill(session, undefined)
-      session.pendingWill = undefined
-      session.pendingWillAt = 0
       this.offline.delete(session)
     }
     session.connection = conn
@@ -213,15 +222,21 @@ export class Broker {
   }
 
   private publishWill(will: WillMessage, session: Session): void {
-    const authorizer = session.listener !== undefined ? this.authorizer(session.listener) : this.options.authorizer ?? allowAllAuthorizer
-    if (!authorizer.canPublish(session.identity, will.topic)) return
-    const props = will.properties
-    let forward = props
-    if (props !== undefined && props.willDelayInterval !== undefined) {
-      forward = { ...props }
-      delete forward.willDelayInterval
+    try {
+      const authorizer = session.listener !== undefined ? this.authorizer(session.listener) : this.options.authorizer ?? allowAllAuthorizer
+      if (!authorizer.canPublish(session.identity, will.topic)) return
+      const props = will.properties
+      let forward = props
+      if (props !== undefined && props.willDelayInterval !== undefined) {
+        forward = { ...props }
+        delete forward.willDelayInterval
+      }
+      this.publish(will.topic, will.payload, will.qos, will.retain, forward, session.clientId)
+    } catch (err) {
+      // Wills go out from close handlers and the sweep timer, where nothing may throw; the session's own
+      // bookkeeping after this call must still run.
+      this.options.logger.error(`Will of client ${session.clientId} (u'${session.identity.username ?? ''}') on '${will.topic.slice(0, 200)}' not published: internal error: ${(err as Error).stack ?? String(err)}`)
     }
-    this.publish(will.topic, will.payload, will.qos, will.retain, forward, session.clientId)
   }
 
   /** Ends a session: its subscriptions go, and a will still pending is published [MQTT-3.1.2-8]. */

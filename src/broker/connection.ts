@@ -10,7 +10,7 @@ import { Decoder } from '../protocol/decoder.js'
 import { encode } from '../protocol/encoder.js'
 import { MqttProtocolError } from '../protocol/errors.js'
 import { PacketType, ReasonCode, type ProtocolVersion } from '../protocol/constants.js'
-import type { Packet, WillMessage, Properties } from '../protocol/packets.js'
+import type { ConnackPacket, DisconnectPacket, Packet, WillMessage, Properties } from '../protocol/packets.js'
 import type { ListenerInfo } from './options.js'
 import type { Broker } from './broker.js'
 import type { Session } from './session.js'
@@ -63,6 +63,8 @@ export class Connection {
   will: WillMessage | undefined = undefined
   /** Outgoing QoS 1/2 messages this client accepts in flight (its Receive Maximum, capped by ours). */
   sendWindow = 65535
+  /** The Receive Maximum this client was told in CONNACK (v5): its QoS 2 PUBLISHes awaiting PUBREL may not exceed it. */
+  receiveMaximum = 65535
   /** The client's Maximum Packet Size (v5); 0 = no limit. */
   clientMaxPacketSize = 0
   /** The client's Topic Alias Maximum (v5 CONNECT): how many aliases we may use towards it. */
@@ -214,8 +216,12 @@ export class Connection {
       if (this.version === 5) this.sendDisconnect(reasonCode, this.problemInformation ? message : undefined)
     } else if (this.state === ConnState.AwaitConnect && this.decoder.protocolVersion === 5) {
       // A v5 CONNECT that cannot be accepted MAY get a CONNACK with the reason before the close [MQTT-3.2.2-8].
+      // The Reason String goes only when the client's Maximum Packet Size is known: the CONNECT may have
+      // failed before its properties were read [MQTT-3.2.2-19].
       this.version = 5
-      this.sendPacket({ type: PacketType.Connack, sessionPresent: false, reasonCode, properties: { reasonString: message } })
+      const limit = this.decoder.peerMaxPacketSize
+      const properties: Properties | undefined = limit >= 0 ? { reasonString: message } : undefined
+      this.sendWithinLimit({ type: PacketType.Connack, sessionPresent: false, reasonCode, properties }, limit > 0 ? limit : 0)
     }
     this.close(`protocol error: ${message} (reason 0x${reasonCode.toString(16).padStart(2, '0')})`)
   }
@@ -223,7 +229,35 @@ export class Connection {
   sendDisconnect(reasonCode: number, reasonString?: string): void {
     if (this.version !== 5) return
     const properties: Properties | undefined = reasonString !== undefined ? { reasonString } : undefined
-    this.sendPacket({ type: PacketType.Disconnect, reasonCode, properties })
+    this.sendWithinLimit({ type: PacketType.Disconnect, reasonCode, properties })
+  }
+
+  /**
+   * `packet` as it may go to this client: optional properties are shed until it fits the client's Maximum
+   * Packet Size — Reason String and User Properties first [MQTT-3.2.2-19, MQTT-3.14.2-3], then a Topic
+   * Alias Maximum (absent means no aliases, which is still true to what we accept). undefined when even that
+   * is too large: it must not be sent [MQTT-3.1.2-24].
+   */
+  fitToClient<P extends ConnackPacket | DisconnectPacket>(packet: P, limit = this.clientMaxPacketSize): P | undefined {
+    if (limit === 0 || encode(packet, this.version).length <= limit) return packet
+    if (packet.properties === undefined) return undefined
+    const properties: Properties = { ...packet.properties }
+    delete properties.reasonString
+    delete properties.userProperties
+    let fitted: P = { ...packet, properties }
+    if (encode(fitted, this.version).length <= limit) return fitted
+    if (properties.topicAliasMaximum === undefined) return undefined
+    delete properties.topicAliasMaximum
+    fitted = { ...packet, properties }
+    return encode(fitted, this.version).length <= limit ? fitted : undefined
+  }
+
+  /** Sends a CONNACK or DISCONNECT cut to the client's Maximum Packet Size; false when it could not be sent. */
+  sendWithinLimit(packet: ConnackPacket | DisconnectPacket, limit = this.clientMaxPacketSize): boolean {
+    const fitted = this.fitToClient(packet, limit)
+    if (fitted === undefined) return false
+    this.sendPacket(fitted)
+    return true
   }
 
   sendPacket(packet: Packet): void {
@@ -283,7 +317,12 @@ export class Connection {
     this.decoder.stop()
     // Session and will changes of the close go into the same commit as what this connection was told,
     // and that commit precedes the last bytes leaving (see Broker.flushAll).
-    this.broker.connectionClosed(this, wasConnected)
+    try {
+      this.broker.connectionClosed(this, wasConnected)
+    } catch (err) {
+      // close() runs from socket event handlers and timers: a throw here would take the process down.
+      this.broker.options.logger.error(`Internal error closing the connection of client ${this.label} from ${this.meta.remoteAddress}${this.username === undefined ? '' : ` (u'${this.username}')`}: ${(err as Error).stack ?? String(err)}`)
+    }
     this.broker.commitStore()
     this.flush()
     const stream = this.stream

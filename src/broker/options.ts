@@ -12,7 +12,10 @@ export interface BrokerOptions {
   maxQueuedMessages: number
   /** Per-session queue cap in payload bytes (0 = unlimited). */
   maxQueuedBytes: number
-  /** Outgoing QoS 1-2 messages in flight per client (v5 clients' Receive Maximum lowers it). 0 = 65535. */
+  /**
+   * QoS 1-2 messages in flight per client, each way: outgoing (a v5 client's Receive Maximum lowers it) and the
+   * Receive Maximum announced to v5 clients for incoming ones, as in mosquitto. 0 = 65535.
+   */
   maxInflightMessages: number
   /** Outgoing in-flight payload bytes per client (0 = unlimited). */
   maxInflightBytes: number

@@ -167,7 +167,7 @@ export const OptionTable: readonly OptionSpec[] = [
   opt({ name: 'max_queued_bytes', type: int(0, MAX_SAFE, { unit: 'bytes' }), scope: 'global', reload: true, target: { broker: 'maxQueuedBytes' },
     doc: 'Payload bytes queued per client beyond those in flight; 0 means unlimited.' }),
   opt({ name: 'max_inflight_messages', type: int(0, U16), scope: 'global', reload: true, target: { broker: 'maxInflightMessages' },
-    doc: 'Outgoing QoS 1/2 messages in flight per client; 0 means 65535.' }),
+    doc: 'QoS 1/2 messages in flight per client: the most Midge sends before it waits for acknowledgements, and the Receive Maximum it announces to MQTT 5 clients (one sending more QoS 2 messages awaiting PUBREL is disconnected with 0x93). 0 means 65535.' }),
   opt({ name: 'max_inflight_bytes', type: int(0, MAX_SAFE, { unit: 'bytes' }), scope: 'global', reload: true, target: { broker: 'maxInflightBytes' },
     doc: 'Outgoing payload bytes in flight per client; 0 means unlimited.' }),
   opt({ name: 'max_packet_size', type: int(20, MQTT_MAX_PACKET, { allowZero: true, unit: 'bytes' }), scope: 'global', reload: true, target: { broker: 'maxPacketSize' },

@@ -16,6 +16,8 @@ import type { Reader } from './reader.js'
 /** Receives the protocol version as soon as CONNECT names it, before the rest of CONNECT is read. */
 export interface VersionSink {
   protocolVersion: ProtocolVersion
+  /** Set once a CONNECT's properties are read: its Maximum Packet Size, 0 = none (always 0 for 3.x). */
+  peerMaxPacketSize: number
 }
 
 function done (r: Reader): void {
@@ -60,6 +62,8 @@ export function decodeConnect (r: Reader, sink: VersionSink): ConnectPacket {
   if (passwordFlag && !usernameFlag && version < 5) throw malformed('password flag without username flag') // [MQTT-3.1.2-22]
   const keepAlive = r.u16()
   const properties = version === 5 ? decodeProperties(r, PacketType.Connect) : undefined
+  // Lets a server answer a CONNECT that fails further on within the client's limit [MQTT-3.2.2-19].
+  sink.peerMaxPacketSize = properties?.maximumPacketSize ?? 0
   const clientId = r.string()
   let will: WillMessage | undefined
   if (willFlag) {

@@ -46,6 +46,8 @@ export class Decoder {
   protocolVersion: ProtocolVersion
   /** May be changed between pushes (e.g. after CONNECT negotiates a smaller size). */
   maxPacketSize: number
+  /** The Maximum Packet Size of the CONNECT being read (0 = none), or -1 until its properties have been read. */
+  peerMaxPacketSize = -1
 
   private readonly onPacket: (packet: Packet) => void
   // Scratch shared by every decoder: decoding is synchronous and a packet's fields are read before

@@ -10,7 +10,8 @@ const Hash = 35
 const SafeLength = 21_845
 const SharePrefix = '$share/'
 
-function withinByteLimit (s: string): boolean {
+/** At most 65,535 UTF-8 bytes: what a topic or filter field can hold [MQTT-1.5.4-1]. */
+export function withinByteLimit (s: string): boolean {
   return s.length <= SafeLength || Buffer.byteLength(s) <= 65_535
 }
 

@@ -6,11 +6,12 @@
 import { randomBytes } from 'node:crypto'
 import type { ConnackPacket, ConnectPacket, Properties } from '../../protocol/packets.js'
 import { ConnackReturnCode, PacketType, ReasonCode } from '../../protocol/constants.js'
-import { isValidTopicName } from '../../protocol/topic.js'
+import { isValidTopicName, withinByteLimit } from '../../protocol/topic.js'
 import type { AuthResult, ClientIdentity } from '../../auth/types.js'
 import { anonymousAuthenticator } from '../../auth/types.js'
 import { ConnState, type Connection } from '../connection.js'
 import { NeverExpires } from '../session.js'
+import { protocolViolation } from '../errors.js'
 import { protocolTag } from '../../observability/connection-messages.js'
 
 export function handleConnect(conn: Connection, p: ConnectPacket): void {
@@ -32,6 +33,8 @@ export function handleConnect(conn: Connection, p: ConnectPacket): void {
     assigned = v5
   }
   conn.clientId = clientId
+  // Known from here on, so that refusals too fit the client [MQTT-3.1.2-24].
+  conn.clientMaxPacketSize = p.properties?.maximumPacketSize ?? 0
   if (v5 && p.properties?.authenticationMethod !== undefined) {
     // No enhanced authentication method is implemented [MQTT-4.12.0-1].
     refuse(conn, ReasonCode.BadAuthenticationMethod, `authentication method '${p.properties.authenticationMethod}' is not supported`)
@@ -47,8 +50,20 @@ export function handleConnect(conn: Connection, p: ConnectPacket): void {
     keepAlive = opts.maxKeepalive
     serverKeepAlive = keepAlive
   }
+  if (p.will !== undefined && p.will.topic === '') {
+    // [MQTT-4.7.3-1] a protocol violation, not a refusal: 3.x closes without CONNACK [MQTT-4.8.0-1], v5 gets 0x82.
+    throw protocolViolation('empty will topic')
+  }
   if (p.will !== undefined && !isValidTopicName(p.will.topic)) {
     refuse(conn, v5 ? ReasonCode.TopicNameInvalid : ConnackReturnCode.NotAuthorized, `invalid will topic '${p.will.topic}'`)
+    return
+  }
+  const mount = conn.listener.mountPoint
+  if (p.will !== undefined && mount !== '' && !withinByteLimit(mount + p.will.topic)) {
+    // The will could never be encoded, and it would be published from the close handler: refuse it now.
+    const why = `will topic too long: with mount point '${mount}' it exceeds 65535 bytes`
+    if (v5) refuse(conn, ReasonCode.TopicNameInvalid, why)
+    else conn.close(`connection refused: ${why}`)
     return
   }
   // [MQTT-3.2.2-12] [MQTT-3.2.2-14] a will we could not publish as asked is refused (3.x has no code for it: close).
@@ -109,6 +124,27 @@ function finishConnect(conn: Connection, p: ConnectPacket, clientId: string, ass
     refuse(conn, v5 ? ReasonCode.NotAuthorized : ConnackReturnCode.NotAuthorized, 'will topic not authorised')
     return
   }
+  const connack: ConnackPacket = { type: PacketType.Connack, sessionPresent: false, reasonCode: 0 }
+  if (v5) {
+    const cp: Properties = { topicAliasMaximum: opts.topicAliasMaximum }
+    // Kept per connection: a reload must not hold this client to a limit it was never told.
+    conn.receiveMaximum = broker.receiveMaximum
+    if (conn.receiveMaximum < 65535) cp.receiveMaximum = conn.receiveMaximum
+    if (opts.maxQos < 2) cp.maximumQoS = opts.maxQos
+    if (!opts.retainAvailable) cp.retainAvailable = 0
+    if (opts.maxPacketSize > 0) cp.maximumPacketSize = opts.maxPacketSize
+    if (assigned) cp.assignedClientIdentifier = clientId
+    if (serverKeepAlive !== undefined) cp.serverKeepAlive = serverKeepAlive
+    connack.properties = cp
+  }
+  // Sized before the session is touched: a client that can't receive its CONNACK changes nothing [MQTT-3.1.2-24].
+  const fitted = conn.fitToClient(connack)
+  if (fitted === undefined) {
+    const user = auth.username === undefined ? 'no username' : `u'${auth.username}'`
+    opts.logger.notice(`Client ${clientId} from ${conn.meta.remoteAddress} (${user}) refused: its Maximum Packet Size ${conn.clientMaxPacketSize} is too small for the CONNACK.`)
+    conn.close('connection refused: CONNACK larger than the client\'s Maximum Packet Size')
+    return
+  }
   conn.username = auth.username
   let expiry: number
   if (v5) expiry = p.properties?.sessionExpiryInterval ?? 0
@@ -119,25 +155,15 @@ function finishConnect(conn: Connection, p: ConnectPacket, clientId: string, ass
   const props = p.properties
   const inflightCap = opts.maxInflightMessages > 0 ? opts.maxInflightMessages : 65535
   conn.sendWindow = Math.min(inflightCap, props?.receiveMaximum ?? 65535)
-  conn.clientMaxPacketSize = props?.maximumPacketSize ?? 0
   conn.clientTopicAliasMaximum = props?.topicAliasMaximum ?? 0
   conn.problemInformation = props?.requestProblemInformation !== 0
   if (p.will !== undefined) {
     conn.will = mount === '' ? p.will : { ...p.will, topic: mount + p.will.topic }
     broker.persistWill(session, conn.will)
   }
-  const connack: ConnackPacket = { type: PacketType.Connack, sessionPresent: present, reasonCode: 0 }
-  if (v5) {
-    const cp: Properties = { topicAliasMaximum: opts.topicAliasMaximum }
-    if (broker.receiveMaximum < 65535) cp.receiveMaximum = broker.receiveMaximum
-    if (opts.maxQos < 2) cp.maximumQoS = opts.maxQos
-    if (!opts.retainAvailable) cp.retainAvailable = 0
-    if (opts.maxPacketSize > 0) cp.maximumPacketSize = opts.maxPacketSize
-    if (assigned) cp.assignedClientIdentifier = clientId
-    if (serverKeepAlive !== undefined) cp.serverKeepAlive = serverKeepAlive
-    connack.properties = cp
-  }
-  conn.sendPacket(connack)
+  // MQTT 3.1 has no Session Present flag: that byte is reserved there.
+  fitted.sessionPresent = present && conn.version >= 4
+  conn.sendPacket(fitted)
   if (opts.connectionMessages && opts.logger.enabled('notice')) {
     const user = auth.username === undefined ? '' : `, u'${auth.username}'`
     opts.logger.notice(`New client connected from ${conn.meta.remoteAddress} as ${clientId} (${protocolTag(conn.version)}, c${p.cleanStart ? 1 : 0}, k${keepAlive}${user}).`)
@@ -149,6 +175,6 @@ function finishConnect(conn: Connection, p: ConnectPacket, clientId: string, ass
 
 /** Refuses a CONNECT with CONNACK (v3 return code / v5 reason code) and closes [MQTT-3.2.2-5, MQTT-3.2.2-7]. */
 function refuse(conn: Connection, code: number, why: string): void {
-  conn.sendPacket({ type: PacketType.Connack, sessionPresent: false, reasonCode: code })
+  conn.sendWithinLimit({ type: PacketType.Connack, sessionPresent: false, reasonCode: code })
   conn.close(`connection refused: ${why}`)
 }

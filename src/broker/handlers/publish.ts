@@ -4,7 +4,7 @@
  */
 import type { PublishPacket } from '../../protocol/packets.js'
 import { PacketType, ReasonCode } from '../../protocol/constants.js'
-import { isValidTopicName } from '../../protocol/topic.js'
+import { isValidTopicName, withinByteLimit } from '../../protocol/topic.js'
 import type { Connection } from '../connection.js'
 import { BrokerProtocolError } from '../errors.js'
 
@@ -56,12 +56,17 @@ export function handlePublish(conn: Connection, p: PublishPacket): void {
     conn.sendPacket({ type: PacketType.Pubrec, packetId: p.packetId, reasonCode: 0 })
     return
   }
-  if (p.qos === 2 && conn.version === 5 && session.incomingQos2.size >= broker.receiveMaximum) {
-    // [MQTT-3.3.4-9] more unacknowledged QoS 2 PUBLISHes than our Receive Maximum.
-    throw new BrokerProtocolError('BRK_ERR_RECEIVE_MAXIMUM', ReasonCode.ReceiveMaximumExceeded, `more than ${broker.receiveMaximum} QoS 2 messages in flight`)
+  if (p.qos === 2 && conn.version === 5 && session.incomingQos2.size >= conn.receiveMaximum) {
+    // [MQTT-3.3.4-9] more unacknowledged QoS 2 PUBLISHes than our Receive Maximum. QoS 1 never counts: its
+    // PUBACK is queued before the next packet is read.
+    throw new BrokerProtocolError('BRK_ERR_RECEIVE_MAXIMUM', ReasonCode.ReceiveMaximumExceeded, `more than ${conn.receiveMaximum} QoS 2 messages awaiting PUBREL (Receive Maximum ${conn.receiveMaximum}, max_inflight_messages)`)
   }
   const mount = conn.listener.mountPoint
   const fullTopic = mount === '' ? topic : mount + topic
+  if (mount !== '' && !withinByteLimit(fullTopic)) {
+    // Routed or retained, a topic no PUBLISH can carry would fail every subscriber that sees it whole.
+    throw new BrokerProtocolError('BRK_ERR_TOPIC_NAME', ReasonCode.TopicNameInvalid, `topic too long: with mount point '${mount}' it exceeds 65535 bytes`)
+  }
   let rc: number = ReasonCode.Success
   if (opts.messageSizeLimit > 0 && p.payload.length > opts.messageSizeLimit) {
     rc = ReasonCode.QuotaExceeded
