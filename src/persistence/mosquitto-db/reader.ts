@@ -111,6 +111,14 @@ export interface MosquittoDb {
 /** A chunk body that does not hold together: the chunk is skipped. */
 class ChunkError extends Error {}
 
+/** The fields parsed but end before the chunk does: the length field may be the damaged part. */
+class LengthMismatch extends ChunkError {
+  /** Where the fields may end: after the property block, or (no block written) before it. */
+  constructor(message: string, readonly fieldsEnds: number[]) {
+    super(message)
+  }
+}
+
 /** Bounded cursor over one chunk body. */
 class Body {
   pos: number
@@ -152,6 +160,7 @@ const propReader = new Reader()
 /** The rest of a v5/v6 chunk: a property block as in a PUBLISH (varint length, then properties). */
 function properties(b: Body, what: string): Properties | undefined {
   if (b.pos >= b.end) return undefined
+  const start = b.pos
   propReader.reset(b.buf, b.pos, b.end)
   let props: Properties | undefined
   try {
@@ -159,13 +168,13 @@ function properties(b: Body, what: string): Properties | undefined {
   } catch (err) {
     throw new ChunkError(`${what} properties do not decode: ${(err as Error).message}`)
   }
-  if (propReader.pos !== b.end) throw new ChunkError(`${b.end - propReader.pos} bytes after the ${what} properties`)
-  b.pos = b.end
+  b.pos = propReader.pos
+  if (b.pos !== b.end) throw new LengthMismatch(`${b.end - b.pos} bytes after the ${what} properties`, [start, b.pos])
   return props
 }
 
 function done(b: Body, what: string): void {
-  if (b.pos !== b.end) throw new ChunkError(`${what} is ${b.end - b.pos} bytes longer than its fields`)
+  if (b.pos !== b.end) throw new LengthMismatch(`${what} is ${b.end - b.pos} bytes longer than its fields`, [b.pos])
 }
 
 type Sink = Pick<MosquittoDb, 'messages' | 'clients' | 'clientMsgs' | 'retains' | 'subs'> & { cfg: MosqCfg | undefined }
@@ -381,32 +390,52 @@ export function readMosquittoDb(buf: Buffer): MosquittoDb {
     }
     const type = version >= 5 ? buf.readUInt32BE(pos) : buf.readUInt16BE(pos)
     const len = buf.readUInt32BE(pos + hdr - 4)
-    const end = pos + hdr + len
-    if (end > buf.length) {
-      const next = resync(buf, pos + 1, version)
-      const lost = next === -1 ? `the remaining ${buf.length - pos} bytes` : `${next - pos} bytes up to the next readable chunk at offset ${next}`
-      db.skipped.push({ offset: pos, what: describeType(type), reason: `chunk length ${len} runs past the end of the file (truncated or damaged); skipped ${lost}` })
-      if (next === -1) break
-      pos = next
-      continue
-    }
+    const end = Math.min(pos + hdr + len, buf.length)
+    const overruns = pos + hdr + len > buf.length
+    let tmp = emptyDb(version)
     try {
-      readChunk(type, new Body(buf, pos + hdr, end), version, db)
-      db.chunks++
+      readChunk(type, new Body(buf, pos + hdr, end), version, tmp)
+      if (overruns) throw new ChunkError('the chunk is cut short')
+      merge(db, tmp)
       pos = end
+      continue
     } catch (err) {
-      // A body that does not add up may mean a damaged length: if the next chunk is not where the length
-      // says, look for it.
+      const message = overruns ? `chunk length ${len} runs past the end of the file (truncated, or a damaged length)` : (err as Error).message
+      // A damaged length field: the chunk's own fields say where it ends, and a chunk that parses starts there.
+      const at = err instanceof LengthMismatch ? err.fieldsEnds.find((e) => e === buf.length || chunkAt(buf, e, version)) : undefined
+      if (at !== undefined) {
+        tmp = emptyDb(version)
+        try {
+          readChunk(type, new Body(buf, pos + hdr, at), version, tmp)
+          merge(db, tmp)
+          db.skipped.push({ offset: pos, what: describeType(type), reason: `chunk length ${len} disagrees with its fields (${at - pos - hdr} bytes): read it by its fields, nothing lost` })
+          pos = at
+          continue
+        } catch {
+          // Not readable that way either: skipped below.
+        }
+      }
       let next = end
-      if (end < buf.length && !chunkAt(buf, end, version)) {
+      if (overruns || (end < buf.length && !chunkAt(buf, end, version))) {
         const found = resync(buf, pos + 1, version)
         next = found === -1 ? buf.length : found
       }
-      db.skipped.push({ offset: pos, what: describeType(type), reason: next === end ? (err as Error).message : `${(err as Error).message}; skipped ${next - pos} bytes up to ${next === buf.length ? 'the end of the file' : `the next readable chunk at offset ${next}`}` })
+      const lost = next === end && !overruns ? '' : `; skipped ${next - pos} bytes up to ${next === buf.length ? 'the end of the file' : `the next readable chunk at offset ${next}`}`
+      db.skipped.push({ offset: pos, what: describeType(type), reason: message + lost })
       pos = next
     }
   }
   return db
+}
+
+function merge(db: MosquittoDb, from: MosquittoDb): void {
+  if (from.cfg !== undefined) db.cfg = from.cfg
+  db.messages.push(...from.messages)
+  db.clients.push(...from.clients)
+  db.clientMsgs.push(...from.clientMsgs)
+  db.retains.push(...from.retains)
+  db.subs.push(...from.subs)
+  db.chunks++
 }
 
 function resync(buf: Buffer, from: number, version: number): number {
