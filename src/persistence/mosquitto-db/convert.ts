@@ -68,6 +68,10 @@ export function convertMosquittoDb(db: MosquittoDb, now: number): Converted {
   const expired = new Set<bigint>()
   let expiredCount = 0
   for (const m of db.messages) {
+    if (!isValidTopicName(m.topic)) {
+      skipped.push(`stored message ${m.storeId}: '${m.topic}' is not a valid topic name, not imported`)
+      continue
+    }
     if (m.expiryTime > 0 && m.expiryTime * 1000 <= now) {
       expired.add(m.storeId)
       expiredCount++
@@ -75,7 +79,7 @@ export function convertMosquittoDb(db: MosquittoDb, now: number): Converted {
     }
     byStoreId.set(m.storeId, m)
   }
-  if (expiredCount > 0) skipped.push(`${expiredCount} stored messages whose Message Expiry Interval had run out`)
+  if (expiredCount > 0) skipped.push(`${expiredCount} stored messages whose Message Expiry Interval had run out, not imported`)
 
   const messages = new Map<number, StoredMessage>()
   const midgeIds = new Map<bigint, number>()
@@ -90,7 +94,7 @@ export function convertMosquittoDb(db: MosquittoDb, now: number): Converted {
     return messages.get(id)!
   }
   const missing = (what: string, id: bigint): string =>
-    expired.has(id) ? `${what} refers to message ${id}, which had expired` : `${what} refers to message ${id}, which is not in the file (damaged?)`
+    expired.has(id) ? `${what} refers to message ${id}, which had expired` : `${what} refers to message ${id}, which is not in the file (damaged?), not imported`
 
   // ---- retained -----------------------------------------------------------------------------
   const retained = new Map<string, StoredMessage>()
@@ -101,8 +105,8 @@ export function convertMosquittoDb(db: MosquittoDb, now: number): Converted {
       continue
     }
     if (m.topic.startsWith('$SYS')) continue
-    if (!isValidTopicName(m.topic) || m.payload.length === 0) {
-      skipped.push(`retained message ${id} on '${m.topic}': ${m.payload.length === 0 ? 'empty payload' : 'not a valid topic name'}`)
+    if (m.payload.length === 0) {
+      skipped.push(`retained message ${id} on '${m.topic}': empty payload, not imported`)
       continue
     }
     const sm = toMidge(m)
@@ -127,14 +131,14 @@ export function convertMosquittoDb(db: MosquittoDb, now: number): Converted {
     const interval = c.sessionExpiryInterval ?? NeverExpires
     if (interval === 0) {
       dropped.add(c.clientId)
-      skipped.push(`session '${c.clientId}': Session Expiry Interval 0, it ended with its connection`)
+      skipped.push(`session '${c.clientId}': Session Expiry Interval 0, it ended with its connection; not imported`)
       continue
     }
     let disconnectedAt = 0
     if (interval !== NeverExpires && c.sessionExpiryTime > 0) {
       if (c.sessionExpiryTime * 1000 <= now) {
         dropped.add(c.clientId)
-        skipped.push(`session '${c.clientId}': expired at ${iso(c.sessionExpiryTime)}`)
+        skipped.push(`session '${c.clientId}': expired at ${iso(c.sessionExpiryTime)}, not imported`)
         continue
       }
       disconnectedAt = (c.sessionExpiryTime - interval) * 1000
@@ -158,7 +162,7 @@ export function convertMosquittoDb(db: MosquittoDb, now: number): Converted {
     if (b === undefined) continue
     const shared = parseSharedFilter(s.topic)
     if (shared === null ? !isValidTopicFilter(s.topic) : shared.filter === '') {
-      skipped.push(`subscription of '${s.clientId}' to '${s.topic}': not a valid topic filter`)
+      skipped.push(`subscription of '${s.clientId}' to '${s.topic}': not a valid topic filter, not imported`)
       continue
     }
     const sub: StoredSubscription = {
@@ -195,7 +199,7 @@ export function convertMosquittoDb(db: MosquittoDb, now: number): Converted {
           incoming.push({ b, m })
         }
       } else if (c.state !== MsgState.Queued && c.state !== MsgState.SendPubrec) {
-        skipped.push(`${what} on '${m.topic}': QoS ${c.qos} in state ${c.state} is not an incoming state Midge keeps`)
+        skipped.push(`${what} on '${m.topic}': QoS ${c.qos} in state ${c.state} is not an incoming state Midge keeps, not imported`)
       }
       // Not yet PUBREC'd: the publisher re-sends it and Midge publishes it then.
       continue
@@ -223,7 +227,7 @@ export function convertMosquittoDb(db: MosquittoDb, now: number): Converted {
         b.queued.push(o)
         break
       default:
-        skipped.push(`${what} on '${m.topic}': state ${c.state} is not an outgoing state`)
+        skipped.push(`${what} on '${m.topic}': state ${c.state} is not an outgoing state, not imported`)
     }
   }
 

@@ -83,8 +83,8 @@ export function describeImport(r: ImportResult, limit = 20): { summary: string; 
   const head = r.keptAs === undefined ? `would import from Mosquitto store ${r.source} (${version})` : `imported Mosquitto store ${r.source} (${version})`
   const tail = r.keptAs === undefined ? '' : `; original kept as ${r.keptAs}`
   const skippedNote = r.skipped.length > 0 ? `; ${r.skipped.length} parts skipped` : ''
-  const skipped = r.skipped.slice(0, limit).map((s) => `Mosquitto import skipped ${s}`)
-  if (r.skipped.length > limit) skipped.push(`Mosquitto import skipped ${r.skipped.length - limit} more parts`)
+  const skipped = r.skipped.slice(0, limit).map((s) => `Mosquitto import: ${s}`)
+  if (r.skipped.length > limit) skipped.push(`Mosquitto import: ${r.skipped.length - limit} more parts skipped`)
   return { summary: `${head}: ${describeCounts(r.counts)}${skippedNote}${tail}`, skipped }
 }
 
