@@ -37,6 +37,9 @@ export function isMosquittoFile(file: string): boolean {
     const head = Buffer.alloc(MosquittoMagic.length)
     const n = fs.readSync(fd, head, 0, head.length, 0)
     return isMosquittoDb(head.subarray(0, n))
+  } catch {
+    // A directory or an unreadable file: the store's own load reports it.
+    return false
   } finally {
     fs.closeSync(fd)
   }

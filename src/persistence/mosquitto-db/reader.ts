@@ -398,7 +398,6 @@ export function readMosquittoDb(buf: Buffer): MosquittoDb {
       if (overruns) throw new ChunkError('the chunk is cut short')
       merge(db, tmp)
       pos = end
-      continue
     } catch (err) {
       const message = overruns ? `chunk length ${len} runs past the end of the file (truncated, or a damaged length)` : (err as Error).message
       // A damaged length field: the chunk's own fields say where it ends, and a chunk that parses starts there.
