@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
 import { PacketType } from '../../src/protocol/constants.js'
@@ -64,3 +65,44 @@ test('a mosquitto.db of an unknown format version: nothing imported, said so, or
   const kept = fs.readdirSync(dir).filter((f) => f.startsWith('mosquitto.db.imported-'))
   assert.ok(fs.readFileSync(path.join(dir, kept[0]!)).equals(fs.readFileSync(path.join(mosquittoFixtures, 'v6-bad-version.db'))))
 })
+
+test('as on Debian: started as root with user mosquitto, the imported store belongs to mosquitto and the broker keeps writing it', async (t) => {
+  const { uid, gid } = mosquittoUser()
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'midge-mosq-debian-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  fs.chmodSync(dir, 0o755)
+  const data = path.join(dir, 'lib')
+  fs.mkdirSync(data)
+  fs.copyFileSync(path.join(mosquittoFixtures, 'v6-scenario.db'), path.join(data, 'mosquitto.db'))
+  fs.chownSync(data, uid, gid)
+  fs.chownSync(path.join(data, 'mosquitto.db'), uid, gid)
+  const port = await freePort()
+  const conf = path.join(dir, 'mosquitto.conf')
+  fs.writeFileSync(conf, `user mosquitto\nlistener ${port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location ${data}/\n`)
+  const midge = new MidgeProcess(['-c', conf], { cwd: dir })
+  t.after(() => midge.stop())
+  await midge.waitFor(/Persistence: imported Mosquitto store .*: 6 retained messages/)
+  await midge.waitFor(/Changed user to 'mosquitto'/)
+  await midge.opened(1)
+  const st = fs.statSync(path.join(data, 'mosquitto.db'))
+  assert.deepEqual([st.uid, st.gid], [uid, gid])
+  const kept = fs.readdirSync(data).filter((f) => f.startsWith('mosquitto.db.imported-'))
+  assert.equal(fs.statSync(path.join(data, kept[0]!)).uid, uid)
+  // A new retained message is written by the mosquitto user, and the shutdown compaction succeeds.
+  const c = await rawClient(port, 4)
+  await c.connect({ clientId: 'writer' })
+  await c.publishAcked('home/new', 'x', { qos: 1, retain: true })
+  c.destroy()
+  assert.equal(await midge.stop(), 0)
+  assert.equal(midge.lines.some((l) => /error/i.test(l)), false, midge.lines.join('\n'))
+  const again = new MidgeProcess(['-c', conf], { cwd: dir })
+  t.after(() => again.stop())
+  await again.waitFor(/Persistence: loaded 4 persistent sessions and 7 retained messages/)
+})
+
+function mosquittoUser(): { uid: number; gid: number } {
+  const line = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('mosquitto:'))
+  if (line === undefined) throw new Error('no mosquitto user: install the Debian package mosquitto')
+  const f = line.split(':')
+  return { uid: Number(f[2]), gid: Number(f[3]) }
+}
