@@ -12,45 +12,11 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { test } from 'node:test'
 import { PacketType } from '../../src/protocol/constants.js'
-import type { PublishPacket } from '../../src/protocol/packets.js'
 import { MIDGE, MidgeProcess } from '../config/midge-process.js'
 import type { TestClient } from '../helpers/broker-harness.js'
-import { Half, QueuedForHome, rawClient, Retained, runMosquittoScenario, type Queued } from './mosquitto-scenario.js'
+import { ackAll, assertQueued, publishes } from './mosquitto-expect.js'
+import { Half, QueuedForHome, rawClient, Retained, runMosquittoScenario } from './mosquitto-scenario.js'
 import { tempDir } from './tmp-dir.js'
-
-/** The next `n` PUBLISH packets, in arrival order. */
-async function publishes(c: TestClient, n: number): Promise<PublishPacket[]> {
-  const out: PublishPacket[] = []
-  while (out.length < n) out.push(await c.waitFor(PacketType.Publish, () => true, 10_000))
-  return out
-}
-
-function assertQueued(got: PublishPacket[], want: Queued[], v5: boolean, who: string): void {
-  assert.deepEqual(got.map((p) => p.topic), want.map((q) => q.topic), `${who}: topics in Mosquitto's queue order`)
-  for (const [i, q] of want.entries()) {
-    const p = got[i]!
-    assert.ok(p.payload.equals(q.payload), `${who} ${q.topic}: payload`)
-    assert.equal(p.qos, q.qos, `${who} ${q.topic}: QoS`)
-    assert.equal(p.dup, false, `${who} ${q.topic}: never sent before, so no DUP`)
-    // A 3.1.1 subscriber gets live messages with RETAIN 0; the v5 one asked for Retain As Published.
-    assert.equal(p.retain, v5 && q.retain, `${who} ${q.topic}: RETAIN`)
-    if (!v5) continue
-    assert.deepEqual(p.properties?.subscriptionIdentifiers, [42], `${who} ${q.topic}: subscription identifier`)
-    assert.deepEqual(p.properties?.userProperties, q.properties?.userProperties, `${who} ${q.topic}: user properties`)
-    assert.equal(p.properties?.contentType, q.properties?.contentType, `${who} ${q.topic}: content type`)
-    assert.equal(p.properties?.responseTopic, q.properties?.responseTopic, `${who} ${q.topic}: response topic`)
-    assert.deepEqual(p.properties?.correlationData, q.properties?.correlationData, `${who} ${q.topic}: correlation data`)
-    assert.equal(p.properties?.payloadFormatIndicator, q.properties?.payloadFormatIndicator, `${who} ${q.topic}: payload format`)
-    if (q.properties?.messageExpiryInterval !== undefined) {
-      const left = p.properties?.messageExpiryInterval ?? 0
-      assert.ok(left > 3000 && left <= 3600, `${who} ${q.topic}: expiry counts down from Mosquitto's (${left})`)
-    }
-  }
-}
-
-async function ackAll(c: TestClient, ps: PublishPacket[]): Promise<void> {
-  for (const p of ps) await c.ack(p)
-}
 
 test('a mosquitto.db written by the installed mosquitto is imported by Midge on start: retained, sessions, subscriptions, queued and in-flight messages arrive as Mosquitto would have delivered them', { timeout: 120_000 }, async (t) => {
   const dir = tempDir(t, 'midge-mosq-import-')
