@@ -188,7 +188,8 @@ describe('damaged files: what is intact is read, the rest is listed, nothing thr
 
 const u16 = (v: number): Buffer => { const b = Buffer.alloc(2); b.writeUInt16BE(v); return b }
 const u32 = (v: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32BE(v); return b }
-const u64le = (v: number): Buffer => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); return b }
+let bigEndian = false
+const u64le = (v: number): Buffer => { const b = Buffer.alloc(8); if (bigEndian) b.writeBigUInt64BE(BigInt(v)); else b.writeBigUInt64LE(BigInt(v)); return b }
 const str = (s: string): Buffer => Buffer.concat([u16(Buffer.byteLength(s)), Buffer.from(s)])
 const header = (version: number): Buffer => Buffer.concat([Buffer.from([0, 0xb5, 0]), Buffer.from('mosquitto db'), u32(0), u32(version)])
 const chunk234 = (type: number, body: Buffer): Buffer => Buffer.concat([u16(type), u32(body.length), body])
@@ -223,6 +224,18 @@ for (const version of [3, 4] as const) {
     assert.deepEqual(s.outgoing.map((o) => [c.state.messages.get(o.messageId)?.topic, o.qos, o.packetId]), [['old/queued', 1, 4]])
   })
 }
+
+test('a file from a big-endian machine (the 64-bit fields in its byte order) reads the same', () => {
+  bigEndian = true
+  const be = fileV234(4)
+  bigEndian = false
+  const le = fileV234(4)
+  assert.notDeepEqual(be, le)
+  const a = readMosquittoDb(be)
+  const b = readMosquittoDb(le)
+  assert.deepEqual(a.skipped, [])
+  assert.deepEqual(a, b)
+})
 
 test('format 5 (Mosquitto 1.6): the 16-byte CLIENT chunk without username and listener port', () => {
   // Rewrite the golden file's CLIENT chunks to version 5's shorter layout.

@@ -8,8 +8,8 @@
  * File layout (written by Mosquitto's persist__backup): 15-byte magic, 4-byte CRC (always 0), format
  * version as a big-endian u32, then chunks. Version 5/6 chunk header: u32 type, u32 body length; version
  * 3/4: u16 type, u32 length. All integers are big-endian EXCEPT the 64-bit ones (message store ids, expiry
- * times, last_db_id), which Mosquitto writes as they sit in memory: little-endian on every machine Debian
- * ships it for that matters here (x86, ARM).
+ * times, last_db_id), which Mosquitto writes as they sit in memory: little-endian on x86 and ARM, big-endian
+ * on s390x; byteOrder64() tells which from the CFG chunk.
  *
  * Version 5/6 bodies are C structs written as-is, so they carry the compiler's padding:
  *   CFG        u64 last_db_id, u8 shutdown, u8 dbid_size, 6 padding                          = 16
@@ -122,7 +122,8 @@ class LengthMismatch extends ChunkError {
 /** Bounded cursor over one chunk body. */
 class Body {
   pos: number
-  constructor(readonly buf: Buffer, start: number, readonly end: number) {
+  /** bigEndian64: the file came from a big-endian machine (see byteOrder64). */
+  constructor(readonly buf: Buffer, start: number, readonly end: number, readonly bigEndian64: boolean) {
     this.pos = start
   }
 
@@ -133,8 +134,20 @@ class Body {
   u8(what: string): number { this.need(1, what); return this.buf[this.pos++]! }
   u16(what: string): number { this.need(2, what); const v = this.buf.readUInt16BE(this.pos); this.pos += 2; return v }
   u32(what: string): number { this.need(4, what); const v = this.buf.readUInt32BE(this.pos); this.pos += 4; return v }
-  u64le(what: string): bigint { this.need(8, what); const v = this.buf.readBigUInt64LE(this.pos); this.pos += 8; return v }
-  i64le(what: string): number { this.need(8, what); const v = this.buf.readBigInt64LE(this.pos); this.pos += 8; return Number(v) }
+  /** The 64-bit fields are in the byte order of the machine that wrote the file. */
+  u64(what: string): bigint {
+    this.need(8, what)
+    const v = this.bigEndian64 ? this.buf.readBigUInt64BE(this.pos) : this.buf.readBigUInt64LE(this.pos)
+    this.pos += 8
+    return v
+  }
+
+  i64(what: string): number {
+    this.need(8, what)
+    const v = this.bigEndian64 ? this.buf.readBigInt64BE(this.pos) : this.buf.readBigInt64LE(this.pos)
+    this.pos += 8
+    return Number(v)
+  }
   skip(n: number, what: string): void { this.need(n, what); this.pos += n }
   bytes(n: number, what: string): Buffer { this.need(n, what); const b = this.buf.subarray(this.pos, this.pos + n); this.pos += n; return b }
   str(n: number, what: string): string { return utf8(this.bytes(n, what), what) }
@@ -185,7 +198,7 @@ function readChunk(type: number, b: Body, version: number, out: Sink): void {
     case ChunkType.Cfg: {
       let cfg: MosqCfg
       if (v56) {
-        const lastDbId = b.u64le('last_db_id')
+        const lastDbId = b.u64('last_db_id')
         const shutdown = b.u8('shutdown') !== 0
         const dbidSize = b.u8('dbid_size')
         b.skip(6, 'padding')
@@ -193,7 +206,7 @@ function readChunk(type: number, b: Body, version: number, out: Sink): void {
       } else {
         const shutdown = b.u8('shutdown') !== 0
         const dbidSize = b.u8('dbid_size')
-        cfg = { shutdown, dbidSize, lastDbId: b.u64le('last_db_id') }
+        cfg = { shutdown, dbidSize, lastDbId: b.u64('last_db_id') }
       }
       done(b, 'CFG')
       // Message store ids are 8 bytes in every Mosquitto release; another size means we cannot read the ids.
@@ -204,8 +217,8 @@ function readChunk(type: number, b: Body, version: number, out: Sink): void {
     case ChunkType.MsgStore: {
       let m: MosqMsgStore
       if (v56) {
-        const storeId = b.u64le('store_id')
-        const expiryTime = b.i64le('expiry_time')
+        const storeId = b.u64('store_id')
+        const expiryTime = b.i64('expiry_time')
         const payloadLen = b.u32('payloadlen')
         const sourceMid = b.u16('source_mid')
         const idLen = b.u16('source_id_len')
@@ -220,7 +233,7 @@ function readChunk(type: number, b: Body, version: number, out: Sink): void {
         const payload = Buffer.from(b.bytes(payloadLen, 'payload'))
         m = { storeId, expiryTime, sourceMid, sourceId, sourceUsername, sourcePort, topic, payload, qos, retain, properties: properties(b, 'message') }
       } else {
-        const storeId = b.u64le('store_id')
+        const storeId = b.u64('store_id')
         const sourceId = b.lstr('source client id')
         let sourceUsername: string | undefined
         let sourcePort = 0
@@ -245,7 +258,7 @@ function readChunk(type: number, b: Body, version: number, out: Sink): void {
     case ChunkType.ClientMsg: {
       let c: MosqClientMsg
       if (v56) {
-        const storeId = b.u64le('store_id')
+        const storeId = b.u64('store_id')
         const mid = b.u16('mid')
         const idLen = b.u16('id_len')
         const qos = b.u8('qos')
@@ -256,7 +269,7 @@ function readChunk(type: number, b: Body, version: number, out: Sink): void {
         c = { clientId, storeId, mid, qos, state, retain: (retainDup >> 4) !== 0, dup: (retainDup & 0x0f) !== 0, direction, properties: properties(b, 'client message') }
       } else {
         const clientId = b.lstr('client id')
-        const storeId = b.u64le('store_id')
+        const storeId = b.u64('store_id')
         const mid = b.u16('mid')
         const qos = b.u8('qos')
         const retain = b.u8('retain') !== 0
@@ -272,7 +285,7 @@ function readChunk(type: number, b: Body, version: number, out: Sink): void {
       return
     }
     case ChunkType.Retain: {
-      const id = b.u64le('store_id')
+      const id = b.u64('store_id')
       done(b, 'RETAIN')
       out.retains.push(id)
       return
@@ -306,7 +319,7 @@ function readChunk(type: number, b: Body, version: number, out: Sink): void {
     case ChunkType.Client: {
       let c: MosqClient
       if (v56) {
-        const sessionExpiryTime = b.i64le('session_expiry_time')
+        const sessionExpiryTime = b.i64('session_expiry_time')
         const sessionExpiryInterval = b.u32('session_expiry_interval')
         const lastMid = b.u16('last_mid')
         const idLen = b.u16('id_len')
@@ -348,7 +361,7 @@ const describeType = (t: number): string => ChunkNames[t] ?? `chunk type ${t}`
  * Whether a chunk that parses cleanly starts at `pos`: used to find the next good chunk after damage.
  * Parsing into a throw-away sink keeps the check exact (lengths must add up to the chunk length).
  */
-function chunkAt(buf: Buffer, pos: number, version: number): boolean {
+function chunkAt(buf: Buffer, pos: number, version: number, be: boolean): boolean {
   const hdr = version >= 5 ? 8 : 6
   if (pos + hdr > buf.length) return false
   const type = version >= 5 ? buf.readUInt32BE(pos) : buf.readUInt16BE(pos)
@@ -356,7 +369,7 @@ function chunkAt(buf: Buffer, pos: number, version: number): boolean {
   const len = buf.readUInt32BE(pos + hdr - 4)
   if (pos + hdr + len > buf.length) return false
   try {
-    readChunk(type, new Body(buf, pos + hdr, pos + hdr + len), version, emptyDb(version))
+    readChunk(type, new Body(buf, pos + hdr, pos + hdr + len, be), version, emptyDb(version))
     return true
   } catch {
     return false
@@ -382,6 +395,7 @@ export function readMosquittoDb(buf: Buffer): MosquittoDb {
     return db
   }
   const hdr = version >= 5 ? 8 : 6
+  const be = byteOrder64(buf, version)
   let pos = HeaderSize
   while (pos < buf.length) {
     if (pos + hdr > buf.length) {
@@ -394,18 +408,18 @@ export function readMosquittoDb(buf: Buffer): MosquittoDb {
     const overruns = pos + hdr + len > buf.length
     let tmp = emptyDb(version)
     try {
-      readChunk(type, new Body(buf, pos + hdr, end), version, tmp)
+      readChunk(type, new Body(buf, pos + hdr, end, be), version, tmp)
       if (overruns) throw new ChunkError('the chunk is cut short')
       merge(db, tmp)
       pos = end
     } catch (err) {
       const message = overruns ? `chunk length ${len} runs past the end of the file (truncated, or a damaged length)` : (err as Error).message
       // A damaged length field: the chunk's own fields say where it ends, and a chunk that parses starts there.
-      const at = err instanceof LengthMismatch ? err.fieldsEnds.find((e) => e === buf.length || chunkAt(buf, e, version)) : undefined
+      const at = err instanceof LengthMismatch ? err.fieldsEnds.find((e) => e === buf.length || chunkAt(buf, e, version, be)) : undefined
       if (at !== undefined) {
         tmp = emptyDb(version)
         try {
-          readChunk(type, new Body(buf, pos + hdr, at), version, tmp)
+          readChunk(type, new Body(buf, pos + hdr, at, be), version, tmp)
           merge(db, tmp)
           db.skipped.push({ offset: pos, what: describeType(type), reason: `chunk length ${len} disagrees with its fields (${at - pos - hdr} bytes): read it by its fields, nothing lost` })
           pos = at
@@ -415,8 +429,8 @@ export function readMosquittoDb(buf: Buffer): MosquittoDb {
         }
       }
       let next = end
-      if (overruns || (end < buf.length && !chunkAt(buf, end, version))) {
-        const found = resync(buf, pos + 1, version)
+      if (overruns || (end < buf.length && !chunkAt(buf, end, version, be))) {
+        const found = resync(buf, pos + 1, version, be)
         next = found === -1 ? buf.length : found
       }
       const lost = next === end && !overruns ? '' : `; skipped ${next - pos} bytes up to ${next === buf.length ? 'the end of the file' : `the next readable chunk at offset ${next}`}`
@@ -425,6 +439,21 @@ export function readMosquittoDb(buf: Buffer): MosquittoDb {
     }
   }
   return db
+}
+
+/**
+ * Whether the file's 64-bit fields are big-endian. Mosquitto writes them in the writer's byte order; the
+ * CFG chunk, always first, holds last_db_id, a count of messages ever stored: read the wrong way round, a
+ * small count becomes a number above 2^48.
+ */
+function byteOrder64(buf: Buffer, version: number): boolean {
+  const hdr = version >= 5 ? 8 : 6
+  const at = HeaderSize + hdr + (version >= 5 ? 0 : 2)
+  if (at + 8 > buf.length) return false
+  const type = version >= 5 ? buf.readUInt32BE(HeaderSize) : buf.readUInt16BE(HeaderSize)
+  if (type !== ChunkType.Cfg) return false
+  const limit = 2n ** 48n
+  return buf.readBigUInt64LE(at) >= limit && buf.readBigUInt64BE(at) < limit
 }
 
 function merge(db: MosquittoDb, from: MosquittoDb): void {
@@ -437,7 +466,7 @@ function merge(db: MosquittoDb, from: MosquittoDb): void {
   db.chunks++
 }
 
-function resync(buf: Buffer, from: number, version: number): number {
-  for (let p = from; p < buf.length; p++) if (chunkAt(buf, p, version)) return p
+function resync(buf: Buffer, from: number, version: number, be: boolean): number {
+  for (let p = from; p < buf.length; p++) if (chunkAt(buf, p, version, be)) return p
   return -1
 }
