@@ -13,6 +13,7 @@ import { describeImport, importMosquittoDb, isMosquittoFile, planImport, type Im
 const Usage = `Usage: midge import-mosquitto FILE [-c CONFIG] [--dry-run]
 Imports Mosquitto's persistence file FILE (mosquitto.db): retained messages, persistent sessions with
 their subscriptions, and queued and in-flight messages. The original is kept as FILE.imported-<time>.
+Stop Mosquitto first (a dry run excepted): it rewrites FILE when it stops.
   -c, --config-file CONFIG  write the Midge store where CONFIG's persistence_location and
                             persistence_file say (default: in place of FILE)
       --dry-run             print what would be imported; change nothing`
@@ -51,7 +52,7 @@ export async function run(argv: string[]): Promise<number> {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string
     if (a === '-h' || a === '--help') { process.stdout.write(Usage + '\n'); return 0 }
-    if (a === '--dry-run' || a === '-n') { dryRun = true; continue }
+    if (a === '--dry-run') { dryRun = true; continue }
     if ((a === '-c' || a === '--config-file') && argv[i + 1] !== undefined) { config = argv[++i]; continue }
     if (!a.startsWith('-') && file === undefined) { file = a; continue }
     process.stderr.write(`midge import-mosquitto: unexpected argument '${a}'\n${Usage}\n`)
