@@ -93,8 +93,7 @@ export function convertMosquittoDb(db: MosquittoDb, now: number): Converted {
     }
     return messages.get(id)!
   }
-  const missing = (what: string, id: bigint): string =>
-    expired.has(id) ? `${what} refers to message ${id}, which had expired` : `${what} refers to message ${id}, which is not in the file (damaged?), not imported`
+  const missing = (what: string, id: bigint): string => `${what} refers to message ${id}, which is not in the file (damaged?), not imported`
 
   // ---- retained -----------------------------------------------------------------------------
   const retained = new Map<string, StoredMessage>()
@@ -189,7 +188,8 @@ export function convertMosquittoDb(db: MosquittoDb, now: number): Converted {
     const m = byStoreId.get(c.storeId)
     const what = `${c.direction === Direction.Out ? 'message for' : 'message from'} '${c.clientId}'`
     if (m === undefined) {
-      skipped.push(missing(what, c.storeId))
+      // An expired message is counted once above, not once per queue it was in.
+      if (!expired.has(c.storeId)) skipped.push(missing(what, c.storeId))
       continue
     }
     if (c.direction === Direction.In) {
