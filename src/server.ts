@@ -7,6 +7,7 @@ import type { BrokerOptions, ListenerInfo } from './broker/options.js'
 import { startTcpListener, type RunningListener } from './transport/tcp.js'
 import { startWsListener } from './transport/ws.js'
 import { LogStore } from './persistence/log-store.js'
+import { importMosquittoOnStart } from './persistence/mosquitto-db/import.js'
 
 export interface ListenerPlan {
   host: string
@@ -50,6 +51,8 @@ export async function startServer(plan: ServerPlan): Promise<RunningServer> {
   const broker = new Broker(options)
   const listeners: RunningListener[] = []
   try {
+    // A switch from Mosquitto: its mosquitto.db becomes a Midge store before the store is read.
+    if (plan.persistence !== undefined) importMosquittoOnStart(plan.persistence, broker.options.logger)
     // Restore before any listener opens, so no client sees a half-loaded broker.
     // The first line says what was loaded; any further line reports damage that was set aside.
     broker.restore().forEach((line, i) => {

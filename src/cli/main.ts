@@ -15,6 +15,7 @@ const commands: Record<string, Command> = {
   sub: { summary: 'subscribe and print messages (flags of mosquitto_sub)', load: () => import('./commands/sub.js') },
   passwd: { summary: 'manage a password file (flags of mosquitto_passwd)', load: () => import('./commands/passwd.js') },
   check: { summary: 'validate a configuration without starting: midge check -c FILE', load: () => import('./commands/check.js') },
+  'import-mosquitto': { summary: "take over Mosquitto's mosquitto.db: midge import-mosquitto FILE [--dry-run]", load: () => import('./commands/import-mosquitto.js') },
   cert: { summary: 'certificates obtained by ACME: midge cert status|renew -c FILE', load: () => import('./commands/cert.js') },
 }
 
@@ -26,7 +27,8 @@ const aliases: Record<string, string> = {
 
 export function usage(): string {
   const lines = ['Usage: midge [COMMAND] [OPTIONS]', '', 'Commands:']
-  for (const [name, c] of Object.entries(commands)) lines.push(`  ${name.padEnd(8)} ${c.summary}`)
+  const width = Math.max(...Object.keys(commands).map((n) => n.length))
+  for (const [name, c] of Object.entries(commands)) lines.push(`  ${name.padEnd(width)} ${c.summary}`)
   lines.push('', 'Without a command, midge runs the broker: midge [-c FILE] [-p PORT] [-v]', 'midge COMMAND --help shows the options of a command.')
   return lines.join('\n')
 }
