@@ -6,7 +6,7 @@
  * whose cores are busy, a burst of wrong passwords then takes CPU time from the event loop itself. On a
  * loaded 2-core VM, during 200 wrong-password CONNECTs, a ping-pong client's p99 round trip was 8-13 ms
  * with two normal-priority hashing threads and 1-4 ms with one thread at nice 10 (0.4-8 ms without the
- * burst, following the machine's load; test/auth/24-e2e-auth-latency, runs alternated).
+ * burst, following the machine's load; bench/auth/auth-latency.bench, runs alternated).
  *
  * Linux keeps a nice value per thread, so each worker lowers its own (os.setPriority(0, …) acts on the
  * calling thread there) and yields to the event loop and to every normal-priority process; on an idle
