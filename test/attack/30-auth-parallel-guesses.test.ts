@@ -65,3 +65,20 @@ test(`${Guesses} parallel guesses from one address: at most auth_fail_limit are 
     await t.stop()
   }
 })
+
+test('auth_max_pending_per_address from the config: 10 CONNECTs at once with a bound of 2 give 8 Server busy at once', { timeout: 60_000 }, async (tc) => {
+  const entry = formatPasswordHash(await hashPassword('pw', { iterations: 50_000 }))
+  const t = await AttackTarget.start('pending-bound', 'allow_anonymous false\npassword_file passwd\nauth_fail_exempt_loopback false\nauth_max_pending_per_address 2\n', { passwd: `alice:${entry}\n` })
+  try {
+    const sockets = await Promise.all(Array.from({ length: 10 }, () => t.socket()))
+    const codes = sockets.map(connack)
+    sockets.forEach((s, i) => s.write(connect(`p-${i}`, 'alice', `wrong-${i}`)))
+    const got = await t.midge.guard(Promise.all(codes), 'a CONNACK for every CONNECT', 20_000)
+    tc.diagnostic(`CONNACK codes: ${got.join(' ')}`)
+    assert.equal(got.filter((c) => c === 3).length, 8, 'eight refused as busy (3.1.1: 3, Server unavailable)')
+    assert.equal(got.filter((c) => c === 4).length, 2, 'two checked: bad user name or password')
+    await t.midge.waitFor(/Client p-\d+ from 127\.0\.0\.1:\d+ \(u'alice'\) refused: too many authentications from address 127\.0\.0\.1 are in progress \(auth_max_pending_per_address 2\)\./)
+  } finally {
+    await t.stop()
+  }
+})

@@ -121,3 +121,17 @@ test('loopback exempt from the throttle is not bounded per address either', () =
   for (let i = 0; i < 5; i++) assert.ok(auth.authenticate(req(`l${i}`, '127.0.0.1')) instanceof Promise)
   assert.equal(gate.calls, 5)
 })
+
+test('configure() (SIGHUP) changes maxPendingPerAddress for the next CONNECT', () => {
+  const gate = new Gate()
+  const throttle = new AuthThrottle({ ...throttleOptions, maxPendingPerAddress: 1 } as typeof throttleOptions)
+  const auth = new ThrottledAuthenticator(gate, throttle)
+  assert.ok(auth.authenticate(req('a')) instanceof Promise)
+  assert.ok(!(auth.authenticate(req('b')) instanceof Promise), 'second one busy')
+  throttle.configure({ maxPendingPerAddress: 3 })
+  assert.ok(auth.authenticate(req('c')) instanceof Promise)
+  assert.ok(auth.authenticate(req('d')) instanceof Promise)
+  assert.ok(!(auth.authenticate(req('e')) instanceof Promise), 'three in progress: the fourth is busy')
+  throttle.configure({ maxPendingPerAddress: 0 })
+  assert.ok(auth.authenticate(req('f')) instanceof Promise, '0 = no limit')
+})
