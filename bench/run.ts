@@ -26,7 +26,7 @@ const QUIET_PCT = 15
 
 const HELP = `Usage: npm run bench -- [options]     (node dist/bench/run.js [options])
 
-  --scenario LIST   fanin,fanout,latency,conns,persist or all (full sizes). Without it: a quick set of
+  --scenario LIST   fanin,fanout,latency,conns,persist,auth or all (full sizes). Without it: a quick set of
                     every scenario at small sizes (as --quick), a few minutes in all.
   --brokers LIST    midge,mosquitto,aedes (default: all three; one that cannot run is reported)
   --runs N          runs per scenario and broker, taken in turns; the median is reported (3)
@@ -56,6 +56,8 @@ interface BenchFlags {
   verbose: boolean
   /** Run the persistence benches (QoS 1 cost of persistence, start-up time of a large store). */
   persist: boolean
+  /** Run the password-hashing bench (event-loop latency during a wrong-password CONNECT flood). */
+  auth: boolean
 }
 
 function parseFlags(argv: string[]): BenchFlags | null {
@@ -71,6 +73,7 @@ function parseFlags(argv: string[]): BenchFlags | null {
     brokerCore: 0,
     loadCore: 1,
     persist: false,
+    auth: false,
     quietWait: 3,
     verbose: false,
   }
@@ -94,12 +97,15 @@ function parseFlags(argv: string[]): BenchFlags | null {
         if (list === 'all') {
           f.scenarios = [...Scenarios]
           f.persist = true
+          f.auth = true
         } else {
           const names = list.split(',')
-          // `persist` is Midge against itself (persistence off vs on), run by bench/persist/ after the rest.
+          // `persist` is Midge against itself (persistence off vs on), run by bench/persist/ after the rest;
+          // `auth` is Midge alone too (bench/auth/).
           f.persist = names.includes('persist')
-          f.scenarios = names.filter((s) => s !== 'persist') as Scenario[]
-          for (const s of f.scenarios) if (!Scenarios.includes(s)) throw new Error(`unknown scenario '${s}' (${Scenarios.join(', ')}, persist, all)`)
+          f.auth = names.includes('auth')
+          f.scenarios = names.filter((s) => s !== 'persist' && s !== 'auth') as Scenario[]
+          for (const s of f.scenarios) if (!Scenarios.includes(s)) throw new Error(`unknown scenario '${s}' (${Scenarios.join(', ')}, persist, auth, all)`)
         }
         break
       }
@@ -320,6 +326,11 @@ async function main(): Promise<number> {
       const r = spawnSync(process.execPath, [join(import.meta.dirname, 'persist', `${script}.bench.js`), ...args], { stdio: ['ignore', 'inherit', 'inherit'] })
       if (r.status !== 0) failures++
     }
+  }
+  if (f.auth) {
+    note('auth: running bench/auth/auth-latency.bench')
+    const r = spawnSync(process.execPath, [join(import.meta.dirname, 'auth', 'auth-latency.bench.js')], { stdio: ['ignore', 'inherit', 'inherit'] })
+    if (r.status !== 0) failures++
   }
   if (failures === 0) rmSync(logDir, { recursive: true, force: true })
   else note(`${failures} run(s) failed; broker logs kept in ${logDir}`)

@@ -6,7 +6,7 @@
  * whose cores are busy, a burst of wrong passwords then takes CPU time from the event loop itself. On a
  * loaded 2-core VM, during 200 wrong-password CONNECTs, a ping-pong client's p99 round trip was 8-13 ms
  * with two normal-priority hashing threads and 1-4 ms with one thread at nice 10 (0.4-8 ms without the
- * burst, following the machine's load; test/auth/24-e2e-auth-latency, runs alternated).
+ * burst, following the machine's load; bench/auth/auth-latency.bench, runs alternated).
  *
  * Linux keeps a nice value per thread, so each worker lowers its own (os.setPriority(0, …) acts on the
  * calling thread there) and yields to the event loop and to every normal-priority process; on an idle
@@ -26,18 +26,27 @@ export const HASH_THREAD_NICE = 10
 const WorkerSource = `
 const { parentPort, workerData } = require('node:worker_threads')
 const { pbkdf2Sync } = require('node:crypto')
+const { performance } = require('node:perf_hooks')
 try { require('node:os').setPriority(0, workerData.nice) } catch {}
 parentPort.on('message', (m) => {
-  parentPort.postMessage(pbkdf2Sync(m.password, m.salt, m.iterations, m.keylen, 'sha512'))
+  const start = performance.now()
+  const key = pbkdf2Sync(m.password, m.salt, m.iterations, m.keylen, 'sha512')
+  parentPort.postMessage({ key, ms: performance.now() - start })
 })
 `
+
+/** A derived key and the time its computation took on the hashing thread, in ms (queueing excluded). */
+export interface TimedKey {
+  key: Buffer
+  ms: number
+}
 
 interface Job {
   password: Buffer
   salt: Buffer
   iterations: number
   keylen: number
-  resolve: (key: Buffer) => void
+  resolve: (result: TimedKey) => void
   reject: (err: Error) => void
 }
 
@@ -53,7 +62,12 @@ export class HashThreads {
   get queued(): number { return this.waiting.length }
 
   /** PBKDF2-HMAC-SHA512. */
-  pbkdf2(password: Buffer, salt: Buffer, iterations: number, keylen: number): Promise<Buffer> {
+  async pbkdf2(password: Buffer, salt: Buffer, iterations: number, keylen: number): Promise<Buffer> {
+    return (await this.pbkdf2Timed(password, salt, iterations, keylen)).key
+  }
+
+  /** PBKDF2-HMAC-SHA512, with the time the thread spent on it (what failure padding is scaled from). */
+  pbkdf2Timed(password: Buffer, salt: Buffer, iterations: number, keylen: number): Promise<TimedKey> {
     return new Promise((resolve, reject) => {
       this.waiting.push({ password, salt, iterations, keylen, resolve, reject })
       this.dispatch()
@@ -77,12 +91,12 @@ export class HashThreads {
   private spawn(): Worker {
     const w = new Worker(WorkerSource, { eval: true, workerData: { nice: this.nice } })
     this.started++
-    w.on('message', (key: Uint8Array) => {
+    w.on('message', (m: { key: Uint8Array; ms: number }) => {
       const job = this.running.get(w)
       this.running.delete(w)
       this.idle.push(w)
       w.unref()
-      job?.resolve(Buffer.from(key.buffer, key.byteOffset, key.byteLength))
+      job?.resolve({ key: Buffer.from(m.key.buffer, m.key.byteOffset, m.key.byteLength), ms: m.ms })
       this.dispatch()
     })
     const lost = (err: Error): void => {

@@ -9,26 +9,59 @@
  *  - a successful check is remembered as HMAC-SHA256(process-random key, password) per user, so a
  *    reconnect storm of valid clients costs one HMAC each. The key never leaves memory and the tag is
  *    useless for offline guessing without it. Reload and setUsers() drop the whole cache;
- *  - identical checks in flight (same user, same password) share one PBKDF2.
+ *  - identical checks in flight (same user, same password) share one PBKDF2;
+ *  - at most `maxQueuedHashes` checks wait for a slot: beyond that a CONNECT is refused at once as busy, so a
+ *    flood of CONNECTs costs neither unbounded memory (each holds its packet) nor unbounded waiting.
  * Brute force across many attempts is AuthThrottle's job (throttle.ts), not this class's.
  *
+ * Timing: a refusal must not tell which users exist, yet users' hashes may have different iteration counts
+ * (101 from mosquitto_passwd, 10,000 from midge passwd, more by choice), and an unknown user is checked
+ * against a decoy. So every refusal is held until the slowest hash in the file would have finished: from
+ * the moment its own hash started (queueing is the same for every user), for the file's largest iteration
+ * count times the measured cost of one iteration, with a margin. The cost per iteration is learnt from the
+ * hashing threads' own timings, so the padding follows the machine's speed and load. The wait is a timer:
+ * it costs no CPU and does not block the event loop. A right password is answered as soon as it is known.
+ *
  * Usernames and passwords are compared exactly: no trimming, no case folding, every byte of the password.
+ * PBKDF2 pads an HMAC key with zero bytes, so it cannot tell "pw" from "pw\0"; no password file entry
+ * can hold a NUL (neither passwd tool writes one), so a password containing one is refused outright.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { AuthError, AuthErrorCode } from './errors.js'
-import { sharedHashThreads, type HashThreads } from './hash-threads.js'
+import { setTimeout as timer } from 'node:timers/promises'
+import { sharedHashThreads, type TimedKey } from './hash-threads.js'
 import { loadPasswordFile } from './password-file.js'
 import { DEFAULT_PBKDF2_ITERATIONS, HashAlgorithm, verifyPassword, type PasswordHash } from './password-hash.js'
 import type { AuthRequest, AuthResult, Authenticator } from './types.js'
+
+export type { TimedKey }
+
+/** Where PBKDF2 runs (HashThreads; a fake in tests). */
+export interface PasswordHasher {
+  pbkdf2Timed(password: Buffer, salt: Buffer, iterations: number, keylen: number): Promise<TimedKey>
+}
 
 export interface PasswordFileAuthenticatorOptions {
   /** The file reload() reads again. */
   file?: string
   /** PBKDF2 computations handed to the hashing threads at once; the rest queue. Default 2. */
   maxConcurrentHashes?: number
+  /** Checks that may wait for one of those slots; more are refused as busy. 0 = no limit. Default 256. */
+  maxQueuedHashes?: number
   /** Where PBKDF2 runs; default the process's shared low-priority pool. */
-  hashThreads?: HashThreads
+  hashThreads?: PasswordHasher
+  /** Clock and timer of the refusal padding (tests). */
+  now?: () => number
+  sleep?: (ms: number) => Promise<void>
 }
+
+export const DEFAULT_MAX_QUEUED_HASHES = 256
+
+/** The cost of one PBKDF2-SHA512 iteration assumed before any has been measured (0.7 µs measured, docs/security.md). */
+const InitialMsPerIteration = 0.001
+
+/** Refusals are held this much longer than the slowest user's hash is expected to take. */
+const PaddingMargin = 1.25
 
 const OK_ANONYMOUS: AuthResult = { ok: true, username: undefined }
 const REFUSED_ANONYMOUS: AuthResult = { ok: false, reason: 'not-authorized', detail: 'anonymous clients are not allowed on this listener' }
@@ -53,7 +86,20 @@ class HashSlots {
   }
 
   get queued(): number { return this.waiting.length }
+
+  /** Whether one more job would have to wait behind `limit` others (0 = no limit). */
+  full(limit: number): boolean {
+    return limit > 0 && this.active >= this.max && this.waiting.length >= limit
+  }
 }
+
+/** The outcome of one hash comparison, and when its hash started (the refusal padding counts from there). */
+interface Check {
+  ok: boolean
+  startedAt: number
+}
+
+const sleepMs = (ms: number): Promise<void> => timer(ms)
 
 export class PasswordFileAuthenticator implements Authenticator {
   readonly file: string | undefined
@@ -62,18 +108,34 @@ export class PasswordFileAuthenticator implements Authenticator {
   private generation = 0
   private readonly cacheKey = randomBytes(32)
   private readonly verified = new Map<string, Buffer>()
-  private readonly inflight = new Map<string, Promise<boolean>>()
+  private readonly inflight = new Map<string, Promise<Check>>()
   private readonly slots: HashSlots
-  private readonly threads: HashThreads
-  /** Checked for unknown users so that "no such user" takes as long as "wrong password". */
+  private readonly maxQueuedHashes: number
+  private readonly threads: PasswordHasher
+  private readonly now: () => number
+  private readonly sleep: (ms: number) => Promise<void>
+  /** Checked for unknown users so that "no such user" costs what "wrong password" does. */
   private decoy: PasswordHash
+  /** The largest PBKDF2 iteration count of the file (or the decoy's): what every refusal is padded to. */
+  private maxIterations: number
+  // Measured cost of one iteration: decayed sums of the threads' timings, weighted by iterations so that a
+  // 101-iteration hash (whose time is mostly overhead) hardly moves it. Starts as one 10,000-iteration hash
+  // at InitialMsPerIteration.
+  private hashedMs = DEFAULT_PBKDF2_ITERATIONS * InitialMsPerIteration
+  private hashedIterations = DEFAULT_PBKDF2_ITERATIONS
+
+  static readonly InitialMsPerIteration = InitialMsPerIteration
 
   constructor(users: Map<string, PasswordHash>, opts: PasswordFileAuthenticatorOptions = {}) {
     this.file = opts.file
     this.slots = new HashSlots(Math.max(1, opts.maxConcurrentHashes ?? 2))
+    this.maxQueuedHashes = opts.maxQueuedHashes ?? DEFAULT_MAX_QUEUED_HASHES
     this.threads = opts.hashThreads ?? sharedHashThreads()
+    this.now = opts.now ?? performance.now.bind(performance)
+    this.sleep = opts.sleep ?? sleepMs
     this.users = users
     this.decoy = makeDecoy(users)
+    this.maxIterations = maxIterations(users, this.decoy)
   }
 
   static async fromFile(file: string, opts: Omit<PasswordFileAuthenticatorOptions, 'file'> = {}): Promise<PasswordFileAuthenticator> {
@@ -99,6 +161,7 @@ export class PasswordFileAuthenticator implements Authenticator {
   setUsers(users: Map<string, PasswordHash>): void {
     this.users = users
     this.decoy = makeDecoy(users)
+    this.maxIterations = maxIterations(users, this.decoy)
     this.generation++
     this.verified.clear()
     this.inflight.clear()
@@ -114,6 +177,10 @@ export class PasswordFileAuthenticator implements Authenticator {
     const known = this.verified.get(username)
     // Fast path: same user, same password as a check that already succeeded since the last reload.
     if (known !== undefined && timingSafeEqual(known, tag)) return { ok: true, username }
+    const entry = this.users.get(username)
+    if ((entry === undefined || entry.algorithm === HashAlgorithm.Sha512Pbkdf2) && this.slots.full(this.maxQueuedHashes)) {
+      return { ok: false, reason: 'busy', detail: `the queue of password checks is full (auth_max_queued_hashes ${this.maxQueuedHashes})` }
+    }
     return this.check(username, password, tag)
   }
 
@@ -122,7 +189,8 @@ export class PasswordFileAuthenticator implements Authenticator {
       const generation = this.generation
       const entry = this.users.get(username)
       if (entry === undefined) {
-        await this.slots.run(() => this.pbkdf2Matches(this.decoy, password))
+        const decoy = await this.slots.run(() => this.pbkdf2Matches(this.decoy, password))
+        await this.padRefusal(decoy.startedAt)
         return { ok: false, reason: 'bad-credentials', detail: `unknown user '${username}'` }
       }
       const key = `${generation}\0${username}\0${tag.toString('base64')}`
@@ -133,26 +201,58 @@ export class PasswordFileAuthenticator implements Authenticator {
         p.then(() => { if (this.inflight.get(key) === p) this.inflight.delete(key) }, () => { this.inflight.delete(key) })
         pending = p
       }
-      const ok = await pending
+      const checked = await pending
       // The file was reloaded while we hashed: the entry we checked may be gone or changed, so check again.
       if (generation !== this.generation) continue
-      if (!ok) return { ok: false, reason: 'bad-credentials', detail: `wrong password for user '${username}'` }
+      if (!checked.ok || password.includes(0)) {
+        await this.padRefusal(checked.startedAt)
+        return { ok: false, reason: 'bad-credentials', detail: `wrong password for user '${username}'` }
+      }
       this.verified.set(username, tag)
       return { ok: true, username }
     }
   }
 
-  private verify(entry: PasswordHash, password: Buffer): Promise<boolean> {
-    if (entry.algorithm === HashAlgorithm.Sha512) return verifyPassword(entry, password)
+  private async verify(entry: PasswordHash, password: Buffer): Promise<Check> {
+    if (entry.algorithm === HashAlgorithm.Sha512) {
+      const startedAt = this.now()
+      return { ok: await verifyPassword(entry, password), startedAt }
+    }
     return this.slots.run(() => this.pbkdf2Matches(entry, password))
   }
 
   /** Constant-time comparison of a `$7$` entry with the password, hashed on the low-priority threads. */
-  private async pbkdf2Matches(entry: PasswordHash, password: Buffer): Promise<boolean> {
-    if (entry.algorithm !== HashAlgorithm.Sha512Pbkdf2) return verifyPassword(entry, password)
-    const computed = await this.threads.pbkdf2(password, entry.salt, entry.iterations, entry.hash.length)
-    return computed.length === entry.hash.length && timingSafeEqual(computed, entry.hash)
+  private async pbkdf2Matches(entry: PasswordHash, password: Buffer): Promise<Check> {
+    const startedAt = this.now()
+    if (entry.algorithm !== HashAlgorithm.Sha512Pbkdf2) return { ok: await verifyPassword(entry, password), startedAt }
+    const { key, ms } = await this.threads.pbkdf2Timed(password, entry.salt, entry.iterations, entry.hash.length)
+    this.observe(entry.iterations, ms)
+    return { ok: key.length === entry.hash.length && timingSafeEqual(key, entry.hash), startedAt }
   }
+
+  private observe(iterations: number, ms: number): void {
+    if (!(ms >= 0) || iterations <= 0) return
+    // Decay old samples so the estimate follows the machine's load within a few dozen hashes.
+    this.hashedMs = this.hashedMs * 0.9 + ms
+    this.hashedIterations = this.hashedIterations * 0.9 + iterations
+  }
+
+  /** Expected time of the file's slowest hash on this machine now, with the margin. */
+  get refusalPaddingMs(): number {
+    return this.maxIterations * (this.hashedMs / this.hashedIterations) * PaddingMargin
+  }
+
+  /** Holds a refusal until the slowest user's hash, started when this one's did, would have finished. */
+  private async padRefusal(startedAt: number): Promise<void> {
+    const wait = startedAt + this.refusalPaddingMs - this.now()
+    if (wait > 0) await this.sleep(wait)
+  }
+}
+
+function maxIterations(users: Map<string, PasswordHash>, decoy: PasswordHash): number {
+  let max = decoy.algorithm === HashAlgorithm.Sha512Pbkdf2 ? decoy.iterations : 0
+  for (const h of users.values()) if (h.algorithm === HashAlgorithm.Sha512Pbkdf2 && h.iterations > max) max = h.iterations
+  return max
 }
 
 /** A `$7$` hash with the iteration count most users have, so unknown users cost the same time. */

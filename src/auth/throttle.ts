@@ -4,6 +4,13 @@
  * every CONNECT from it is held for `refusalDelayMs` and then refused (CONNACK 0x8A Banned / v3 5)
  * without any password hashing. The ban is logged once, with the address; refusals during it at debug.
  *
+ * Parallel guesses: CONNECTs sent at once all pass the ban check before any has failed. So (1) a check that
+ * finishes while its address is banned is refused as banned, whatever its outcome, held until the tarpit
+ * delay has passed since it started (a right password must look like a wrong one); and (2) one address may
+ * have at most `maxPendingPerAddress` authentications in progress (hashing, waiting for a hash, padded or
+ * held by the tarpit); more are refused at once as busy (v5 0x89, v3 3), which is not a failure. An attacker
+ * therefore gets at most failLimit + maxPendingPerAddress - 1 guesses evaluated per ban.
+ *
  * Only the address that failed is affected: a client from any other address is never delayed or refused.
  * Loopback (127.0.0.0/8, ::1, ::ffff:127.x.x.x) is exempt unless `exemptLoopback` is false, so local
  * health checks and tools cannot lock themselves out. A success does not clear the count: with one valid
@@ -28,6 +35,8 @@ export interface AuthThrottleOptions {
   refusalDelayMs?: number
   /** Default true. */
   exemptLoopback?: boolean
+  /** Authentications one address may have in progress at once; more are refused as busy. 0 = no limit. Default 8. */
+  maxPendingPerAddress?: number
   /** Addresses tracked at once; the least recently failing one is forgotten beyond it. Default 100,000. */
   maxTracked?: number
   now?: () => number
@@ -39,6 +48,7 @@ export const AUTH_THROTTLE_DEFAULTS = {
   banTimeMs: 300_000,
   refusalDelayMs: 1_000,
   exemptLoopback: true,
+  maxPendingPerAddress: 8,
   maxTracked: 100_000,
 } as const
 
@@ -71,7 +81,7 @@ export function isLoopback(address: string): boolean {
 }
 
 /** The settings SIGHUP may change on a running throttle (see configure()). */
-export type AuthThrottleSettings = Pick<AuthThrottleOptions, 'failLimit' | 'failWindowMs' | 'banTimeMs' | 'refusalDelayMs' | 'exemptLoopback'>
+export type AuthThrottleSettings = Pick<AuthThrottleOptions, 'failLimit' | 'failWindowMs' | 'banTimeMs' | 'refusalDelayMs' | 'exemptLoopback' | 'maxPendingPerAddress'>
 
 export class AuthThrottle {
   // Not readonly: configure() changes them when the config is reloaded.
@@ -80,9 +90,12 @@ export class AuthThrottle {
   banTimeMs: number
   refusalDelayMs: number
   exemptLoopback: boolean
+  maxPendingPerAddress: number
   readonly maxTracked: number
-  private readonly now: () => number
+  readonly now: () => number
   private readonly records = new Map<string, AddressRecord>()
+  /** Authentications in progress per (normalised) address; only addresses with some are present. */
+  private readonly pending = new Map<string, number>()
 
   constructor(opts: AuthThrottleOptions = {}) {
     this.failLimit = opts.failLimit ?? AUTH_THROTTLE_DEFAULTS.failLimit
@@ -90,6 +103,7 @@ export class AuthThrottle {
     this.banTimeMs = opts.banTimeMs ?? AUTH_THROTTLE_DEFAULTS.banTimeMs
     this.refusalDelayMs = opts.refusalDelayMs ?? AUTH_THROTTLE_DEFAULTS.refusalDelayMs
     this.exemptLoopback = opts.exemptLoopback ?? AUTH_THROTTLE_DEFAULTS.exemptLoopback
+    this.maxPendingPerAddress = opts.maxPendingPerAddress ?? AUTH_THROTTLE_DEFAULTS.maxPendingPerAddress
     this.maxTracked = Math.max(1, opts.maxTracked ?? AUTH_THROTTLE_DEFAULTS.maxTracked)
     this.now = opts.now ?? Date.now
   }
@@ -119,6 +133,7 @@ export class AuthThrottle {
     this.banTimeMs = s.banTimeMs ?? this.banTimeMs
     this.refusalDelayMs = s.refusalDelayMs ?? this.refusalDelayMs
     this.exemptLoopback = s.exemptLoopback ?? this.exemptLoopback
+    this.maxPendingPerAddress = s.maxPendingPerAddress ?? this.maxPendingPerAddress
   }
 
   get enabled(): boolean { return this.failLimit > 0 }
@@ -188,6 +203,24 @@ export class AuthThrottle {
     }
   }
 
+  /** Whether this address already has its share of authentications in progress. */
+  pendingFull(address: string): boolean {
+    if (this.maxPendingPerAddress <= 0 || this.exempt(address)) return false
+    return (this.pending.get(normalizeAddress(address)) ?? 0) >= this.maxPendingPerAddress
+  }
+
+  /** Counts `p` as in progress for `address` until it settles; returns what the caller should await. */
+  track<T>(address: string, p: Promise<T>): Promise<T> {
+    if (this.exempt(address)) return p
+    const key = normalizeAddress(address)
+    this.pending.set(key, (this.pending.get(key) ?? 0) + 1)
+    return p.finally(() => {
+      const n = (this.pending.get(key) ?? 1) - 1
+      if (n <= 0) this.pending.delete(key)
+      else this.pending.set(key, n)
+    })
+  }
+
   /** Lifts a ban and forgets the failures of one address (an operator action). */
   forgive(address: string): void {
     this.records.delete(normalizeAddress(address))
@@ -207,24 +240,44 @@ export class ThrottledAuthenticator implements Authenticator {
   ) {}
 
   authenticate(req: AuthRequest): AuthResult | Promise<AuthResult> {
-    const verdict = this.throttle.check(req.remoteAddress)
-    if (verdict.banned) return this.refuseBanned(req, verdict.remainingMs)
+    const t = this.throttle
+    const address = req.remoteAddress
+    const verdict = t.check(address)
+    const full = t.pendingFull(address)
+    if (verdict.banned) {
+      // Already holding its share of tarpitted CONNECTs: refuse the rest at once rather than hold them too.
+      if (full) return banned(address, verdict.remainingMs)
+      return t.track(address, this.refuseBanned(req, verdict.remainingMs, t.now()))
+    }
+    if (full) {
+      return { ok: false, reason: 'busy', detail: `too many authentications from address ${address} are in progress (auth_max_pending_per_address ${t.maxPendingPerAddress})` }
+    }
+    const started = t.now()
     const result = this.inner.authenticate(req)
-    if (result instanceof Promise) return result.then((r) => this.after(req, r))
+    if (result instanceof Promise) return t.track(address, result.then((r) => this.settle(req, r, started)))
     return this.after(req, result)
   }
 
-  private async refuseBanned(req: AuthRequest, remainingMs: number): Promise<AuthResult> {
-    const seconds = Math.ceil(remainingMs / 1000)
+  /** Holds a banned address's CONNECT until refusalDelayMs after `since`, then refuses it. */
+  private async refuseBanned(req: AuthRequest, remainingMs: number, since: number): Promise<AuthResult> {
     if (this.logger?.enabled('debug') === true) {
-      this.logger.debug(`Refusing client ${req.clientId} from banned address ${req.remoteAddress} (${seconds} s of ban left).`)
+      this.logger.debug(`Refusing client ${req.clientId} from banned address ${req.remoteAddress} (${Math.ceil(remainingMs / 1000)} s of ban left).`)
     }
-    if (this.throttle.refusalDelayMs > 0) await sleep(this.throttle.refusalDelayMs)
-    return { ok: false, reason: 'banned', detail: `address ${req.remoteAddress} is banned for ${seconds} s after repeated failed authentications` }
+    const wait = since + this.throttle.refusalDelayMs - this.throttle.now()
+    if (wait > 0) await sleep(wait)
+    return banned(req.remoteAddress, remainingMs)
+  }
+
+  /** An asynchronous check has finished: if the address was banned meanwhile, the ban decides. */
+  private settle(req: AuthRequest, result: AuthResult, started: number): AuthResult | Promise<AuthResult> {
+    if (!result.ok && (result.reason === 'busy' || result.reason === 'banned')) return result
+    const verdict = this.throttle.check(req.remoteAddress)
+    if (!verdict.banned) return this.after(req, result)
+    return this.refuseBanned(req, verdict.remainingMs, started)
   }
 
   private after(req: AuthRequest, result: AuthResult): AuthResult {
-    if (!result.ok && this.throttle.recordFailure(req.remoteAddress)) {
+    if (!result.ok && result.reason !== 'busy' && this.throttle.recordFailure(req.remoteAddress)) {
       const t = this.throttle
       this.logger?.warning(
         `Banning address ${req.remoteAddress} for ${Math.round(t.banTimeMs / 1000)} s after ${t.failLimit} failed authentications ` +
@@ -233,4 +286,8 @@ export class ThrottledAuthenticator implements Authenticator {
     }
     return result
   }
+}
+
+function banned(address: string, remainingMs: number): AuthResult {
+  return { ok: false, reason: 'banned', detail: `address ${address} is banned for ${Math.ceil(remainingMs / 1000)} s after repeated failed authentications` }
 }

@@ -23,8 +23,11 @@ export interface AuthRequest extends ClientIdentity {
 
 export type AuthResult =
   | { ok: true; username: string | undefined }
-  /** `bad-credentials`: v5 0x86, v3 4. `not-authorized`: v5 0x87, v3 5. `banned`: v5 0x8A, v3 5. */
-  | { ok: false; reason: 'bad-credentials' | 'not-authorized' | 'banned'; detail?: string }
+  /**
+   * `bad-credentials`: v5 0x86, v3 4. `not-authorized`: v5 0x87, v3 5. `banned`: v5 0x8A, v3 5.
+   * `busy` (too many checks in progress; not a failed authentication): v5 0x89, v3 3.
+   */
+  | { ok: false; reason: 'bad-credentials' | 'not-authorized' | 'banned' | 'busy'; detail?: string }
 
 export interface Authenticator {
   authenticate(req: AuthRequest): AuthResult | Promise<AuthResult>

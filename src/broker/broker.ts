@@ -105,7 +105,7 @@ export class Broker {
   /**
    * The authorizer for what a session may read: its listener's (per_listener_settings) or the broker's.
    * undefined for a session restored from the store whose listener is not known until it reconnects:
-   * its deliveries are queued and checked when they are sent (Outgoing.checkRead).
+   * its deliveries are queued and checked when they are sent (delivery.ts pump and resume).
    */
   readAuthorizer(s: Session): Authorizer | undefined {
     if (s.listener !== undefined) return this.authorizer(s.listener)
@@ -153,6 +153,14 @@ export class Broker {
       this.persistWill(session, undefined)
       session.pendingWill = undefined
       session.pendingWillAt = 0
+    }
+    if (session !== undefined && !cleanStart && session.identity.username !== identity.username) {
+      // A session belongs to the user who made it: another user taking the client id over gets a fresh one,
+      // never the subscriptions and messages that were granted to the first (docs/security.md, section 5).
+      const was = session.identity.username
+      this.options.logger.notice(`Client ${clientId} from ${conn.meta.remoteAddress} (${identity.username === undefined ? 'no username' : `u'${identity.username}'`}) does not resume the session of ${userTag(was)}: discarded.`)
+      this.endSession(session)
+      session = undefined
     }
     if (session !== undefined && cleanStart) {
       this.endSession(session)
@@ -516,7 +524,6 @@ export class Broker {
     for (const st of state.sessions) {
       const s = new Session(st.clientId, { clientId: st.clientId, username: st.username, remoteAddress: '', listener: '' })
       s.stored = true
-      s.checkQueuedReads = true
       s.expiryInterval = st.expiryInterval
       s.connectExpiryInterval = st.expiryInterval
       // A session whose client was connected when the broker stopped starts its expiry now.
@@ -665,6 +672,10 @@ export class Broker {
       store.close()
     }
   }
+}
+
+function userTag(username: string | undefined): string {
+  return username === undefined ? 'an anonymous client' : `user '${username}'`
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

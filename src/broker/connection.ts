@@ -33,7 +33,10 @@ export type ConnStateValue = (typeof ConnState)[keyof typeof ConnState]
 const SocketHighWater = 1024 * 1024
 /** Largest packet accepted before the client has authenticated. */
 const PreAuthMaxPacketSize = 512 * 1024
-/** Packets accepted while CONNECT is being authenticated, before the client is cut off. */
+/**
+ * Packets accepted while CONNECT is being authenticated, before the client is cut off. The socket is paused
+ * meanwhile, so these can only be the rest of the chunk that carried the CONNECT.
+ */
 const MaxPendingWhileAuthenticating = 1000
 
 export interface ConnectionMeta {
@@ -159,6 +162,9 @@ export class Connection {
           return
         }
         handleConnect(this, packet)
+        // Until CONNACK, hold no more than this chunk: an unauthenticated peer must not make us buffer what it
+        // sends while its password is hashed (or its banned address is held). TCP backpressure holds the rest.
+        if ((this.state as ConnStateValue) === ConnState.Authenticating) this.stream.pause()
         return
       case ConnState.Authenticating:
         if (this.pending === undefined) this.pending = []
@@ -207,6 +213,7 @@ export class Connection {
         this.onPacket(p)
       }
     }
+    if (this.state === ConnState.Connected) this.stream.resume()
   }
 
   /** A protocol violation: v5 clients get a DISCONNECT (or CONNACK) with the reason; 3.x clients a close. */
@@ -326,6 +333,8 @@ export class Connection {
     this.broker.commitStore()
     this.flush()
     const stream = this.stream
+    // Paused while authenticating: read (and drop) again so the peer's FIN is seen and the socket can close.
+    if (stream.isPaused()) stream.resume()
     if (!stream.destroyed) {
       if (stream.writableLength > 0 || !stream.writableEnded) {
         stream.end()

@@ -102,13 +102,12 @@ export function pump(session: Session, now: number): void {
   if (conn === null || conn.state !== ConnState.Connected) return
   while (!conn.isCongested()) {
     const o = session.peek()
-    if (o === undefined) {
-      session.checkQueuedReads = false
-      return
-    }
+    if (o === undefined) return
     if (o.qos > 0 && session.inflight.size >= conn.sendWindow) return
     session.dequeue()
-    if (o.msg.isExpired(now) || (session.checkQueuedReads && !conn.broker.authorizer(conn.listener).canRead(session.identity, o.msg.topic))) {
+    // The read right is checked again when a queued message leaves: the ACL may have been reloaded since it
+    // was queued, or the session restored from the store without its listener.
+    if (o.msg.isExpired(now) || !conn.broker.authorizer(conn.listener).canRead(session.identity, o.msg.topic)) {
       if (o.qos > 0) conn.broker.persistAcked(session, o)
       continue
     }
@@ -117,12 +116,17 @@ export function pump(session: Session, now: number): void {
   }
 }
 
-/** After a reconnect: resend what was in flight, in order, PUBLISH with DUP or PUBREL [MQTT-4.4.0-1]. */
+/**
+ * After a reconnect: resend what was in flight, in order, PUBLISH with DUP or PUBREL [MQTT-4.4.0-1].
+ * A PUBLISH the client may no longer read (the ACL was reloaded, or it came back on a listener with
+ * other rules) is dropped, as Mosquitto does on reconnect; a PUBREL carries no message and still goes.
+ */
 export function resume(conn: Connection, session: Session, now: number): void {
+  const authorizer = conn.broker.authorizer(conn.listener)
   for (const o of session.inflight.values()) {
     if (o.released) {
       conn.sendPacket({ type: 6, packetId: o.packetId, reasonCode: 0 })
-    } else if (!sendPublish(conn, o.msg, o.qos, o.retain, o.sent, o.packetId, o.subscriptionIds, now)) {
+    } else if (!authorizer.canRead(session.identity, o.msg.topic) || !sendPublish(conn, o.msg, o.qos, o.retain, o.sent, o.packetId, o.subscriptionIds, now)) {
       session.inflight.delete(o.packetId)
       conn.broker.persistAcked(session, o)
     } else {

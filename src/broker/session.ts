@@ -74,11 +74,6 @@ export class Session {
   readonly clientId: string
   connection: Connection | null = null
   identity: ClientIdentity
-  /**
-   * Set for a session restored from the store: what was queued for it while its listener (and so its
-   * per-listener ACL) was unknown is checked when sent. Cleared once that queue has drained.
-   */
-  checkQueuedReads = false
   /** The listener of the session's latest connection (per-listener ACLs); unknown after a restore. */
   listener: ListenerInfo | undefined = undefined
   /** Key: the filter exactly as subscribed, $share prefix included. */

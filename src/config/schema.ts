@@ -14,6 +14,7 @@
  * defaults and the documented ones cannot drift apart.
  */
 import { LetsEncryptProduction, LetsEncryptStaging } from '../acme/policy.js'
+import { DEFAULT_MAX_QUEUED_HASHES } from '../auth/password-authenticator.js'
 import { AUTH_THROTTLE_DEFAULTS } from '../auth/throttle.js'
 import { defaultBrokerOptions } from '../broker/options.js'
 import { isMosquittoOption } from './mosquitto-options.js'
@@ -146,6 +147,10 @@ export const OptionTable: readonly OptionSpec[] = [
     doc: 'How long a banned address is refused: each of its CONNECTs waits 1 s, then gets CONNACK Banned (v5 0x8A, v3 5) without a password check.' }),
   opt({ name: 'auth_fail_exempt_loopback', type: bool, scope: 'global', reload: true, target: { global: 'authFailExemptLoopback' }, default: AUTH_THROTTLE_DEFAULTS.exemptLoopback,
     doc: 'Never count failures from or ban loopback addresses (127.0.0.0/8, ::1), so local tools and health checks cannot lock themselves out.' }),
+  opt({ name: 'auth_max_pending_per_address', type: int(0, 100_000), scope: 'global', reload: true, target: { global: 'authMaxPendingPerAddress' }, default: AUTH_THROTTLE_DEFAULTS.maxPendingPerAddress,
+    doc: 'Authentications one address may have in progress at once (waiting for or running a password hash, or held while banned); further CONNECTs from it are refused at once with Server busy (v5 0x89, v3 3), which does not count as a failure. Bounds how many parallel guesses are evaluated before a ban applies. Loopback is exempt while `auth_fail_exempt_loopback` is true; 0 = no limit.' }),
+  opt({ name: 'auth_max_queued_hashes', type: int(0, 1_000_000), scope: 'global', reload: true, target: { global: 'authMaxQueuedHashes' }, default: DEFAULT_MAX_QUEUED_HASHES,
+    doc: 'Password checks that may wait for a hashing thread, all clients together (each holds its CONNECT meanwhile); further CONNECTs that need a hash are refused at once with Server busy (v5 0x89, v3 3). 0 = no limit.' }),
 
   // ---- persistence ------------------------------------------------------------------------------------------
   opt({ name: 'persistence', type: bool, scope: 'global', reload: false, target: { global: 'persistence' }, default: false,

@@ -100,6 +100,10 @@ export interface GlobalConfig {
   /** Seconds. */
   authBanTime: number
   authFailExemptLoopback: boolean
+  /** Authentications one address may have in progress; 0 = no limit. */
+  authMaxPendingPerAddress: number
+  /** Password checks that may wait for a hashing thread, all clients together; 0 = no limit. */
+  authMaxQueuedHashes: number
   /** ACME (acme_* options, src/acme/): account contact, CA, HTTP-01 answer, state directory. */
   acmeEmail: string | undefined
   acmeDirectory: string

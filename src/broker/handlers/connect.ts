@@ -105,8 +105,8 @@ function finishConnect(conn: Connection, p: ConnectPacket, clientId: string, ass
   const v5 = conn.version === 5
   if (!auth.ok) {
     const code = v5
-      ? auth.reason === 'bad-credentials' ? ReasonCode.BadUserNameOrPassword : auth.reason === 'banned' ? ReasonCode.Banned : ReasonCode.NotAuthorized
-      : auth.reason === 'bad-credentials' ? ConnackReturnCode.BadUserNameOrPassword : ConnackReturnCode.NotAuthorized
+      ? auth.reason === 'bad-credentials' ? ReasonCode.BadUserNameOrPassword : auth.reason === 'banned' ? ReasonCode.Banned : auth.reason === 'busy' ? ReasonCode.ServerBusy : ReasonCode.NotAuthorized
+      : auth.reason === 'bad-credentials' ? ConnackReturnCode.BadUserNameOrPassword : auth.reason === 'busy' ? ConnackReturnCode.ServerUnavailable : ConnackReturnCode.NotAuthorized
     const user = p.username === undefined ? 'no username' : `u'${p.username}'`
     opts.logger.notice(`Client ${clientId} from ${conn.meta.remoteAddress} (${user}) refused: ${auth.detail ?? auth.reason.replace('-', ' ')}.`)
     refuse(conn, code, auth.detail ?? auth.reason)

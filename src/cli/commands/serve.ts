@@ -93,7 +93,7 @@ function daemonize(argv: string[]): number {
 /** The auth_* options as AuthThrottle settings. */
 function throttleSettings(cfg: MidgeConfig): AuthThrottleSettings {
   const g = cfg.global
-  return { failLimit: g.authFailLimit, failWindowMs: g.authFailWindow * 1000, banTimeMs: g.authBanTime * 1000, exemptLoopback: g.authFailExemptLoopback }
+  return { failLimit: g.authFailLimit, failWindowMs: g.authFailWindow * 1000, banTimeMs: g.authBanTime * 1000, exemptLoopback: g.authFailExemptLoopback, maxPendingPerAddress: g.authMaxPendingPerAddress }
 }
 
 /**
@@ -120,7 +120,7 @@ class Security {
     const g = cfg.global.security
     for (const file of [...cfg.listeners.map((l) => l.passwordFile), g.passwordFile]) {
       if (file === undefined || s.authenticators.has(file)) continue
-      const auth = await PasswordFileAuthenticator.fromFile(file)
+      const auth = await PasswordFileAuthenticator.fromFile(file, { maxQueuedHashes: cfg.global.authMaxQueuedHashes })
       s.authenticators.set(file, auth)
       s.throttled.set(file, new ThrottledAuthenticator(auth, throttle, logger))
     }

@@ -1,5 +1,5 @@
 /**
- * `node dist/test/auth/connect-flood.js PORT COUNT USERNAME`: the attacker of 24-e2e-auth-latency, in its
+ * `node dist/bench/auth/connect-flood.js PORT COUNT USERNAME`: the attacker of auth-latency.bench, in its
  * own process so its work does not land on the event loop being measured. Prints `ready` once started,
  * waits for a line on stdin, then opens COUNT sockets at once, each sending one MQTT 3.1.1 CONNECT with
  * USERNAME and a different wrong password, and prints one JSON line: how the CONNACKs came back.
