@@ -3,7 +3,7 @@
 // A missing peer is installed with apt-get when running as root on Debian; otherwise it is a failure that
 // names the Debian package (CI installs them in .ci/run), never a skip.
 import { execFileSync, spawnSync } from 'node:child_process'
-import { readdirSync, statSync, existsSync } from 'node:fs'
+import { readdirSync, statSync, existsSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 
 const peers = [
@@ -40,6 +40,8 @@ if (missing.length > 0) {
 }
 
 console.error('npm test: building (tsc)…')
+// A fresh dist/: a test file deleted or moved in src must not keep running from an old build.
+rmSync('dist', { recursive: true, force: true })
 try {
   execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', '.'], { stdio: 'inherit' })
 } catch {
