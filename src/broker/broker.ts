@@ -39,6 +39,11 @@ export class Broker {
   readonly retained = new RetainedIndex<Message>()
   readonly stats = new BrokerStats()
   readonly startedAt = Date.now()
+  /**
+   * Running count of routing work (trie nodes walked, sessions delivered to, retained messages matched):
+   * a connection whose packets have cost too much of it in one turn yields the event loop.
+   */
+  work = 0
   /** Our Receive Maximum for inbound QoS 2 (v5); 65535 is the protocol's maximum and is not sent. */
   readonly receiveMaximum = 65535
   private readonly offline = new Set<Session>()
@@ -270,6 +275,7 @@ export class Broker {
     const authorizer = this.readAuthorizer(session)
     const subIds = entry.subscriptionId !== 0 ? [entry.subscriptionId] : undefined
     this.retained.match(entry.filter, (msg, topic) => {
+      this.work++
       if (msg.isExpired(now)) {
         this.retained.delete(topic)
         this.persistRetained(topic, undefined)
@@ -316,7 +322,7 @@ export class Broker {
     this.routingNow = now
     const targets = this.targets
     targets.length = 0
-    this.subscriptions.match(msg.topic, this.visitSubscription)
+    let work = this.subscriptions.match(msg.topic, this.visitSubscription)
     let matched = targets.length > 0
     for (let i = 0; i < targets.length; i++) {
       const s = targets[i]!
@@ -327,12 +333,14 @@ export class Broker {
       // [MQTT-3.3.1-12/13] RETAIN is cleared on normal delivery unless Retain As Published.
       deliver(this, s, msg, qos, s.matchRetainAsPublished && msg.retain, s.matchSubIds, now)
     }
+    work += targets.length
     targets.length = 0
     if (this.shared.groupCount > 0) {
       this.sharedMatched = false
-      this.shared.match(msg.topic, this.visitGroup)
+      work += this.shared.match(msg.topic, this.visitGroup)
       if (this.sharedMatched) matched = true
     }
+    this.work += work
     this.routing = undefined
     return matched
   }

@@ -374,8 +374,9 @@ export class TopicTrie<S> {
    * Calls visit(value, key) for every entry whose filter matches `topic` (a topic name, no wildcards): once per
    * matching filter, so a client subscribed through overlapping filters is visited once for each. The order is
    * unspecified. Entries added or removed by visit itself may or may not be visited in this call.
+   * Returns the number of trie nodes walked: the cost of the call, which the broker budgets per client.
    */
-  match (topic: string, visit: (value: S, key: string) => void): void {
+  match (topic: string, visit: (value: S, key: string) => void): number {
     const nested = this.matching
     const sc = nested ? new MatchScratch<S>() : this.scratch
     this.matching = true
@@ -391,8 +392,10 @@ export class TopicTrie<S> {
       nodes[0] = this.root
       depths[0] = 0
       let sp = 1
+      let walked = 0
       while (sp > 0) {
         sp--
+        walked++
         const node = nodes[sp]!
         nodes[sp] = undefined
         const d = depths[sp]!
@@ -423,6 +426,7 @@ export class TopicTrie<S> {
           }
         }
       }
+      return walked
     } finally {
       this.matching = nested
     }
@@ -597,7 +601,7 @@ export class SharedTrie<S> {
   }
 
   /** Calls visitGroup once for every group whose filter matches topic (same rules as TopicTrie.match). */
-  match (topic: string, visitGroup: (group: SharedGroup<S>) => void): void {
-    this.groups.match(topic, visitGroup)
+  match (topic: string, visitGroup: (group: SharedGroup<S>) => void): number {
+    return this.groups.match(topic, visitGroup)
   }
 }
