@@ -11,27 +11,7 @@ import { test } from 'node:test'
 import { PacketType } from '../../src/protocol/constants.js'
 import type { SubscribePacket } from '../../src/protocol/packets.js'
 import { AttackTarget } from './harness.js'
-
-const MB = 1024 * 1024
-
-/**
- * Awaits p while sampling the broker's RSS every 20 ms; fails as soon as it has grown by `bound` bytes over
- * `before` (or the broker is gone), so a blow-up fails the test at once rather than by a later timeout.
- */
-function withinRss<T>(t: AttackTarget, before: number, bound: number, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const check = (): void => {
-    if (!t.alive) throw new Error('midge is down')
-    const grown = t.rss() - before
-    if (grown >= bound) throw new Error(`RSS grew by ${Math.round(grown / MB)} MB (bound ${Math.round(bound / MB)} MB)`)
-  }
-  const blowUp = new Promise<never>((_resolve, reject) => {
-    timer = setInterval(() => {
-      try { check() } catch (err) { reject(err) }
-    }, 20)
-  })
-  return Promise.race([p.then((v) => { check(); return v }), blowUp]).finally(() => clearInterval(timer))
-}
+import { MB, withinRss } from './rss-bound.js'
 
 function subscribePacket(packetId: number, filters: string[]): SubscribePacket {
   return { type: PacketType.Subscribe, packetId, subscriptions: filters.map((topicFilter) => ({ topicFilter, qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 })) }
