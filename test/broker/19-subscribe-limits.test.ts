@@ -10,6 +10,8 @@ import { join } from 'node:path'
 import { defaultBrokerOptions } from '../../src/broker/options.js'
 import { loadConfig } from '../../src/config/load.js'
 import { PacketType } from '../../src/protocol/constants.js'
+import { Decoder } from '../../src/protocol/decoder.js'
+import { encode } from '../../src/protocol/encoder.js'
 import { setup } from '../helpers/broker-harness.js'
 
 for (const v of [4, 5] as const) {
@@ -114,4 +116,38 @@ test('config: max_subscriptions_per_client and max_outgoing_topic_alias_bytes re
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+})
+
+test('decoder: pause() from onPacket holds the rest of the chunk (and later pushes) until resume()', () => {
+  const seen: number[] = []
+  let pauseAt = 2
+  const d = new Decoder((p) => {
+    seen.push(p.type)
+    if (seen.length === pauseAt) d.pause()
+  })
+  const ping = encode({ type: PacketType.Pingreq }, 4)
+  const sub = encode({ type: PacketType.Subscribe, packetId: 1, subscriptions: [{ topicFilter: 'a', qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 }] }, 4)
+  const all = Buffer.concat([ping, sub, ping, sub])
+  assert.equal(d.push(all.subarray(0, all.length - 3)), null)
+  assert.deepEqual(seen, [12, 8])
+  assert.ok(d.paused)
+  assert.equal(d.push(all.subarray(all.length - 3)), null)
+  assert.deepEqual(seen, [12, 8], 'nothing is emitted while paused')
+  pauseAt = 0
+  assert.equal(d.resume(), null)
+  assert.equal(d.paused, false)
+  assert.deepEqual(seen, [12, 8, 12, 8])
+})
+
+test('a turn with more than 256 KB of output reaches the socket in bounded writes, not one concatenation', async (t) => {
+  const h = setup(t)
+  const c = await h.client(4, { clientId: 'many-pings' })
+  const chunks: number[] = []
+  c.stream.on('data', (chunk: Buffer) => { chunks.push(chunk.length) })
+  // 200,000 PINGREQs in one read: 400 KB of PINGRESP in one turn.
+  const ping = encode({ type: PacketType.Pingreq }, 4)
+  c.sendRaw(Buffer.concat(new Array<Buffer>(200_000).fill(ping)))
+  await c.sync(10_000)
+  assert.equal(c.history.filter((f) => f.type === PacketType.Pingresp).length, 200_001)
+  assert.ok(chunks.length > 1 && Math.max(...chunks) <= 256 * 1024 + 2, `writes of ${chunks.join(', ')} bytes`)
 })
