@@ -286,12 +286,17 @@ export class Connection {
   isCongested(): boolean {
     // What this turn already queued counts too: one SUBSCRIBE matching many retained messages must not
     // build them all before the first byte leaves.
-    if (this.outBytes + this.stream.writableLength <= SocketHighWater) return false
+    if (this.unsentBytes <= SocketHighWater) return false
     if (!this.awaitingDrain) {
       this.awaitingDrain = true
       this.stream.once('drain', onStreamDrain)
     }
     return true
+  }
+
+  /** Bytes written for this client that the network has not taken yet: this turn's and the stream's. */
+  get unsentBytes(): number {
+    return this.outBytes + this.stream.writableLength
   }
 
   private awaitingDrain = false
@@ -306,30 +311,36 @@ export class Connection {
     const n = out.length
     if (n === 0) return
     const total = this.outBytes
+    // Emptied before writing: a write can run a peer's handler synchronously (in-memory pairs), and what that
+    // makes us send goes to the next flush instead of being lost with this one.
     const stream = this.stream
-    if (!stream.destroyed && stream.writable) {
-      if (n === 1 || total <= WriteBatchBytes) {
-        // One write per turn: many small PUBLISHes become one syscall (mosquitto issues one send() each).
-        stream.write(n === 1 ? out[0]! : Buffer.concat(out, total))
-      } else {
-        // A large turn leaves in bounded batches: one Buffer.concat of everything could outgrow what a
-        // Buffer may hold (and doubles the memory of a turn).
-        stream.cork()
-        let from = 0
-        let bytes = 0
-        for (let i = 0; i < n; i++) {
-          bytes += out[i]!.length
-          if (bytes >= WriteBatchBytes || i === n - 1) {
-            stream.write(i === from ? out[i]! : Buffer.concat(out.slice(from, i + 1), bytes))
-            from = i + 1
-            bytes = 0
-          }
-        }
-        stream.uncork()
-      }
+    const writable = !stream.destroyed && stream.writable
+    if (n === 1 || total <= WriteBatchBytes) {
+      // One write per turn: many small PUBLISHes become one syscall (mosquitto issues one send() each).
+      const chunk = n === 1 ? out[0]! : Buffer.concat(out, total)
+      out.length = 0
+      this.outBytes = 0
+      if (writable) stream.write(chunk)
+      return
     }
+    // A large turn leaves in bounded batches: one Buffer.concat of everything could outgrow what a Buffer
+    // may hold (and doubles the memory of the turn).
+    const list = out.slice()
     out.length = 0
     this.outBytes = 0
+    if (!writable) return
+    stream.cork()
+    let from = 0
+    let bytes = 0
+    for (let i = 0; i < n; i++) {
+      bytes += list[i]!.length
+      if (bytes >= WriteBatchBytes || i === n - 1) {
+        stream.write(i === from ? list[i]! : Buffer.concat(list.slice(from, i + 1), bytes))
+        from = i + 1
+        bytes = 0
+      }
+    }
+    stream.uncork()
   }
 
   /**
