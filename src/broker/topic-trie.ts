@@ -26,6 +26,11 @@
  *   from the second one. Measured by bench/broker/trie.bench.ts.
  * - match() walks with an explicit, reused stack instead of recursion: a topic may have 32,768 levels and a client
  *   may subscribe to '+/+/…/+' that deep, which would overflow the call stack.
+ * - Cost: match() visits each node whose filter prefix matches the topic's prefix, once. That is no exponential
+ *   walk but it can be as large as the filters themselves: the 65,536 filters {a,+}^16/x are 196,607 nodes, every
+ *   one of them on the path of a/…/a/x (~20 ms), and even a/…/a/y that matches none walks 131,071. So match()
+ *   returns the nodes it walked; the broker caps filters per client (max_subscriptions_per_client) and makes a
+ *   connection whose packets have cost too many nodes in one turn wait for the next (Connection.yieldRead).
  */
 
 const SLASH = 0x2f
