@@ -32,6 +32,12 @@ export type ConnStateValue = (typeof ConnState)[keyof typeof ConnState]
  */
 const SocketHighWater = 1024 * 1024
 /**
+ * Bytes one turn may queue for a connection before further messages wait in the session queue too: one
+ * SUBSCRIBE matching many retained messages (or a pump after 'drain') must not build them all at once. Above
+ * SocketHighWater so that a fast subscriber of many busy publishers still gets a turn's messages in one write.
+ */
+const TurnHighWater = 4 * 1024 * 1024
+/**
  * Bytes joined into one socket write. Below it a turn's packets leave in one write (one syscall); above
  * it they leave in batches of about this size, so one turn never builds a buffer of unbounded size.
  */
@@ -284,9 +290,7 @@ export class Connection {
    * 'drain', so a slow subscriber costs bounded memory and never stalls delivery to others.
    */
   isCongested(): boolean {
-    // What this turn already queued counts too: one SUBSCRIBE matching many retained messages must not
-    // build them all before the first byte leaves.
-    if (this.unsentBytes <= SocketHighWater) return false
+    if (this.stream.writableLength <= SocketHighWater && this.outBytes <= TurnHighWater) return false
     if (!this.awaitingDrain) {
       this.awaitingDrain = true
       this.stream.once('drain', onStreamDrain)
