@@ -77,6 +77,8 @@ export class OutAliases {
   readonly byTopic = new Map<string, number>()
   /** Topic of alias n at n - 1; '' for a number freed to make room in bytes. */
   readonly topics: string[] = []
+  /** UTF-8 bytes of topics[i]. */
+  private readonly sizes: number[] = []
   /** UTF-8 bytes of the topics mapped now. */
   bytes = 0
   /** Index in `topics` of the next alias to re-map (round robin: least recently assigned first). */
@@ -90,21 +92,18 @@ export class OutAliases {
     let alias = 0
     if (topics.length < maxCount && this.bytes + len <= maxBytes) {
       topics.push(topic)
+      this.sizes.push(len)
       alias = topics.length
     } else {
       // Re-map the least recently assigned alias, and free the ones after it until the topic fits.
       while (alias === 0 || this.bytes + len > maxBytes) {
         if (this.cursor >= topics.length) this.cursor = 0
         const i = this.cursor++
-        const old = topics[i]!
-        if (old !== '') {
-          this.byTopic.delete(old)
-          this.bytes -= Buffer.byteLength(old)
-          topics[i] = ''
-        }
+        if (topics[i] !== '') this.free(i)
         if (alias === 0) alias = i + 1
       }
       topics[alias - 1] = topic
+      this.sizes[alias - 1] = len
     }
     this.byTopic.set(topic, alias)
     this.bytes += len
@@ -112,10 +111,15 @@ export class OutAliases {
   }
 
   /** Undoes assign() for a PUBLISH that was never sent: the client never learnt the mapping. */
-  unassign(topic: string, alias: number): void {
-    this.byTopic.delete(topic)
-    this.topics[alias - 1] = ''
-    this.bytes -= Buffer.byteLength(topic)
+  unassign(alias: number): void {
+    this.free(alias - 1)
+  }
+
+  private free(i: number): void {
+    this.byTopic.delete(this.topics[i]!)
+    this.bytes -= this.sizes[i]!
+    this.topics[i] = ''
+    this.sizes[i] = 0
   }
 }
 
@@ -140,7 +144,7 @@ export function sendPublish(conn: Connection, msg: Message, qos: QoS, retain: bo
   }
   const bytes = msg.encode(conn.version, qos, retain, dup, packetId, conn.version === 5 ? subscriptionIds : undefined, topic, now, alias, aliasOnly)
   if (conn.clientMaxPacketSize !== 0 && bytes.length > conn.clientMaxPacketSize) {
-    if (alias !== 0 && !aliasOnly) conn.outAliases!.unassign(topic, alias)
+    if (alias !== 0 && !aliasOnly) conn.outAliases!.unassign(alias)
     return false
   }
   conn.write(bytes)
