@@ -47,6 +47,11 @@ export class Broker {
     const n = this.options.maxInflightMessages
     return n > 0 && n < 65535 ? n : 65535
   }
+  /**
+   * Running count of routing work (trie nodes walked, sessions delivered to, retained messages matched):
+   * a connection whose packets have cost too much of it in one turn yields the event loop.
+   */
+  work = 0
   private readonly offline = new Set<Session>()
   private dirty: Connection[] = []
   private flushScheduled = false
@@ -293,6 +298,7 @@ export class Broker {
     const authorizer = this.readAuthorizer(session)
     const subIds = entry.subscriptionId !== 0 ? [entry.subscriptionId] : undefined
     this.retained.match(entry.filter, (msg, topic) => {
+      this.work++
       if (msg.isExpired(now)) {
         this.retained.delete(topic)
         this.persistRetained(topic, undefined)
@@ -339,7 +345,7 @@ export class Broker {
     this.routingNow = now
     const targets = this.targets
     targets.length = 0
-    this.subscriptions.match(msg.topic, this.visitSubscription)
+    let work = this.subscriptions.match(msg.topic, this.visitSubscription)
     let matched = targets.length > 0
     for (let i = 0; i < targets.length; i++) {
       const s = targets[i]!
@@ -350,12 +356,14 @@ export class Broker {
       // [MQTT-3.3.1-12/13] RETAIN is cleared on normal delivery unless Retain As Published.
       deliver(this, s, msg, qos, s.matchRetainAsPublished && msg.retain, s.matchSubIds, now)
     }
+    work += targets.length
     targets.length = 0
     if (this.shared.groupCount > 0) {
       this.sharedMatched = false
-      this.shared.match(msg.topic, this.visitGroup)
+      work += this.shared.match(msg.topic, this.visitGroup)
       if (this.sharedMatched) matched = true
     }
+    this.work += work
     this.routing = undefined
     return matched
   }

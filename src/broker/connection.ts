@@ -21,7 +21,7 @@ import { handlePuback, handlePubrec, handlePubrel, handlePubcomp } from './handl
 import { handleSubscribe } from './handlers/subscribe.js'
 import { handleUnsubscribe } from './handlers/unsubscribe.js'
 import { handleDisconnect } from './handlers/disconnect.js'
-import { pump } from './delivery.js'
+import { pump, type OutAliases } from './delivery.js'
 
 export const ConnState = { AwaitConnect: 0, Authenticating: 1, Connected: 2, Closed: 3 } as const
 export type ConnStateValue = (typeof ConnState)[keyof typeof ConnState]
@@ -31,6 +31,22 @@ export type ConnStateValue = (typeof ConnState)[keyof typeof ConnState]
  * (which max_queued_messages / max_queued_bytes bound, as in mosquitto, for QoS 0 too).
  */
 const SocketHighWater = 1024 * 1024
+/**
+ * Bytes one turn may queue for a connection before further messages wait in the session queue too: one
+ * SUBSCRIBE matching many retained messages (or a pump after 'drain') must not build them all at once. Above
+ * SocketHighWater so that a fast subscriber of many busy publishers still gets a turn's messages in one write.
+ */
+const TurnHighWater = 4 * 1024 * 1024
+/**
+ * Bytes joined into one socket write. Below it a turn's packets leave in one write (one syscall); above
+ * it they leave in batches of about this size, so one turn never builds a buffer of unbounded size.
+ */
+const WriteBatchBytes = 256 * 1024
+/**
+ * Broker work units (see Broker.work: trie nodes walked, subscriptions matched, deliveries) one connection's
+ * packets may cost in one turn of the event loop before it yields to the others (~10-30 ms of work).
+ */
+const ReadWorkBudget = 100_000
 /** Largest packet accepted before the client has authenticated. */
 const PreAuthMaxPacketSize = 512 * 1024
 /**
@@ -72,8 +88,8 @@ export class Connection {
   clientMaxPacketSize = 0
   /** The client's Topic Alias Maximum (v5 CONNECT): how many aliases we may use towards it. */
   clientTopicAliasMaximum = 0
-  /** Outbound topic aliases by topic, created on first use. */
-  outAliases: Map<string, number> | undefined = undefined
+  /** Outbound topic aliases, created on first use. */
+  outAliases: OutAliases | undefined = undefined
   /** Inbound topic aliases (v5), created on first use. */
   topicAliases: Map<number, string> | undefined = undefined
   /** v5 Request Problem Information: when false, reason strings go only in CONNACK/DISCONNECT. */
@@ -119,8 +135,35 @@ export class Connection {
   onData(chunk: Buffer): void {
     if (this.state === ConnState.Closed) return
     this.lastPacketAt = this.broker.now()
+    this.workStart = this.broker.work
     const err = this.decoder.push(chunk)
     if (err !== null && (this.state as ConnStateValue) !== ConnState.Closed) this.onDecodeError(err)
+  }
+
+  /** Broker.work when this turn's reading began: the read yields once its packets have cost ReadWorkBudget. */
+  private workStart = 0
+
+  /**
+   * Stops decoding after the current packet and reading the socket, and resumes on a later turn: the
+   * packets of one client (a flood of PUBLISHes matching thousands of filters) never hold the event loop
+   * for long, and TCP pushes back on the sender meanwhile.
+   */
+  private yieldRead(): void {
+    this.decoder.pause()
+    this.stream.pause()
+    setImmediate(resumeRead, this)
+  }
+
+  resumeRead(): void {
+    if (this.state === ConnState.Closed) return
+    this.workStart = this.broker.work
+    const err = this.decoder.resume()
+    if ((this.state as ConnStateValue) === ConnState.Closed) return
+    if (err !== null) {
+      this.onDecodeError(err)
+      return
+    }
+    if (!this.decoder.paused) this.stream.resume()
   }
 
   private onDecodeError(err: MqttProtocolError): void {
@@ -142,6 +185,7 @@ export class Connection {
     if (this.state === ConnState.Closed) return
     try {
       this.dispatch(packet)
+      if (this.broker.work - this.workStart > ReadWorkBudget && this.state === ConnState.Connected) this.yieldRead()
     } catch (err) {
       if (err instanceof BrokerProtocolError || err instanceof MqttProtocolError) {
         this.broker.stats.protocolErrors++
@@ -287,12 +331,17 @@ export class Connection {
    * 'drain', so a slow subscriber costs bounded memory and never stalls delivery to others.
    */
   isCongested(): boolean {
-    if (this.stream.writableLength <= SocketHighWater) return false
+    if (this.stream.writableLength <= SocketHighWater && this.outBytes <= TurnHighWater) return false
     if (!this.awaitingDrain) {
       this.awaitingDrain = true
       this.stream.once('drain', onStreamDrain)
     }
     return true
+  }
+
+  /** Bytes written for this client that the network has not taken yet: this turn's and the stream's. */
+  get unsentBytes(): number {
+    return this.outBytes + this.stream.writableLength
   }
 
   private awaitingDrain = false
@@ -303,13 +352,40 @@ export class Connection {
 
   flush(): void {
     this.dirty = false
-    const n = this.out.length
+    const out = this.out
+    const n = out.length
     if (n === 0) return
-    // One write per turn: many small PUBLISHes become one syscall (mosquitto issues one send() each).
-    const chunk = n === 1 ? this.out[0]! : Buffer.concat(this.out, this.outBytes)
-    this.out.length = 0
+    const total = this.outBytes
+    // Emptied before writing: a write can run a peer's handler synchronously (in-memory pairs), and what that
+    // makes us send goes to the next flush instead of being lost with this one.
+    const stream = this.stream
+    const writable = !stream.destroyed && stream.writable
+    if (n === 1 || total <= WriteBatchBytes) {
+      // One write per turn: many small PUBLISHes become one syscall (mosquitto issues one send() each).
+      const chunk = n === 1 ? out[0]! : Buffer.concat(out, total)
+      out.length = 0
+      this.outBytes = 0
+      if (writable) stream.write(chunk)
+      return
+    }
+    // A large turn leaves in bounded batches: one Buffer.concat of everything could outgrow what a Buffer
+    // may hold (and doubles the memory of the turn).
+    const list = out.slice()
+    out.length = 0
     this.outBytes = 0
-    if (!this.stream.destroyed && this.stream.writable) this.stream.write(chunk)
+    if (!writable) return
+    stream.cork()
+    let from = 0
+    let bytes = 0
+    for (let i = 0; i < n; i++) {
+      bytes += list[i]!.length
+      if (bytes >= WriteBatchBytes || i === n - 1) {
+        stream.write(i === from ? list[i]! : Buffer.concat(list.slice(from, i + 1), bytes))
+        from = i + 1
+        bytes = 0
+      }
+    }
+    stream.uncork()
   }
 
   /**
@@ -365,6 +441,7 @@ function onStreamData(this: Duplex, chunk: Buffer): void { (this as StreamWithCo
 function onStreamError(this: Duplex, err: Error): void { (this as StreamWithConnection)[kConnection].onStreamError(err) }
 function onStreamClose(this: Duplex): void { (this as StreamWithConnection)[kConnection].onStreamClose() }
 function onStreamDrain(this: Duplex): void { (this as StreamWithConnection)[kConnection].onDrain() }
+function resumeRead(conn: Connection): void { conn.resumeRead() }
 
 const packetNames = ['RESERVED', 'CONNECT', 'CONNACK', 'PUBLISH', 'PUBACK', 'PUBREC', 'PUBREL', 'PUBCOMP', 'SUBSCRIBE', 'SUBACK', 'UNSUBSCRIBE', 'UNSUBACK', 'PINGREQ', 'PINGRESP', 'DISCONNECT', 'AUTH']
 export function packetName(type: number): string {

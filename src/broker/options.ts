@@ -43,6 +43,10 @@ export interface BrokerOptions {
   connectTimeoutMs: number
   /** Seconds between $SYS updates (0 = off). */
   sysInterval: number
+  /** Subscriptions one client may hold; more get SUBACK 0x97 / 0x80 (0 = unlimited). */
+  maxSubscriptionsPerClient: number
+  /** UTF-8 bytes of topic names the outgoing topic aliases of one connection may stand for (0 = no outgoing aliases). */
+  maxOutgoingTopicAliasBytes: number
   /** Largest Topic Alias Maximum the broker grants to v5 clients for inbound PUBLISH (0 = no aliases). */
   topicAliasMaximum: number
   logger: Logger
@@ -79,6 +83,8 @@ export function defaultBrokerOptions(): BrokerOptions {
     connectTimeoutMs: 10_000,
     sysInterval: 10,
     topicAliasMaximum: 10,
+    maxSubscriptionsPerClient: 10_000,
+    maxOutgoingTopicAliasBytes: 64 * 1024,
     logger: new Logger(),
     connectionMessages: true,
     authenticator: undefined,

@@ -26,6 +26,11 @@
  *   from the second one. Measured by bench/broker/trie.bench.ts.
  * - match() walks with an explicit, reused stack instead of recursion: a topic may have 32,768 levels and a client
  *   may subscribe to '+/+/…/+' that deep, which would overflow the call stack.
+ * - Cost: match() visits each node whose filter prefix matches the topic's prefix, once. That is no exponential
+ *   walk but it can be as large as the filters themselves: the 65,536 filters {a,+}^16/x are 196,607 nodes, every
+ *   one of them on the path of a/…/a/x (~20 ms), and even a/…/a/y that matches none walks 131,071. So match()
+ *   returns the nodes it walked; the broker caps filters per client (max_subscriptions_per_client) and makes a
+ *   connection whose packets have cost too many nodes in one turn wait for the next (Connection.yieldRead).
  */
 
 const SLASH = 0x2f
@@ -374,8 +379,9 @@ export class TopicTrie<S> {
    * Calls visit(value, key) for every entry whose filter matches `topic` (a topic name, no wildcards): once per
    * matching filter, so a client subscribed through overlapping filters is visited once for each. The order is
    * unspecified. Entries added or removed by visit itself may or may not be visited in this call.
+   * Returns the number of trie nodes walked: the cost of the call, which the broker budgets per client.
    */
-  match (topic: string, visit: (value: S, key: string) => void): void {
+  match (topic: string, visit: (value: S, key: string) => void): number {
     const nested = this.matching
     const sc = nested ? new MatchScratch<S>() : this.scratch
     this.matching = true
@@ -391,8 +397,10 @@ export class TopicTrie<S> {
       nodes[0] = this.root
       depths[0] = 0
       let sp = 1
+      let walked = 0
       while (sp > 0) {
         sp--
+        walked++
         const node = nodes[sp]!
         nodes[sp] = undefined
         const d = depths[sp]!
@@ -423,6 +431,7 @@ export class TopicTrie<S> {
           }
         }
       }
+      return walked
     } finally {
       this.matching = nested
     }
@@ -597,7 +606,7 @@ export class SharedTrie<S> {
   }
 
   /** Calls visitGroup once for every group whose filter matches topic (same rules as TopicTrie.match). */
-  match (topic: string, visitGroup: (group: SharedGroup<S>) => void): void {
-    this.groups.match(topic, visitGroup)
+  match (topic: string, visitGroup: (group: SharedGroup<S>) => void): number {
+    return this.groups.match(topic, visitGroup)
   }
 }

@@ -56,6 +56,9 @@ export class Decoder {
   private readonly vr = sharedVarint
   private error: MqttProtocolError | null = null
   private stopped = false
+  /** Set by pause(): bytes not yet decoded wait in `rest` until resume(). */
+  private pausedFlag = false
+  private rest: Buffer | null = null
   /** Bytes of a split fixed header (at most 4 are ever held: the 5th byte completes or breaks it). */
   private hdrBuf: Buffer | null = null
   /** Allocated on the first split fixed header only: most connections never need it. */
@@ -84,7 +87,28 @@ export class Decoder {
   /** Stops emitting; safe to call from onPacket. Later pushes do nothing. */
   stop (): void {
     this.stopped = true
+    this.rest = null
     this.reset()
+  }
+
+  /**
+   * Stops emitting after the current packet, keeping the bytes that follow until resume(): lets the owner
+   * yield the event loop mid-chunk. Safe to call from onPacket.
+   */
+  pause (): void {
+    this.pausedFlag = true
+  }
+
+  get paused (): boolean {
+    return this.pausedFlag
+  }
+
+  /** Decodes what pause() held back (and what was pushed since). Returns as push() does. */
+  resume (): MqttProtocolError | null {
+    this.pausedFlag = false
+    const rest = this.rest
+    this.rest = null
+    return rest === null ? this.error : this.push(rest)
   }
 
   /**
@@ -94,6 +118,10 @@ export class Decoder {
   push (chunk: Buffer): MqttProtocolError | null {
     if (this.error !== null) return this.error
     if (this.stopped) return null
+    if (this.pausedFlag) {
+      this.rest = this.rest === null ? chunk : Buffer.concat([this.rest, chunk])
+      return null
+    }
     const len = chunk.length
     let pos = 0
     if (this.held > 0) {
@@ -101,6 +129,10 @@ export class Decoder {
       if (pos < 0) return this.error // -1: error, or everything consumed into the partial packet
     }
     while (pos < len && !this.stopped) {
+      if (this.pausedFlag) {
+        this.rest = chunk.subarray(pos)
+        return null
+      }
       const st = readVarint(chunk, pos + 1, len, this.vr)
       if (st === VarintStatus.Incomplete) {
         // Split fixed header: at most 4 bytes here (first byte + 3 continuation bytes).

@@ -168,7 +168,7 @@ test('a subscriber that stops reading: backpressure reaches the broker (QoS 0 dr
     await pub.send(message)
   }
   const conn = [...b.broker.connections].find((c) => c.clientId === 'slow-reader')
-  assert.ok(conn !== undefined && conn.stream.writableLength > 0, 'unsent bytes are visible to the broker in the stream')
+  assert.ok(conn !== undefined && conn.unsentBytes > 0, 'unsent bytes are visible to the broker')
 
   sub.ws.resume()
   await waitUntil(() => conn.stream.writableLength === 0 && conn.session?.queueLength === 0, 'the queue drained after the reader resumed', 20_000)
