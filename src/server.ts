@@ -13,6 +13,8 @@ export interface ListenerPlan {
   port: number
   protocol: 'mqtt' | 'websockets'
   maxConnections: number
+  /** handshake_timeout (websockets: the upgrade request); default 10 s. */
+  handshakeTimeoutMs?: number
   info: ListenerInfo
 }
 
@@ -58,7 +60,7 @@ export async function startServer(plan: ServerPlan): Promise<RunningServer> {
     })
     for (const l of plan.listeners) {
       try {
-        const lo = { host: l.host, port: l.port, noDelay: plan.noDelay, maxConnections: l.maxConnections, info: l.info }
+        const lo = { host: l.host, port: l.port, noDelay: plan.noDelay, maxConnections: l.maxConnections, info: l.info, handshakeTimeoutMs: l.handshakeTimeoutMs }
         listeners.push(await (l.protocol === 'websockets' ? startWsListener(broker, lo) : startTcpListener(broker, lo)))
       } catch (err) {
         // ::1 is optional for the local-only default: a host without IPv6 still gets 127.0.0.1.

@@ -26,6 +26,7 @@ export async function startWssListener(broker: Broker, opts: TlsListenerOptions 
         noDelay: opts.noDelay,
         maxConnections: opts.maxConnections,
         info: opts.info,
+        handshakeTimeoutMs: opts.handshakeTimeoutMs,
         tls: {
           certificate,
           requireCertificate: opts.requireCertificate,

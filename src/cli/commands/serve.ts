@@ -308,7 +308,7 @@ class Runtime {
     cfg.listeners.forEach((l, i) => {
       if (isTlsListener(l)) return
       for (const host of addresses[i] ?? []) {
-        plain.push({ host, port: l.port, protocol: l.protocol, maxConnections: l.maxConnections, info: this.infos[i] as ListenerInfo })
+        plain.push({ host, port: l.port, protocol: l.protocol, maxConnections: l.maxConnections, handshakeTimeoutMs: l.handshakeTimeout * 1000, info: this.infos[i] as ListenerInfo })
       }
     })
     try {
@@ -614,5 +614,8 @@ function tlsOptions(l: ListenerConfig): Parameters<typeof checkTlsFiles>[0] & { 
     requireCertificate: l.requireCertificate,
     useIdentityAsUsername: l.useIdentityAsUsername,
     useSubjectAsUsername: l.useSubjectAsUsername,
+    handshakeTimeoutMs: l.handshakeTimeout * 1000,
+    maxHandshakes: l.maxHandshakes,
+    maxHandshakesPerAddress: l.maxHandshakesPerAddress,
   }
 }
