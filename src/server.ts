@@ -23,8 +23,11 @@ export interface ServerPlan {
   listeners: ListenerPlan[]
   /** TCP_NODELAY on accepted sockets. */
   noDelay: boolean
-  /** persistence true: where the store lives (persistence_location, persistence_file) and whether to fsync. */
-  persistence?: { dir: string; file: string; fsync: boolean }
+  /**
+   * persistence true: where the store lives (persistence_location, persistence_file), whether to fsync, and
+   * (started as root) the user the broker will run as, who must own what the store creates.
+   */
+  persistence?: { dir: string; file: string; fsync: boolean; owner?: { uid: number; gid: number } | undefined }
 }
 
 export interface RunningServer {
@@ -48,8 +51,9 @@ export function localOnlyPlan(port = 1883): ServerPlan {
 
 export async function startServer(plan: ServerPlan): Promise<RunningServer> {
   const options = { ...plan.broker }
-  if (plan.persistence !== undefined) options.store = new LogStore(plan.persistence)
-  const broker = new Broker(options)
+  let broker: Broker | undefined
+  if (plan.persistence !== undefined) options.store = new LogStore({ ...plan.persistence, onError: (message) => broker?.options.logger.error(message) })
+  broker = new Broker(options)
   const listeners: RunningListener[] = []
   try {
     // Restore before any listener opens, so no client sees a half-loaded broker.
