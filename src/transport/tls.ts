@@ -9,7 +9,7 @@
  */
 import tls from 'node:tls'
 import type net from 'node:net'
-import { guardHandshakes, handshakeLimits } from './handshake-guard.js'
+import { formatAddress, guardHandshakes, handshakeLimits } from './handshake-guard.js'
 import { commonName, subjectRfc2253 } from './cert-names.js'
 import { lookupUser, type UserIdentity } from './file-access.js'
 import { TlsCertificate, loadCertificate, type CertificateInfo, type TlsCertificateOptions } from './tls-certificate.js'
@@ -115,7 +115,7 @@ export async function startTlsListener(opts: TlsListenerOptions, onSocket: TlsSo
       username = peer === undefined ? undefined : opts.useIdentityAsUsername ? commonName(peer) : subjectRfc2253(peer.subject)
       if (username === undefined || username === '' || username.includes('\0')) {
         const why = peer === undefined ? 'it sent no client certificate' : 'its client certificate has no usable common name (CN)'
-        log.notice(`TLS listener ${name}: refusing ${socket.remoteAddress ?? 'a client'}: ${why}, and use_identity_as_username needs one`)
+        log.notice(`TLS listener ${name}: refusing ${formatAddress(socket.remoteAddress, socket.remotePort)}: ${why}, and use_identity_as_username needs one`)
         socket.destroy()
         return
       }
