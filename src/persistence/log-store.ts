@@ -468,18 +468,27 @@ export class LogStore implements Store {
     fs.rmSync(tmp, { force: true })
     const fd = fs.openSync(tmp, 'wx', 0o600)
     try {
-      this.handOver(tmp, fd)
-      writeAll(fd, header)
-      writeAll(fd, body)
-      fs.fsyncSync(fd)
-    } finally {
-      fs.closeSync(fd)
+      try {
+        this.handOver(tmp, fd)
+        writeAll(fd, header)
+        writeAll(fd, body)
+        fs.fsyncSync(fd)
+      } finally {
+        fs.closeSync(fd)
+      }
+      fs.renameSync(tmp, this.filePath)
+    } catch (err) {
+      // Ours and incomplete: a half-written snapshot on a full disk would only take more space.
+      try { fs.rmSync(tmp, { force: true }) } catch { /* the error below says what is wrong */ }
+      throw err
     }
-    fs.renameSync(tmp, this.filePath)
+    // From here on the snapshot is the store: nothing may throw and leave appends going to the old file.
     // The rename lives in the directory: without syncing it, a power loss can bring back the old file
     // while later commits (fdatasync'ed) went to the new one. Compactions are rare, so always pay it.
     syncDirectory(path.dirname(this.filePath))
-    if (this.fd !== -1) fs.closeSync(this.fd)
+    if (this.fd !== -1) {
+      try { fs.closeSync(this.fd) } catch { /* the descriptor of the replaced file: nothing to lose */ }
+    }
     this.fd = -1
     w.reset()
     this.liveRecords = this.changes - changesBefore

@@ -87,7 +87,9 @@ export function guardHandshakes(tlsServer: tls.Server, label: string, limits: Ha
   }
 
   const front = net.createServer((raw) => {
-    const ip = raw.remoteAddress ?? ''
+    // Reset before it was accepted: nothing to hand on (and no address to count it under).
+    if (raw.remoteAddress === undefined) { raw.destroy(); return }
+    const ip = raw.remoteAddress
     const address = formatAddress(raw.remoteAddress, raw.remotePort)
     if (limits.maxPending >= 0 && pending.size >= limits.maxPending) {
       refuse(raw, address, `${pending.size} TLS handshakes are already in progress on this listener (max_handshakes ${limits.maxPending})`)
