@@ -20,8 +20,7 @@ import type { Broker } from '../broker/broker.js'
 import type { ListenerInfo } from '../broker/options.js'
 import { listen, type RunningListener } from './tcp.js'
 import { commonName, subjectRfc2253 } from './cert-names.js'
-import { formatAddress, handshakeLimits } from './handshake-guard.js'
-import { describeHandshakeFailure } from './tls-errors.js'
+import { boundHandshakes, handshakeLimits } from './handshake-guard.js'
 import { chooseSubprotocol, peerAddress, refusal, refuseUpgrade, type Refusal } from './ws-handshake.js'
 import { WebSocketDuplex, WsCloseCode } from './ws-stream.js'
 
@@ -46,7 +45,11 @@ export interface WssOptions {
   /** The client certificate's subject, RFC 2253, becomes the username (needs requireCertificate). */
   useSubjectAsUsername?: boolean
   /** Drop connections whose TLS handshake takes longer. Default: the listener's handshakeTimeoutMs. */
-  handshakeTimeoutMs?: number
+  handshakeTimeoutMs?: number | undefined
+  /** TLS handshakes in progress at once (max_handshakes); -1 = unlimited. Default 1000. */
+  maxHandshakes?: number | undefined
+  /** ... from one address (max_handshakes_per_address); -1 = unlimited. Default 64. */
+  maxHandshakesPerAddress?: number | undefined
 }
 
 export interface WsListenerOptions {
@@ -123,12 +126,11 @@ export async function startWsListener(broker: Broker, opts: WsListenerOptions): 
       // WebSockets upgrade over HTTP/1.1 only; browsers offer h2 and http/1.1 and settle on the latter.
       ALPNProtocols: ['http/1.1'],
     })
-    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
-      // Node reports a timed-out handshake without closing the socket.
-      socket.destroy()
-      const failure = describeHandshakeFailure(err, secure.handshakeTimeoutMs ?? timeoutMs)
-      log.log(failure.notable ? 'notice' : 'information', `WebSocket listener ${opts.info.name}: TLS handshake with ${formatAddress(socket.remoteAddress, socket.remotePort)} failed: ${failure.reason}.`)
-    })
+    boundHandshakes(tlsServer, `WebSocket listener ${opts.info.name}`, handshakeLimits({
+      handshakeTimeoutMs: secure.handshakeTimeoutMs ?? timeoutMs,
+      maxHandshakes: secure.maxHandshakes,
+      maxHandshakesPerAddress: secure.maxHandshakesPerAddress,
+    }), log)
   }
 
   server.timeout = timeoutMs

@@ -33,6 +33,8 @@ export async function startWssListener(broker: Broker, opts: TlsListenerOptions 
           useIdentityAsUsername: opts.useIdentityAsUsername,
           useSubjectAsUsername: opts.useSubjectAsUsername,
           handshakeTimeoutMs: opts.handshakeTimeoutMs,
+          maxHandshakes: opts.maxHandshakes,
+          maxHandshakesPerAddress: opts.maxHandshakesPerAddress,
         },
       }))
     }

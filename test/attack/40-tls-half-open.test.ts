@@ -203,3 +203,30 @@ test('websockets: a connection that never sends its upgrade request is closed af
     await target.stop()
   }
 })
+
+test('wss: handshakes past max_handshakes_per_address are closed at once, the others after handshake_timeout; another address still gets its handshake', { timeout: 20_000 }, async () => {
+  const wssPort = await freePort()
+  const chain = pki.bundle('wss-fullchain.pem', server.cert, pki.intermediate.cert)
+  const target = await AttackTarget.start('wss-half-open', `allow_anonymous true\nlog_type all\nlistener ${wssPort} 127.0.0.1\nprotocol websockets\ncertfile ${chain}\nkeyfile ${server.key}\nhandshake_timeout 2\nmax_handshakes_per_address 5\n`)
+  const opened: net.Socket[] = []
+  try {
+    await target.midge.waitFor(new RegExp(`TLS listen socket on 127\\.0\\.0\\.1 port ${wssPort}`))
+    const held = await Promise.all(Array.from({ length: 5 }, () => raw(wssPort, opened)))
+    await sleep(200)
+    const extra = await Promise.all(Array.from({ length: 5 }, () => raw(wssPort, opened)))
+    await Promise.all(extra.map((s, n) => closedWithin(s, 1500, `wss connection ${n + 6} from one address`)))
+    await target.midge.waitFor(/WebSocket listener \S+: refusing 127\.0\.0\.1:\d+: 5 TLS handshakes from 127\.0\.0\.1 are already in progress \(max_handshakes_per_address 5\)/)
+    const secured = await new Promise<boolean>((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port: wssPort, servername: 'localhost', ca: readFileSync(pki.root.cert), ...{ localAddress: '127.0.0.2' } }, () => { s.destroy(); resolve(true) })
+      s.once('error', reject)
+    })
+    assert.ok(secured)
+    const port = (held[0] as net.Socket).localPort
+    await Promise.all(held.map((s, n) => closedWithin(s, 6000, `held wss handshake ${n}`)))
+    await target.midge.waitFor(new RegExp(`WebSocket listener \\S+: TLS handshake with 127\\.0\\.0\\.1:${port} failed: no handshake within 2 s`))
+    await target.assertServes(5000)
+  } finally {
+    for (const s of opened) s.destroy()
+    await target.stop()
+  }
+})
