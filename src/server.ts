@@ -14,6 +14,8 @@ export interface ListenerPlan {
   port: number
   protocol: 'mqtt' | 'websockets'
   maxConnections: number
+  /** handshake_timeout (websockets: the upgrade request); default 10 s. */
+  handshakeTimeoutMs?: number
   info: ListenerInfo
 }
 
@@ -22,8 +24,11 @@ export interface ServerPlan {
   listeners: ListenerPlan[]
   /** TCP_NODELAY on accepted sockets. */
   noDelay: boolean
-  /** persistence true: where the store lives (persistence_location, persistence_file) and whether to fsync. */
-  persistence?: { dir: string; file: string; fsync: boolean }
+  /**
+   * persistence true: where the store lives (persistence_location, persistence_file), whether to fsync, and
+   * (started as root) the user the broker will run as, who must own what the store creates.
+   */
+  persistence?: { dir: string; file: string; fsync: boolean; owner?: { uid: number; gid: number } | undefined }
 }
 
 export interface RunningServer {
@@ -47,8 +52,9 @@ export function localOnlyPlan(port = 1883): ServerPlan {
 
 export async function startServer(plan: ServerPlan): Promise<RunningServer> {
   const options = { ...plan.broker }
-  if (plan.persistence !== undefined) options.store = new LogStore(plan.persistence)
-  const broker = new Broker(options)
+  let broker: Broker | undefined
+  if (plan.persistence !== undefined) options.store = new LogStore({ ...plan.persistence, onError: (message) => broker?.options.logger.error(message) })
+  broker = new Broker(options)
   const listeners: RunningListener[] = []
   try {
     // A switch from Mosquitto: its mosquitto.db becomes a Midge store before the store is read.
@@ -61,7 +67,7 @@ export async function startServer(plan: ServerPlan): Promise<RunningServer> {
     })
     for (const l of plan.listeners) {
       try {
-        const lo = { host: l.host, port: l.port, noDelay: plan.noDelay, maxConnections: l.maxConnections, info: l.info }
+        const lo = { host: l.host, port: l.port, noDelay: plan.noDelay, maxConnections: l.maxConnections, info: l.info, handshakeTimeoutMs: l.handshakeTimeoutMs }
         listeners.push(await (l.protocol === 'websockets' ? startWsListener(broker, lo) : startTcpListener(broker, lo)))
       } catch (err) {
         // ::1 is optional for the local-only default: a host without IPv6 still gets 127.0.0.1.

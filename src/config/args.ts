@@ -12,6 +12,7 @@ import { ConfigError, ConfigErrorCode } from './errors.js'
 import { loadConfig, localOnlyConfig } from './load.js'
 import type { ListenerConfig, MidgeConfig } from './types.js'
 import { LogTypes } from '../observability/logger.js'
+import { HandshakeDefaults } from '../transport/handshake-guard.js'
 
 export interface ServeArgs {
   configFile: string | undefined
@@ -99,6 +100,7 @@ function addCommandLinePorts(cfg: MidgeConfig, ports: readonly number[]): void {
     const s = cfg.global.perListenerSettings ? undefined : cfg.global.security
     const l: ListenerConfig = {
       port, bindAddress: undefined, bindInterface: undefined, protocol: 'mqtt', socketDomain: undefined, maxConnections: -1,
+      handshakeTimeout: HandshakeDefaults.timeoutSeconds, maxHandshakes: HandshakeDefaults.maxPending, maxHandshakesPerAddress: HandshakeDefaults.maxPendingPerAddress,
       mountPoint: '', maxQos: template?.maxQos, maxTopicAlias: template?.maxTopicAlias,
       allowAnonymous: s?.allowAnonymous ?? false, passwordFile: s?.passwordFile, aclFile: s?.aclFile,
       allowZeroLengthClientId: s?.allowZeroLengthClientId, autoIdPrefix: s?.autoIdPrefix,

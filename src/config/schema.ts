@@ -16,6 +16,7 @@
 import { LetsEncryptProduction, LetsEncryptStaging } from '../acme/policy.js'
 import { DEFAULT_MAX_QUEUED_HASHES } from '../auth/password-authenticator.js'
 import { AUTH_THROTTLE_DEFAULTS } from '../auth/throttle.js'
+import { HandshakeDefaults } from '../transport/handshake-guard.js'
 import { defaultBrokerOptions } from '../broker/options.js'
 import { isMosquittoOption } from './mosquitto-options.js'
 import { BridgeOptionTable, isBridgeOption } from './bridge-options.js'
@@ -75,6 +76,12 @@ export const OptionTable: readonly OptionSpec[] = [
     doc: 'Listen on IPv4 or IPv6 only (default: both).' }),
   opt({ name: 'max_connections', type: int(-1, MAX_SAFE), scope: 'listener', reload: false, target: { listener: 'maxConnections' }, default: -1,
     doc: 'Most clients connected to this listener at once; -1 means unlimited.' }),
+  opt({ name: 'handshake_timeout', type: int(1, 3600, { unit: 'seconds' }), scope: 'listener', reload: false, target: { listener: 'handshakeTimeout' }, default: HandshakeDefaults.timeoutSeconds,
+    doc: 'Seconds a client has to finish the TLS handshake (TLS listeners) and to send its WebSocket upgrade request (websockets listeners); then the connection is closed. MQTT\'s own CONNECT must follow within 10 s.' }),
+  opt({ name: 'max_handshakes', type: int(-1, MAX_SAFE), scope: 'listener', reload: false, target: { listener: 'maxHandshakes' }, default: HandshakeDefaults.maxPending,
+    doc: 'Most TLS handshakes in progress at once on this TLS listener (MQTT or WebSockets); connections beyond are closed at once. Bounds the memory that clients which never finish a handshake can hold. -1 means unlimited.' }),
+  opt({ name: 'max_handshakes_per_address', type: int(-1, MAX_SAFE), scope: 'listener', reload: false, target: { listener: 'maxHandshakesPerAddress' }, default: HandshakeDefaults.maxPendingPerAddress,
+    doc: 'Most TLS handshakes in progress at once from one client address on this TLS listener (MQTT or WebSockets), so one address cannot take all of `max_handshakes`. -1 means unlimited.' }),
   opt({ name: 'mount_point', type: text, scope: 'listener', reload: false, target: { listener: 'mountPoint' }, default: '',
     doc: 'Prefix added to every topic of this listener\'s clients, isolating them from other listeners.' }),
   opt({ name: 'max_qos', type: int(0, 2), scope: 'listener', reload: false, target: { listener: 'maxQos' },

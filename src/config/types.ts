@@ -38,6 +38,12 @@ export interface ListenerConfig {
   socketDomain: 'ipv4' | 'ipv6' | undefined
   /** -1 = unlimited. */
   maxConnections: number
+  /** handshake_timeout, seconds: TLS handshake and WebSocket upgrade. */
+  handshakeTimeout: number
+  /** TLS handshakes in progress at once; -1 = unlimited. */
+  maxHandshakes: number
+  /** TLS handshakes in progress at once from one address; -1 = unlimited. */
+  maxHandshakesPerAddress: number
   mountPoint: string
   /** undefined = not set on this listener (the broker-wide value applies). */
   maxQos: 0 | 1 | 2 | undefined

@@ -7,11 +7,20 @@
  * File: "MIDGEDB\0" | u32 format version (1) | records...
  * A torn or corrupt tail is cut off at start-up and saved beside the file as <file>.damaged-<time>.
  *
+ * Ownership: a broker started as root opens and compacts the store before it drops to its `user`, then
+ * appends to it as that user. So everything the store creates (its folder, the file, <file>.new, the
+ * damaged copies) is handed to `owner` at creation, before a rename makes it the store.
+ *
+ * A compaction that fails (EACCES on <file>.new, a full disk) changes nothing: the log it would have
+ * replaced is complete, so the broker keeps appending to it; the failure is reported through `onError`
+ * and compaction is not tried again for a minute.
+ *
  * Why not SQLite: a QoS 1 message to a persistent subscriber costs 3-4 small records; appending them to
  * one buffer and writing once per turn costs far less than statements in a transaction, and recovery
  * is one sequential read. See docs/persistence.md for the measurements.
  */
 import fs from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import type { PublishPacket, WillMessage } from '../protocol/packets.js'
 import { Decoder } from '../protocol/decoder.js'
@@ -49,7 +58,14 @@ export interface LogStoreOptions {
   file: string
   /** fdatasync after each commit: survives power loss, at a measured cost. */
   fsync: boolean
+  /** The user the broker runs as after dropping root: what the store creates while root is chowned to it. */
+  owner?: { uid: number; gid: number } | undefined
+  /** Reports a failed compaction (one sentence: file, user, what to do). Default: stderr. */
+  onError?: ((message: string) => void) | undefined
 }
+
+/** How long after a failed compaction the store reports no changes to compact, so it is not retried every turn. */
+const CompactionRetryMs = 60_000
 
 export class LogStore implements Store {
   readonly filePath: string
@@ -61,6 +77,8 @@ export class LogStore implements Store {
   private liveRecords = 0
   private readonly decoder: Decoder
   private decoded: PublishPacket | undefined
+  /** After a failed compaction: no new attempt before this time (ms since the epoch). */
+  private compactionRetryAt = 0
 
   constructor(opts: LogStoreOptions) {
     this.opts = opts
@@ -77,11 +95,19 @@ export class LogStore implements Store {
   }
 
   get changesSinceCompaction(): number {
-    return this.changes
+    return this.compactionRetryAt > Date.now() ? 0 : this.changes
   }
 
   load(): RecoveredState {
-    fs.mkdirSync(this.opts.dir, { recursive: true, mode: 0o700 })
+    const created = fs.mkdirSync(this.opts.dir, { recursive: true, mode: 0o700 })
+    if (created !== undefined) {
+      // Every folder mkdir made, from the deepest up to the first one created.
+      const first = path.resolve(created)
+      for (let d = path.resolve(this.opts.dir); ; d = path.dirname(d)) {
+        this.handOver(d)
+        if (d === first || d === path.dirname(d)) break
+      }
+    }
     const report: string[] = []
     let buf: Buffer
     try {
@@ -120,7 +146,14 @@ export class LogStore implements Store {
     const live = snapshotRecordCount(state)
     this.liveRecords = live
     if (rewrite || records > 2 * live + 1000) {
-      this.compact(state)
+      try {
+        this.writeSnapshot(state)
+      } catch (err) {
+        this.changes = records - live
+        // An empty or foreign file cannot be appended to: it needs at least a header.
+        if (buf.length === 0) this.writeEmptyStore()
+        this.compactionFailed(err)
+      }
     } else {
       this.changes = records - live
       // Written by a run that may not have synced it: make it as durable as what we add to it.
@@ -132,6 +165,7 @@ export class LogStore implements Store {
   private setAside(buf: Buffer, from: number): string {
     const aside = `${this.filePath}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`
     fs.writeFileSync(aside, buf.subarray(from), { mode: 0o600 })
+    this.handOver(aside)
     return aside
   }
 
@@ -346,15 +380,63 @@ export class LogStore implements Store {
     }
   }
 
-  /** Writes the snapshot to <file>.new, syncs it and renames it over the file: atomic on POSIX. */
+  /**
+   * Rewrites the store as a snapshot of `state`. On failure the current log stays the store, and keeps
+   * whatever was buffered for it.
+   */
   compact(state: RecoveredState): void {
+    const pending = this.w.pos > 0 ? Buffer.from(this.w.buf.subarray(0, this.w.pos)) : undefined
+    const changes = this.changes
+    try {
+      this.writeSnapshot(state)
+    } catch (err) {
+      this.w.reset()
+      if (pending !== undefined) this.w.append(pending)
+      this.changes = changes
+      this.compactionFailed(err)
+    }
+  }
+
+  private compactionFailed(err: unknown): void {
+    this.compactionRetryAt = Date.now() + CompactionRetryMs
+    const e = err as NodeJS.ErrnoException
+    const file = typeof e.path === 'string' ? e.path : `${this.filePath}.new`
+    const why = describeFileError(e, file, 'write').message
+    const message = `Persistence: cannot compact ${this.filePath}: ${why}. Midge keeps appending to ${this.filePath} (nothing is lost) and tries again in ${CompactionRetryMs / 1000} s.`
+    if (this.opts.onError !== undefined) this.opts.onError(message)
+    else process.stderr.write(`${message}\n`)
+  }
+
+  /** A store holding only the header, written in place (after a failed snapshot of an empty state). */
+  private writeEmptyStore(): void {
+    let fd = -1
+    try {
+      fd = fs.openSync(this.filePath, 'w', 0o600)
+      this.handOver(this.filePath, fd)
+      writeAll(fd, storeHeader())
+      fs.fsyncSync(fd)
+    } catch (err) {
+      throw describeFileError(err as NodeJS.ErrnoException, this.filePath, 'write')
+    } finally {
+      if (fd !== -1) fs.closeSync(fd)
+    }
+  }
+
+  /** Gives what the store just created to the broker's user (only root may, and only root needs to). */
+  private handOver(file: string, fd?: number): void {
+    const owner = this.opts.owner
+    if (owner === undefined || process.geteuid?.() !== 0) return
+    if (fd === undefined) fs.chownSync(file, owner.uid, owner.gid)
+    else fs.fchownSync(fd, owner.uid, owner.gid)
+  }
+
+  /** Writes the snapshot to <file>.new, syncs it and renames it over the file: atomic on POSIX. Throws on I/O errors. */
+  private writeSnapshot(state: RecoveredState): void {
     // Mutations buffered before the snapshot describe state the snapshot already holds.
     this.w.reset()
     const changesBefore = this.changes
     const w = this.w
-    const header = Buffer.allocUnsafe(HeaderSize)
-    Magic.copy(header, 0)
-    header.writeUInt32BE(FormatVersion, Magic.length)
+    const header = storeHeader()
     const saved = new Set<number>()
     const saveMessage = (m: StoredMessage): void => {
       if (saved.has(m.id)) return
@@ -386,17 +468,27 @@ export class LogStore implements Store {
     fs.rmSync(tmp, { force: true })
     const fd = fs.openSync(tmp, 'wx', 0o600)
     try {
-      writeAll(fd, header)
-      writeAll(fd, body)
-      fs.fsyncSync(fd)
-    } finally {
-      fs.closeSync(fd)
+      try {
+        this.handOver(tmp, fd)
+        writeAll(fd, header)
+        writeAll(fd, body)
+        fs.fsyncSync(fd)
+      } finally {
+        fs.closeSync(fd)
+      }
+      fs.renameSync(tmp, this.filePath)
+    } catch (err) {
+      // Ours and incomplete: a half-written snapshot on a full disk would only take more space.
+      try { fs.rmSync(tmp, { force: true }) } catch { /* the error below says what is wrong */ }
+      throw err
     }
-    fs.renameSync(tmp, this.filePath)
+    // From here on the snapshot is the store: nothing may throw and leave appends going to the old file.
     // The rename lives in the directory: without syncing it, a power loss can bring back the old file
     // while later commits (fdatasync'ed) went to the new one. Compactions are rare, so always pay it.
     syncDirectory(path.dirname(this.filePath))
-    if (this.fd !== -1) fs.closeSync(this.fd)
+    if (this.fd !== -1) {
+      try { fs.closeSync(this.fd) } catch { /* the descriptor of the replaced file: nothing to lose */ }
+    }
     this.fd = -1
     w.reset()
     this.liveRecords = this.changes - changesBefore
@@ -408,6 +500,13 @@ export class LogStore implements Store {
     if (this.fd !== -1) fs.closeSync(this.fd)
     this.fd = -1
   }
+}
+
+function storeHeader(): Buffer {
+  const header = Buffer.allocUnsafe(HeaderSize)
+  Magic.copy(header, 0)
+  header.writeUInt32BE(FormatVersion, Magic.length)
+  return header
 }
 
 /** How many records compact(state) writes: to tell a snapshot-like file from a long history. */
@@ -463,15 +562,17 @@ export function describeFileError(err: NodeJS.ErrnoException, file: string, acti
   else if (err.code === 'ENOENT') hint = `: the directory ${dir} does not exist`
   else if (err.code === 'ENOSPC') hint = ': the disk is full'
   else if (err.code === 'EROFS') hint = ': the file system is read-only'
+  else if (err.code === 'EISDIR' || err.code === 'EEXIST' || err.code === 'ERR_FS_EISDIR') hint = `: a directory (or another non-file) is in the way; remove ${file}`
   else hint = `: ${err.message}`
   return new Error(`cannot ${action} the persistence file ${file}${hint}`, { cause: err })
 }
 
 function userName(): string {
+  // After the switch to `user`, USER and LOGNAME still name the account that started the broker.
   try {
-    return process.env.USER ?? process.env.LOGNAME ?? String(process.getuid?.())
+    return os.userInfo().username
   } catch {
-    return 'unknown'
+    return String(process.getuid?.())
   }
 }
 

@@ -65,6 +65,13 @@ export class RecordWriter {
     return this
   }
 
+  /** Appends records written elsewhere (whole records, as take() returned them). */
+  append(records: Buffer): void {
+    this.ensure(records.length)
+    records.copy(this.buf, this.pos)
+    this.pos += records.length
+  }
+
   /** The bytes written so far (a view), then forgets them. */
   take(): Buffer {
     const out = this.buf.subarray(0, this.pos)

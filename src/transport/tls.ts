@@ -9,6 +9,7 @@
  */
 import tls from 'node:tls'
 import type net from 'node:net'
+import { formatAddress, guardHandshakes, handshakeLimits } from './handshake-guard.js'
 import { commonName, subjectRfc2253 } from './cert-names.js'
 import { lookupUser, type UserIdentity } from './file-access.js'
 import { TlsCertificate, loadCertificate, type CertificateInfo, type TlsCertificateOptions } from './tls-certificate.js'
@@ -31,8 +32,12 @@ export interface TlsListenerOptions extends Omit<TlsCertificateOptions, 'name'> 
   useSubjectAsUsername: boolean
   /** ALPN protocol names accepted (default ['mqtt']). Clients offering no ALPN are accepted too. */
   alpnProtocols?: string[]
-  /** Drop connections whose TLS handshake takes longer than this. Default 20 s. */
+  /** Drop connections whose TLS handshake takes longer than this (handshake_timeout). Default 10 s. */
   handshakeTimeoutMs?: number
+  /** Handshakes in progress at once on this listener (max_handshakes); -1 = unlimited. Default 1000. */
+  maxHandshakes?: number
+  /** Handshakes in progress at once from one client address (max_handshakes_per_address); -1 = unlimited. Default 64. */
+  maxHandshakesPerAddress?: number
 }
 
 export interface TlsListener {
@@ -95,9 +100,10 @@ export async function startTlsListener(opts: TlsListenerOptions, onSocket: TlsSo
   }
   const certificate = loaded
   const hosts: Array<string | undefined> = Array.isArray(opts.host) ? opts.host : [opts.host]
-  const pending = new Set<net.Socket>()
+  const limits = handshakeLimits(opts)
   const open = new Set<tls.TLSSocket>()
   const servers: tls.Server[] = []
+  const guards: ReturnType<typeof guardHandshakes>[] = []
 
   const accept = (socket: tls.TLSSocket): void => {
     open.add(socket)
@@ -109,7 +115,7 @@ export async function startTlsListener(opts: TlsListenerOptions, onSocket: TlsSo
       username = peer === undefined ? undefined : opts.useIdentityAsUsername ? commonName(peer) : subjectRfc2253(peer.subject)
       if (username === undefined || username === '' || username.includes('\0')) {
         const why = peer === undefined ? 'it sent no client certificate' : 'its client certificate has no usable common name (CN)'
-        log.notice(`TLS listener ${name}: refusing ${socket.remoteAddress ?? 'a client'}: ${why}, and use_identity_as_username needs one`)
+        log.notice(`TLS listener ${name}: refusing ${formatAddress(socket.remoteAddress, socket.remotePort)}: ${why}, and use_identity_as_username needs one`)
         socket.destroy()
         return
       }
@@ -120,7 +126,7 @@ export async function startTlsListener(opts: TlsListenerOptions, onSocket: TlsSo
   try {
     for (const host of hosts) servers.push(await listenOne(host))
   } catch (err) {
-    for (const s of servers) s.close()
+    for (const g of guards) g.front.close()
     certificate.close()
     throw err
   }
@@ -134,23 +140,18 @@ export async function startTlsListener(opts: TlsListenerOptions, onSocket: TlsSo
       ...certificate.contextOptions(),
       requestCert: opts.requireCertificate,
       rejectUnauthorized: opts.requireCertificate,
-      handshakeTimeout: opts.handshakeTimeoutMs ?? 20_000,
+      handshakeTimeout: limits.timeoutMs,
       // A client offering ALPN without any of these is refused (RFC 7301 no_application_protocol: it
       // wants another protocol, e.g. a browser's h2); a client offering no ALPN at all is accepted.
       ALPNProtocols: opts.alpnProtocols ?? ['mqtt'],
     })
-    server.on('connection', (raw: net.Socket) => {
-      pending.add(raw)
-      raw.once('close', () => pending.delete(raw))
-    })
     server.on('secureConnection', accept)
-    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
-      const certRelated = /CERT|UNKNOWN_CA|VERIFY/i.test(err.code ?? '') || /certificate/i.test(err.message)
-      log.log(certRelated ? 'notice' : 'debug', `TLS listener ${name}: handshake with ${socket.remoteAddress ?? 'a client'} failed: ${err.message.split('\n')[0] ?? ''}`)
-    })
+    const guard = guardHandshakes(server, `TLS listener ${name}`, limits, log)
+    guards.push(guard)
+    const front = guard.front
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
-        server.off('listening', onListening)
+        front.off('listening', onListening)
         const where = host === undefined ? `port ${opts.port}` : `${host.includes(':') ? `[${host}]` : host}:${opts.port}`
         const why = err.code === 'EADDRINUSE' ? `port ${opts.port} is already in use (another broker, or mosquitto still running?)`
           : err.code === 'EACCES' ? 'ports below 1024 need root or CAP_NET_BIND_SERVICE'
@@ -158,30 +159,30 @@ export async function startTlsListener(opts: TlsListenerOptions, onSocket: TlsSo
         reject(Object.assign(new Error(`TLS listener ${name} cannot listen on ${where}: ${why}`, { cause: err }), { code: err.code }))
       }
       const onListening = (): void => {
-        server.off('error', onError)
+        front.off('error', onError)
         resolve()
       }
-      server.once('error', onError)
-      server.once('listening', onListening)
-      server.listen({ port: opts.port, host, ipv6Only: host?.includes(':') })
+      front.once('error', onError)
+      front.once('listening', onListening)
+      front.listen({ port: opts.port, host, ipv6Only: host?.includes(':') })
     })
-    server.on('error', (err) => log.error(`TLS listener ${name}: ${err.message}`))
+    front.on('error', (err) => log.error(`TLS listener ${name}: ${err.message}`))
     return server
   }
 
   return {
     certificate,
-    address: () => servers[0]?.address() as net.AddressInfo,
-    addresses: () => servers.map((s) => s.address() as net.AddressInfo),
+    address: () => guards[0]?.front.address() as net.AddressInfo,
+    addresses: () => guards.map((g) => g.front.address() as net.AddressInfo),
     reload: async () => certificate.reload(),
     certificateInfo: () => certificate.info(),
     close: async () => {
       certificate.close()
-      for (const s of servers) s.close()
+      for (const g of guards) g.front.close()
       // Never destroy a raw socket: its handle is shared with the TLSSocket wrapping it, and closing it
       // underneath a live TLSWrap crashes Node 20 (use after free in SSL_read). Handshakes still in
       // progress end by handshakeTimeout; unref'd, they do not hold the process open meanwhile.
-      for (const raw of pending) raw.unref()
+      for (const g of guards) for (const raw of g.pending()) raw.unref()
       await Promise.all([...open].map((s) => new Promise<void>((resolve) => {
         s.once('close', () => resolve())
         s.destroy()

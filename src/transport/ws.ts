@@ -20,6 +20,7 @@ import type { Broker } from '../broker/broker.js'
 import type { ListenerInfo } from '../broker/options.js'
 import { listen, type RunningListener } from './tcp.js'
 import { commonName, subjectRfc2253 } from './cert-names.js'
+import { boundHandshakes, handshakeLimits } from './handshake-guard.js'
 import { chooseSubprotocol, peerAddress, refusal, refuseUpgrade, type Refusal } from './ws-handshake.js'
 import { WebSocketDuplex, WsCloseCode } from './ws-stream.js'
 
@@ -43,8 +44,12 @@ export interface WssOptions {
   useIdentityAsUsername?: boolean
   /** The client certificate's subject, RFC 2253, becomes the username (needs requireCertificate). */
   useSubjectAsUsername?: boolean
-  /** Drop connections whose TLS handshake takes longer. Default 20 s. */
-  handshakeTimeoutMs?: number
+  /** Drop connections whose TLS handshake takes longer. Default: the listener's handshakeTimeoutMs. */
+  handshakeTimeoutMs?: number | undefined
+  /** TLS handshakes in progress at once (max_handshakes); -1 = unlimited. Default 1000. */
+  maxHandshakes?: number | undefined
+  /** ... from one address (max_handshakes_per_address); -1 = unlimited. Default 64. */
+  maxHandshakesPerAddress?: number | undefined
 }
 
 export interface WsListenerOptions {
@@ -64,6 +69,11 @@ export interface WsListenerOptions {
   trustForwardedFor?: boolean
   /** Serve wss:// with these. */
   tls?: WssOptions | undefined
+  /**
+   * A connection must have sent its whole upgrade request (and, for wss, finished its TLS handshake)
+   * within this long (handshake_timeout). Default 10 s.
+   */
+  handshakeTimeoutMs?: number | undefined
 }
 
 export interface WsListener extends RunningListener {
@@ -95,25 +105,35 @@ export async function startWsListener(broker: Broker, opts: WsListenerOptions): 
     handleProtocols: (offered) => chooseSubprotocol(offered) ?? false,
   })
 
+  const timeoutMs = handshakeLimits(opts).timeoutMs
+  // Node closes a connection whose request headers are not complete by headersTimeout, checked every
+  // connectionsCheckingInterval (default 30 s, so a slow request stayed up to 90 s). A connection that
+  // sends nothing at all is left to server.timeout (idle; ws turns it off once upgraded), set below.
+  const upgradeTimeouts = { headersTimeout: timeoutMs, requestTimeout: timeoutMs, connectionsCheckingInterval: Math.min(1000, timeoutMs) }
   let server: http.Server
   let tlsServer: https.Server | undefined
   if (secure === undefined) {
-    server = http.createServer({ noDelay: opts.noDelay })
+    server = http.createServer({ noDelay: opts.noDelay, ...upgradeTimeouts })
   } else {
     const requireCert = secure.requireCertificate ?? false
     server = tlsServer = https.createServer({
       ...(isSource(secure.certificate) ? secure.certificate.contextOptions() : secure.certificate),
       noDelay: opts.noDelay,
+      ...upgradeTimeouts,
       requestCert: requireCert,
       rejectUnauthorized: requireCert,
-      handshakeTimeout: secure.handshakeTimeoutMs ?? 20_000,
+      handshakeTimeout: secure.handshakeTimeoutMs ?? timeoutMs,
       // WebSockets upgrade over HTTP/1.1 only; browsers offer h2 and http/1.1 and settle on the latter.
       ALPNProtocols: ['http/1.1'],
     })
-    server.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
-      log.debug(`WebSocket listener ${opts.info.name}: TLS handshake with ${socket.remoteAddress ?? 'a client'} failed: ${err.message.split('\n')[0] ?? ''}`)
-    })
+    boundHandshakes(tlsServer, `WebSocket listener ${opts.info.name}`, handshakeLimits({
+      handshakeTimeoutMs: secure.handshakeTimeoutMs ?? timeoutMs,
+      maxHandshakes: secure.maxHandshakes,
+      maxHandshakesPerAddress: secure.maxHandshakesPerAddress,
+    }), log)
   }
+
+  server.timeout = timeoutMs
 
   server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
     const body = 'This is an MQTT over WebSockets endpoint: connect with a WebSocket offering the subprotocol mqtt.\n'

@@ -26,12 +26,15 @@ export async function startWssListener(broker: Broker, opts: TlsListenerOptions 
         noDelay: opts.noDelay,
         maxConnections: opts.maxConnections,
         info: opts.info,
+        handshakeTimeoutMs: opts.handshakeTimeoutMs,
         tls: {
           certificate,
           requireCertificate: opts.requireCertificate,
           useIdentityAsUsername: opts.useIdentityAsUsername,
           useSubjectAsUsername: opts.useSubjectAsUsername,
           handshakeTimeoutMs: opts.handshakeTimeoutMs,
+          maxHandshakes: opts.maxHandshakes,
+          maxHandshakesPerAddress: opts.maxHandshakesPerAddress,
         },
       }))
     }

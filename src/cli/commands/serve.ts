@@ -17,7 +17,7 @@
  * shared AuthThrottle (auth/throttle.ts), so failures from an address count across all listeners.
  */
 import { spawn } from 'node:child_process'
-import { chownSync, existsSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import type net from 'node:net'
 import type tls from 'node:tls'
@@ -308,7 +308,7 @@ class Runtime {
     cfg.listeners.forEach((l, i) => {
       if (isTlsListener(l)) return
       for (const host of addresses[i] ?? []) {
-        plain.push({ host, port: l.port, protocol: l.protocol, maxConnections: l.maxConnections, info: this.infos[i] as ListenerInfo })
+        plain.push({ host, port: l.port, protocol: l.protocol, maxConnections: l.maxConnections, handshakeTimeoutMs: l.handshakeTimeout * 1000, info: this.infos[i] as ListenerInfo })
       }
     })
     try {
@@ -316,7 +316,9 @@ class Runtime {
         broker: brokerOptions(cfg, log, this.security),
         listeners: plain,
         noDelay: g.setTcpNodelay,
-        ...(g.persistence ? { persistence: { dir: g.persistenceLocation ?? process.cwd(), file: g.persistenceFile, fsync: g.persistenceFsync } } : {}),
+        // The store is read and compacted now, as root, so a restore never races the listeners; what it
+        // creates is handed to the user the broker switches to below (persistence/log-store.ts).
+        ...(g.persistence ? { persistence: { dir: g.persistenceLocation ?? process.cwd(), file: g.persistenceFile, fsync: g.persistenceFsync, owner: user.switches ? user.user : undefined } } : {}),
       })
       for (let i = 0; i < cfg.listeners.length; i++) {
         const l = cfg.listeners[i] as ListenerConfig
@@ -357,8 +359,6 @@ class Runtime {
     if (user.switches && user.user !== undefined) {
       const u = user.user
       try {
-        // A store file this start created belongs to root; hand it to the user that will write it.
-        if (store !== undefined && !storeExisted && existsSync(store)) chownSync(store, u.uid, u.gid)
         process.setgroups?.(u.groups)
         process.setgid?.(u.gid)
         process.setuid?.(u.uid)
@@ -614,5 +614,8 @@ function tlsOptions(l: ListenerConfig): Parameters<typeof checkTlsFiles>[0] & { 
     requireCertificate: l.requireCertificate,
     useIdentityAsUsername: l.useIdentityAsUsername,
     useSubjectAsUsername: l.useSubjectAsUsername,
+    handshakeTimeoutMs: l.handshakeTimeout * 1000,
+    maxHandshakes: l.maxHandshakes,
+    maxHandshakesPerAddress: l.maxHandshakesPerAddress,
   }
 }
