@@ -74,6 +74,16 @@ export class HashThreads {
     })
   }
 
+  /**
+   * At shutdown: queued checks fail instead of running (a flood of CONNECTs against a 10M-iteration entry
+   * queued minutes of hashing before SIGTERM could finish). A check already running can't be interrupted, and
+   * Node joins worker threads at exit, so shutdown still waits for at most one hash per thread.
+   */
+  release(): void {
+    for (const job of this.waiting.splice(0)) job.reject(new Error('the broker is shutting down'))
+    for (const w of this.running.keys()) w.unref()
+  }
+
   private dispatch(): void {
     while (this.waiting.length > 0) {
       let w = this.idle.pop()

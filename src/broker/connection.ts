@@ -11,7 +11,7 @@ import { encode } from '../protocol/encoder.js'
 import { MqttProtocolError } from '../protocol/errors.js'
 import { PacketType, ReasonCode, type ProtocolVersion } from '../protocol/constants.js'
 import type { ConnackPacket, DisconnectPacket, Packet, WillMessage, Properties } from '../protocol/packets.js'
-import type { ListenerInfo } from './options.js'
+import { PreAuthMaxPacketSize, type ListenerInfo } from './options.js'
 import type { Broker } from './broker.js'
 import type { Session } from './session.js'
 import { BrokerProtocolError } from './errors.js'
@@ -47,8 +47,6 @@ const WriteBatchBytes = 256 * 1024
  * packets may cost in one turn of the event loop before it yields to the others (~10-30 ms of work).
  */
 const ReadWorkBudget = 100_000
-/** Largest packet accepted before the client has authenticated. */
-const PreAuthMaxPacketSize = 512 * 1024
 /**
  * Packets accepted while CONNECT is being authenticated, before the client is cut off. The socket is paused
  * meanwhile, so these can only be the rest of the chunk that carried the CONNECT.
@@ -249,6 +247,8 @@ export class Connection {
   authenticated(): void {
     this.state = ConnState.Connected
     this.decoder.maxPacketSize = this.broker.options.maxPacketSize
+    // A transport that frames messages itself (WebSockets) held them to the pre-auth size as well.
+    ;(this.stream as PreAuthLimitedStream).liftPreAuthLimit?.()
     const pending = this.pending
     this.pending = undefined
     if (pending !== undefined) {
@@ -433,6 +433,9 @@ export class Connection {
     this.close(this.state === ConnState.Connected ? 'closed its connection' : 'closed before CONNECT completed')
   }
 }
+
+/** A stream that bounds its own input until the client has authenticated (see transport/ws-stream.ts). */
+export interface PreAuthLimitedStream { liftPreAuthLimit?(): void }
 
 const kConnection = Symbol('midge.connection')
 interface StreamWithConnection extends Duplex { [kConnection]: Connection }

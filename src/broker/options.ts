@@ -7,6 +7,12 @@ import type { Authenticator, Authorizer } from '../auth/types.js'
 import { Logger } from '../observability/logger.js'
 import type { Store } from '../persistence/store.js'
 
+/**
+ * Largest packet (and WebSocket message) accepted before the client has authenticated: a CONNECT's fields are
+ * at most 64 KiB each, so an anonymous peer never makes us buffer the protocol's 256 MB.
+ */
+export const PreAuthMaxPacketSize = 512 * 1024
+
 export interface BrokerOptions {
   /** Per-session queue cap for offline / over-window QoS 1-2 messages (0 = unlimited). */
   maxQueuedMessages: number

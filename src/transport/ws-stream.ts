@@ -36,18 +36,32 @@ export class WebSocketTextFrameError extends Error {
 
 const BinaryFrame = { binary: true, compress: false, fin: true } as const
 
+/** The part of ws's Receiver read here: the message size limit, checked as each frame header arrives. */
+interface ReceiverLimit { _maxPayload: number }
+
 export class WebSocketDuplex extends Duplex {
   readonly ws: WebSocket
   private readonly socket: net.Socket
   /** Why the connection is ending, reported once the WebSocket has closed. */
   private failure: Error | undefined = undefined
   private graceTimer: NodeJS.Timeout | undefined = undefined
+  /** The message size limit once the client has authenticated; 0 = no pre-auth limit was set. */
+  private postAuthLimit = 0
 
-  /** `socket` is the upgraded request's socket, watched for write backpressure. */
-  constructor(ws: WebSocket, socket: net.Socket) {
+  /**
+   * `socket` is the upgraded request's socket, watched for write backpressure. With `preAuthLimit`, messages
+   * are held to that size until the broker calls liftPreAuthLimit(): ws buffers a whole message before we
+   * see a byte of it, so the decoder's pre-auth bound alone would come too late.
+   */
+  constructor(ws: WebSocket, socket: net.Socket, preAuthLimit = 0) {
     super({ allowHalfOpen: false })
     this.ws = ws
     this.socket = socket
+    const receiver = (ws as unknown as { _receiver?: ReceiverLimit })._receiver
+    if (preAuthLimit > 0 && receiver !== undefined && typeof receiver._maxPayload === 'number') {
+      this.postAuthLimit = receiver._maxPayload
+      if (receiver._maxPayload === 0 || receiver._maxPayload > preAuthLimit) receiver._maxPayload = preAuthLimit
+    }
     ws.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(data, isBinary))
     // ws has already sent its close frame (1002, 1009...) when it reports an error.
     ws.on('error', (err: Error) => this.fail(err))
@@ -81,6 +95,14 @@ export class WebSocketDuplex extends Duplex {
     if (this.destroyed) return
     if (this.failure !== undefined) this.destroy(this.failure)
     else this.push(null)
+  }
+
+  /** Called by the broker's connection once CONNACK has accepted the client. */
+  liftPreAuthLimit(): void {
+    if (this.postAuthLimit === 0) return
+    const receiver = (this.ws as unknown as { _receiver?: ReceiverLimit })._receiver
+    if (receiver !== undefined) receiver._maxPayload = this.postAuthLimit
+    this.postAuthLimit = 0
   }
 
   override _read(): void {

@@ -17,7 +17,7 @@ import type net from 'node:net'
 import type tls from 'node:tls'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { Broker } from '../broker/broker.js'
-import type { ListenerInfo } from '../broker/options.js'
+import { PreAuthMaxPacketSize, type ListenerInfo } from '../broker/options.js'
 import { listen, type RunningListener } from './tcp.js'
 import { commonName, subjectRfc2253 } from './cert-names.js'
 import { boundHandshakes, handshakeLimits } from './handshake-guard.js'
@@ -154,7 +154,7 @@ export async function startWsListener(broker: Broker, opts: WsListenerOptions): 
     }
     wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       if (opts.noDelay) socket.setNoDelay(true)
-      const stream = new WebSocketDuplex(ws, socket)
+      const stream = new WebSocketDuplex(ws, socket, PreAuthMaxPacketSize)
       open.add(stream)
       stream.once('close', () => open.delete(stream))
       const meta = peerAddress(req, trust)

@@ -28,6 +28,7 @@ import { AcmeManager, type ManagedCertificate } from '../../acme/manager.js'
 import { AclAuthorizer } from '../../auth/acl.js'
 import { reloadOnChange, type FileWatch } from '../../auth/file-watch.js'
 import { PasswordFileAuthenticator } from '../../auth/password-authenticator.js'
+import { sharedHashThreads } from '../../auth/hash-threads.js'
 import { AuthThrottle, ThrottledAuthenticator, type AuthThrottleSettings } from '../../auth/throttle.js'
 import { anonymousAuthenticator, type Authenticator } from '../../auth/types.js'
 import { defaultBrokerOptions, type BrokerOptions, type ListenerInfo } from '../../broker/options.js'
@@ -476,6 +477,7 @@ class Runtime {
       this.logger.notice(`midge version ${VERSION} terminating (${signal}).`)
       process.off('SIGHUP', this.onHup)
       this.security.close()
+      sharedHashThreads().release()
       // Bridges first: their final `0` notification and DISCONNECT go out while the broker still runs.
       await this.bridges?.stop()
       await this.closeListeners()
