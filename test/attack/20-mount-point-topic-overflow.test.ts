@@ -98,3 +98,24 @@ test('[MQTT-1.5.4-1] [MQTT-3.3.2-1] mount_point + a 65,535-byte retained PUBLISH
     await t.stop()
   }
 })
+
+test('mount_point + a 65,535-byte topic filter is refused in SUBACK (v5 0x8F, 3.1.1 0x80), not stored; the broker stays up', async () => {
+  const { t } = await start('mount-filter')
+  try {
+    const errorsBefore = t.midge.lines.filter((l) => /internal error/i.test(l)).length
+    for (const version of [4, 5] as const) {
+      const c = await t.client(version)
+      assert.equal((await c.connect({ clientId: `filter-v${version}`, cleanStart: true })).reasonCode, 0)
+      const ack = await c.subscribe(['f'.repeat(65_535), 'ok/#'])
+      assert.deepEqual(ack.reasonCodes, [version === 5 ? ReasonCode.TopicFilterInvalid : 0x80, 0])
+      c.publish('ok/1', 'still here')
+      assert.equal((await c.publishOn('ok/1', 5000)).payload.toString(), 'still here')
+      c.destroy()
+    }
+    await t.midge.waitFor(/filter-v5.*too long under mount point/)
+    assert.equal(t.midge.lines.filter((l) => /internal error/i.test(l)).length, errorsBefore, 'no internal error')
+    await t.assertServes(5000)
+  } finally {
+    await t.stop()
+  }
+})

@@ -4,7 +4,7 @@
  */
 import type { SubscribePacket, Subscription } from '../../protocol/packets.js'
 import { PacketType, ReasonCode, SubackFailure, type QoS } from '../../protocol/constants.js'
-import { isValidTopicFilter, parseSharedFilter } from '../../protocol/topic.js'
+import { isValidTopicFilter, parseSharedFilter, withinByteLimit } from '../../protocol/topic.js'
 import type { Connection } from '../connection.js'
 import { BrokerProtocolError } from '../errors.js'
 import { SubEntry } from '../session.js'
@@ -43,6 +43,12 @@ export function handleSubscribe(conn: Connection, p: SubscribePacket): void {
       throw new BrokerProtocolError('BRK_ERR_PROTOCOL', ReasonCode.ProtocolError, `No Local set on shared subscription '${raw}'`)
     }
     const key = mount === '' ? raw : mountFilter(mount, raw)
+    if (mount !== '' && !withinByteLimit(key)) {
+      // Stored and bridged as one MQTT string: the mounted filter must still fit 65,535 bytes.
+      codes.push(v5 ? ReasonCode.TopicFilterInvalid : SubackFailure)
+      opts.logger.notice(`Client ${conn.label} subscribed to a topic filter that is too long under mount point '${mount}' (${Buffer.byteLength(raw)} bytes); refused.`)
+      continue
+    }
     const filter = shared === null ? key : (mount === '' ? shared.filter : mount + shared.filter)
     if (!authorizer.canSubscribe(session.identity, filter)) {
       codes.push(v5 ? ReasonCode.NotAuthorized : SubackFailure)
