@@ -11,7 +11,7 @@ import { describe, test } from 'node:test'
 import { convertMosquittoDb, topicMatches } from '../../src/persistence/mosquitto-db/convert.js'
 import { readMosquittoDb } from '../../src/persistence/mosquitto-db/reader.js'
 import { chunkOffsets, mosquittoFixtures } from './make-mosquitto-golden.js'
-import { BigPayload, PropsMessage } from './mosquitto-scenario.js'
+import { BigPayload, LongExpiry, PropsMessage } from './mosquitto-scenario.js'
 
 const fixture = (name: string): Buffer => fs.readFileSync(path.join(mosquittoFixtures, name))
 const meta = JSON.parse(fs.readFileSync(path.join(mosquittoFixtures, 'v6-scenario.json'), 'utf8')) as { writtenAt: number; flight: { a: number; b: number; c: number } }
@@ -34,7 +34,7 @@ describe('mosquitto.db format 6 as mosquitto 2.0.11 writes it', () => {
     assert.ok(byTopic.get('big/blob')?.payload.equals(BigPayload))
     const props = byTopic.get('home/v5/props')!
     // Mosquitto keeps the Message Expiry Interval as an absolute time beside the other properties.
-    assert.ok(props.expiryTime > meta.writtenAt / 1000 + 3500 && props.expiryTime <= meta.writtenAt / 1000 + 3601)
+    assert.ok(props.expiryTime > meta.writtenAt / 1000 + LongExpiry - 100 && props.expiryTime <= meta.writtenAt / 1000 + LongExpiry + 1)
     const { messageExpiryInterval: _, ...rest } = PropsMessage
     assert.deepEqual(props.properties, rest)
     assert.equal(props.sourceId, 'publisher')
@@ -45,7 +45,7 @@ describe('mosquitto.db format 6 as mosquitto 2.0.11 writes it', () => {
 
   test('CLIENT, SUB and CLIENT_MSG: expiry, options, identifiers and message states', () => {
     const sub5 = db.clients.find((c) => c.clientId === 'sub5')!
-    assert.equal(sub5.sessionExpiryInterval, 3600)
+    assert.equal(sub5.sessionExpiryInterval, LongExpiry)
     assert.equal(db.clients.find((c) => c.clientId === 'sub311')?.sessionExpiryInterval, 0xffffffff)
     assert.deepEqual(db.subs.find((s) => s.clientId === 'sub5'), { clientId: 'sub5', topic: 'home/#', qos: 2, identifier: 42, options: 0x0c })
     const flight = db.clientMsgs.filter((c) => c.clientId === 'flight5').map((c) => [c.mid, c.state, c.dup, c.properties?.subscriptionIdentifiers])
@@ -65,7 +65,7 @@ describe('conversion to Midge state', () => {
     assert.deepEqual(c.state.retained.map((m) => m.topic).sort(), ['big/blob', 'home//empty', 'home/bücher/😀', 'home/kitchen/light', 'home/v5/props', 'home/will'])
     assert.ok(c.state.retained.every((m) => m.retain))
     const sub5 = c.state.sessions.find((s) => s.clientId === 'sub5')!
-    assert.equal(sub5.expiryInterval, 3600)
+    assert.equal(sub5.expiryInterval, LongExpiry)
     assert.ok(sub5.disconnectedAt > 0 && sub5.disconnectedAt <= meta.writtenAt, 'the expiry counts from the disconnect Mosquitto recorded')
     assert.deepEqual(sub5.subscriptions, [{ key: 'home/#', filter: 'home/#', group: '', qos: 2, noLocal: true, retainAsPublished: true, retainHandling: 0, subscriptionId: 42 }])
     assert.equal(c.state.sessions.find((s) => s.clientId === 'sub311')?.expiryInterval, 0xffffffff)

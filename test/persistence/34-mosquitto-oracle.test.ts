@@ -12,7 +12,7 @@ import { PacketType } from '../../src/protocol/constants.js'
 import { freePort } from '../auth/e2e-broker.js'
 import type { TestClient } from '../helpers/broker-harness.js'
 import { ackAll, assertQueued, publishes } from './mosquitto-expect.js'
-import { Half, MosquittoProcess, QueuedForHome, rawClient, Retained, runMosquittoScenario, writeConf } from './mosquitto-scenario.js'
+import { Half, LongExpiry, MosquittoProcess, QueuedForHome, rawClient, Retained, runMosquittoScenario, writeConf } from './mosquitto-scenario.js'
 import { tempDir } from './tmp-dir.js'
 
 test('mosquitto restarted on its own mosquitto.db delivers what the import tests expect from Midge', { timeout: 120_000 }, async (t) => {
@@ -36,7 +36,7 @@ test('mosquitto restarted on its own mosquitto.db delivers what the import tests
   assertQueued(got3, QueuedForHome, false, 'sub311')
   await ackAll(s3, got3)
   const s5 = await open(5)
-  assert.equal((await s5.connect({ clientId: 'sub5', cleanStart: false, properties: { sessionExpiryInterval: 3600 } })).sessionPresent, true)
+  assert.equal((await s5.connect({ clientId: 'sub5', cleanStart: false, properties: { sessionExpiryInterval: LongExpiry } })).sessionPresent, true)
   const got5 = await publishes(s5, QueuedForHome.length)
   assertQueued(got5, QueuedForHome, true, 'sub5')
   await ackAll(s5, got5)
@@ -54,7 +54,7 @@ test('mosquitto restarted on its own mosquitto.db delivers what the import tests
   }
 
   const f5 = await open(5)
-  assert.equal((await f5.connect({ clientId: 'flight5', cleanStart: false, properties: { sessionExpiryInterval: 3600 } })).sessionPresent, true)
+  assert.equal((await f5.connect({ clientId: 'flight5', cleanStart: false, properties: { sessionExpiryInterval: LongExpiry } })).sessionPresent, true)
   const a = await f5.waitFor(PacketType.Publish, (p) => p.topic === 'flight/a', 10_000)
   const b = await f5.waitFor(PacketType.Publish, (p) => p.topic === 'flight/b', 10_000)
   const rel = await f5.waitFor(PacketType.Pubrel, () => true, 10_000)

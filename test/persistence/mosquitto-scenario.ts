@@ -20,12 +20,18 @@ import { TestClient } from '../helpers/broker-harness.js'
 
 export const MosquittoBin = '/usr/sbin/mosquitto'
 
+/**
+ * Session and message expiry of what the scenario keeps, in seconds: ten years, so the golden files written from
+ * it (which hold absolute expiry times) stay valid for the tests that start a real broker on them.
+ */
+export const LongExpiry = 10 * 365 * 86400
+
 /** 1 MiB with a pattern, so a shifted or cut payload does not compare equal. */
 export const BigPayload = Buffer.from(Uint8Array.from({ length: 1024 * 1024 }, (_, i) => (i * 31 + (i >> 10)) & 0xff))
 
 export const PropsMessage: Properties = {
   payloadFormatIndicator: 1,
-  messageExpiryInterval: 3600,
+  messageExpiryInterval: LongExpiry,
   contentType: 'application/json',
   responseTopic: 'home/v5/reply',
   correlationData: Buffer.from([1, 2, 3, 4]),
@@ -159,12 +165,12 @@ export async function runMosquittoScenario(dir: string): Promise<ScenarioResult>
     await s3.subscribe('home/#', { qos: 2 })
     await s3.disconnect()
     const s5 = await open(5)
-    await connectOk(s5, 'sub5', false, { sessionExpiryInterval: 3600 })
+    await connectOk(s5, 'sub5', false, { sessionExpiryInterval: LongExpiry })
     await s5.subscribe('home/#', { qos: 2, noLocal: true, retainAsPublished: true, id: 42 })
     await s5.disconnect()
     // A subscriber that stays online and leaves messages in flight.
     const f5 = await open(5)
-    await connectOk(f5, 'flight5', false, { sessionExpiryInterval: 3600 })
+    await connectOk(f5, 'flight5', false, { sessionExpiryInterval: LongExpiry })
     await f5.subscribe('flight/#', { qos: 2, id: 9 })
 
     const pub = await open(5)
