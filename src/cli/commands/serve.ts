@@ -59,12 +59,44 @@ export async function run(argv: string[]): Promise<number> {
   if (args.help) { process.stdout.write(ServeUsage + '\n'); return 0 }
   if (args.helpConfig) { process.stdout.write(renderHelpConfig()); return 0 }
   const cfg = loadOrReport(args)
-  if (cfg === undefined) return 1
+  if (cfg === undefined) {
+    await toDaemonParent(undefined)
+    return 1
+  }
   // Like mosquitto -d: configuration errors are reported to the terminal before going to the background.
   if (args.daemon) return daemonize(argv)
   const runtime = new Runtime(args, cfg)
-  if (!(await runtime.start())) return 1
+  const started = await runtime.start()
+  await toDaemonParent(started ? { ready: true } : undefined)
+  if (!started) return 1
   return runtime.untilStopped()
+}
+
+/** Set in the copy that `-d` starts in the background: it has an IPC channel to the waiting parent. */
+const daemonChild = process.env['MIDGE_DAEMON_CHILD'] === '1' && process.send !== undefined
+delete process.env['MIDGE_DAEMON_CHILD']
+
+/** What the background copy tells the `-d` parent: a message for the terminal, or that the listeners are open. */
+type DaemonMessage = { stderr: string } | { ready: true }
+
+/**
+ * The background copy's word to the `-d` parent; `undefined` only closes the channel (the parent then
+ * reports the exit status). The channel is closed after the start either way: it would keep the broker's
+ * event loop alive, and the parent waits for it.
+ */
+function toDaemonParent(msg: DaemonMessage | undefined): Promise<void> {
+  if (!daemonChild || !process.connected) return Promise.resolve()
+  return new Promise((done) => {
+    const close = (): void => { if (process.connected) process.disconnect(); done() }
+    if (msg === undefined) close()
+    else process.send?.(msg, undefined, {}, close)
+  })
+}
+
+/** Writes a start-up error to stderr and, in the `-d` background copy (whose stderr is /dev/null), to the parent. */
+function reportError(text: string): void {
+  process.stderr.write(text)
+  if (daemonChild && process.connected) process.send?.({ stderr: text } satisfies DaemonMessage)
 }
 
 /** Loads the config; on errors prints each with its fix to stderr and returns undefined. */
@@ -74,20 +106,48 @@ function loadOrReport(args: ServeArgs): MidgeConfig | undefined {
   } catch (err) {
     const errors = err instanceof ConfigInvalidError ? err.errors : err instanceof ConfigError ? [err] : undefined
     if (errors === undefined) throw err
-    for (const e of errors) process.stderr.write(`Error: ${e.message}\n${e.fix === undefined ? '' : `  fix: ${e.fix}\n`}`)
-    process.stderr.write(`midge: ${errors.length} configuration error${errors.length === 1 ? '' : 's'}; not starting.\n`)
+    for (const e of errors) reportError(`Error: ${e.message}\n${e.fix === undefined ? '' : `  fix: ${e.fix}\n`}`)
+    reportError(`midge: ${errors.length} configuration error${errors.length === 1 ? '' : 's'}; not starting.\n`)
     return undefined
   }
 }
 
-/** `-d`: start a detached copy without -d and return at once, as mosquitto -d. */
-function daemonize(argv: string[]): number {
+/**
+ * `-d`: start a detached copy without -d (its own session, stdio on /dev/null, as mosquitto -d) and wait
+ * until it has opened its listeners: 0 then, or the copy's errors on stderr and its exit status when the
+ * start fails after the fork (a port in use, the store, pid_file, the user switch…).
+ */
+function daemonize(argv: string[]): Promise<number> {
   const rest = argv.filter((a) => a !== '-d' && a !== '--daemon')
   const script = process.argv[1]
-  if (script === undefined) return 1
-  const child = spawn(process.execPath, [script, ...rest], { detached: true, stdio: 'ignore' })
-  child.unref()
-  return 0
+  if (script === undefined) return Promise.resolve(1)
+  const child = spawn(process.execPath, [script, ...rest], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+    env: { ...process.env, MIDGE_DAEMON_CHILD: '1' },
+  })
+  const exited = new Promise<number>((done) => child.once('exit', (code, signal) => {
+    if (code === 0 || code === null) process.stderr.write(`midge: the broker stopped (${signal ?? `status ${code}`}) before its listeners opened.\n`)
+    done(code === null || code === 0 ? 1 : code)
+  }))
+  return new Promise<number>((done) => {
+    let ready = false
+    child.on('message', (m: DaemonMessage) => {
+      if ('stderr' in m) process.stderr.write(m.stderr)
+      else if (m.ready) ready = true
+    })
+    child.on('error', (err) => {
+      process.stderr.write(`midge: cannot start the broker in the background: ${err.message}\n`)
+      done(1)
+    })
+    // The copy closes the channel once its start is over: running (it said ready) or on its way out.
+    child.on('disconnect', () => {
+      if (!ready) { void exited.then(done); return }
+      child.removeAllListeners('exit')
+      child.unref()
+      done(0)
+    })
+  })
 }
 
 /** The auth_* options as AuthThrottle settings. */
@@ -443,9 +503,10 @@ class Runtime {
 
   private fail(message: string): false {
     this.logger.error(`Error: ${message}`)
-    if (!this.logger.sinks.includes(stderrSink)) {
-      // The configured log may be a file or a topic: the reason the start failed also goes to stderr.
-      process.stderr.write(`midge: ${message}\n`)
+    if (!this.logger.sinks.includes(stderrSink) || daemonChild) {
+      // The configured log may be a file or a topic (or, under -d, stderr is /dev/null): the reason the
+      // start failed also goes to the terminal.
+      reportError(`midge: ${message}\n`)
     }
     this.sinks?.close()
     return false
