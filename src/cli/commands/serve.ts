@@ -41,6 +41,7 @@ import { OptionTable } from '../../config/schema.js'
 import { isTlsListener, type ListenerConfig, type MidgeConfig } from '../../config/types.js'
 import { createLogSinks, type LogSinkSet } from '../../observability/log-sinks.js'
 import { Logger, stderrSink } from '../../observability/logger.js'
+import { SystemdNotifier } from '../../observability/systemd-notify.js'
 import { startServer, type ListenerPlan, type RunningServer } from '../../server.js'
 import { checkTlsFiles, startTlsListener, tlsSysValues, TlsProblemCode, type TlsListener, type TlsProblem } from '../../transport/tls.js'
 import { SysPublisher } from '../../broker/sys.js'
@@ -69,6 +70,7 @@ export async function run(argv: string[]): Promise<number> {
   const started = await runtime.start()
   await toDaemonParent(started ? { ready: true } : undefined)
   if (!started) return 1
+  void runtime.systemd.ready(runtime.status())
   return runtime.untilStopped()
 }
 
@@ -290,13 +292,35 @@ class Runtime {
   private stopping: Promise<void> | undefined
   private resolveStopped: ((code: number) => void) | undefined
   private reloading = Promise.resolve()
-  private readonly onHup = (): void => { this.reloading = this.reloading.then(() => this.reload()) }
+  /** Type=notify units: readiness, reloads and the stop are told to systemd (NOTIFY_SOCKET). */
+  readonly systemd: SystemdNotifier
+  private readonly onHup = (): void => {
+    this.reloading = this.reloading.then(async () => {
+      void this.systemd.reloading()
+      try {
+        await this.reload()
+      } finally {
+        // Also after a failed reload: the broker still serves, with the running configuration.
+        void this.systemd.ready(this.status())
+      }
+    })
+  }
 
   constructor(readonly args: ServeArgs, cfg: MidgeConfig) {
     this.cfg = cfg
     this.logger = new Logger({ types: cfg.global.logType, timestamp: cfg.global.logTimestamp, timestampFormat: cfg.global.logTimestampFormat })
     this.throttle = new AuthThrottle(throttleSettings(cfg))
     this.security = new Security(this.throttle, this.logger)
+    this.systemd = new SystemdNotifier(process.env['NOTIFY_SOCKET'], this.logger)
+  }
+
+  /** One line for `systemctl status`: where the broker listens. */
+  status(): string {
+    const at = (a: net.AddressInfo): string => (a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`)
+    const plain = (this.server?.listeners ?? []).map((l) => at(l.address()))
+    const tls = this.tlsListeners.flatMap(({ listener }) => listener.addresses().map((a) => `${at(a)} (TLS)`))
+    const all = [...plain, ...tls]
+    return all.length === 0 ? 'Running; no listener open yet' : `Running; listening on ${all.join(', ')}`
   }
 
   /** Everything up to the listeners being open. False (after logging why) when the broker cannot start. */
@@ -535,6 +559,7 @@ class Runtime {
   async stop(signal: string): Promise<void> {
     this.stopping ??= (async () => {
       this.logger.notice(`midge version ${VERSION} terminating (${signal}).`)
+      const told = this.systemd.stopping()
       process.off('SIGHUP', this.onHup)
       this.security.close()
       // Bridges first: their final `0` notification and DISCONNECT go out while the broker still runs.
@@ -542,6 +567,7 @@ class Runtime {
       await this.closeListeners()
       this.removePidFile()
       this.sinks?.close()
+      await told
       this.resolveStopped?.(0)
     })()
     return this.stopping
