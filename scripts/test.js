@@ -18,6 +18,7 @@ const peers = [
   ['systemd-notify', 'systemd'],
   ['systemd-analyze', 'systemd'],
   ['python3', 'python3'],
+  ['logrotate', 'logrotate'],
 ]
 function missingPeers() {
   const missing = []
