@@ -121,7 +121,7 @@ test('packaging/midge.service: systemd-analyze verify accepts it (no warnings), 
   const unit = readFileSync(resolve(import.meta.dirname, '../../../packaging/midge.service'), 'utf8')
   for (const line of [
     'Type=notify', 'NotifyAccess=all', 'ExecReload=/bin/kill -HUP $MAINPID', 'Restart=on-failure',
-    'RuntimeDirectory=midge', 'StateDirectory=midge', 'LogsDirectory=midge',
+    'RuntimeDirectory=midge', 'StateDirectory=midge', 'LogsDirectory=midge', 'WorkingDirectory=/var/lib/midge',
     'NoNewPrivileges=true', 'ProtectSystem=strict', 'ProtectHome=true', 'PrivateTmp=true', 'AmbientCapabilities=CAP_NET_BIND_SERVICE',
   ]) assert.ok(unit.split('\n').includes(line), `midge.service lacks ${line}`)
   const dir = mkdtempSync(join(tmpdir(), 'midge-unit-'))
