@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createServer, type AddressInfo } from 'node:net'
 import mqtt from 'mqtt'
 import { MIDGE } from './midge-process.js'
 
@@ -66,6 +67,23 @@ test('-d: the parent exits 0 only once the listeners are open, and the daemon se
     await client.endAsync()
   } finally {
     if (pid > 0 && alive(pid)) { process.kill(pid, 'SIGTERM'); await gone(pid) }
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('-d: a port already in use fails the start in the background copy; the parent prints it and exits 1', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'midge-daemon-'))
+  const busy = createServer()
+  try {
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r))
+    const port = (busy.address() as AddressInfo).port
+    const conf = join(dir, 'midge.conf')
+    writeFileSync(conf, `user root\nlistener ${port} 127.0.0.1\nlog_dest file ${join(dir, 'midge.log')}\n`)
+    const r = await runDaemon(['-c', conf])
+    assert.equal(r.code, 1, r.out)
+    assert.match(r.out, new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: the address is already in use`))
+  } finally {
+    busy.close()
     rmSync(dir, { recursive: true, force: true })
   }
 })
