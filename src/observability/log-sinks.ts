@@ -70,6 +70,8 @@ const SyslogSeverity: Readonly<Record<LogType, number>> = {
 }
 /** Mosquitto's default log_facility: LOG_DAEMON. */
 const LogDaemon = 3
+/** Lines waiting for a syslog that does not keep up; beyond this they are dropped (and counted), not kept in memory. */
+const SyslogBacklogBytes = 1024 * 1024
 
 /**
  * `log_dest syslog`: each line as one datagram to the local syslog socket (/dev/log; journald's under
@@ -78,12 +80,15 @@ const LogDaemon = 3
  * /dev/log is an AF_UNIX datagram socket, which Node cannot open (`dgram` is UDP only) without a native
  * add-on. So the lines go through one long-lived logger(1) (util-linux, in Debian's essential bsdutils):
  * `--prio-prefix` lets each line carry its own priority as `<N>`. If logger cannot reach the socket (or
- * dies), that is said once on stderr and lines are dropped until reopen() (SIGHUP) starts it again.
+ * dies), that is said once on stderr and lines are dropped until reopen() (SIGHUP) starts it again. A
+ * syslog that does not keep up holds at most SyslogBacklogBytes here; what is dropped past it is counted in
+ * a warning sent once it reads again.
  */
 export class SyslogSink implements LogSink {
   private child: ChildProcess | undefined
   private warned = false
   private closed = false
+  private dropped = 0
 
   constructor(
     private readonly socket = '/dev/log',
@@ -115,8 +120,21 @@ export class SyslogSink implements LogSink {
   write(_line: string, type: LogType, message: string): void {
     const stdin = this.child?.stdin
     if (stdin === undefined || stdin === null || stdin.destroyed) return
+    if (stdin.writableLength > SyslogBacklogBytes) {
+      this.dropped++
+      return
+    }
+    if (this.dropped > 0) {
+      stdin.write(`<${LogDaemon * 8 + SyslogSeverity.warning}>Warning: ${this.dropped} log lines were not sent to syslog: it did not keep up.\n`)
+      this.dropped = 0
+    }
     // One line per datagram: a message's own newlines would split it.
     stdin.write(`<${LogDaemon * 8 + SyslogSeverity[type]}>${message.replace(/\n/g, ' ')}\n`)
+  }
+
+  /** Bytes written but not yet taken by logger(1). */
+  get backlog(): number {
+    return this.child?.stdin?.writableLength ?? 0
   }
 
   /** SIGHUP: starts logger again if it had stopped (syslog restarted, /dev/log back). */

@@ -185,3 +185,38 @@ test('the broker with log_dest syslog and no /dev/log: it says so once, serves, 
     rmSync(dir, { recursive: true, force: true })
   }
 })
+
+test('SyslogSink: a syslog that does not keep up costs at most 1 MiB of memory; the lines dropped meanwhile are counted in a warning once it reads again', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'midge-syslog-'))
+  const out = join(dir, 'out')
+  const gate = join(dir, 'gate')
+  // Stands in for logger(1): reads nothing until the gate file exists, then copies its input to `out`.
+  const slow = join(dir, 'slow-logger')
+  writeFileSync(slow, `#!/bin/sh\nwhile [ ! -e '${gate}' ]; do sleep 0.05; done\nexec cat > '${out}'\n`, { mode: 0o755 })
+  const warnings: string[] = []
+  const sink = new SyslogSink(join(dir, 'log'), (m) => warnings.push(m), slow)
+  try {
+    const line = 'x'.repeat(1000)
+    for (let i = 0; i < 3000; i++) sink.write(line, 'information', line)
+    assert.ok(sink.backlog <= 1024 * 1024 + 2000, `backlog ${sink.backlog}`)
+    writeFileSync(gate, '')
+    for (let i = 0; i < 200 && sink.backlog > 0; i++) await new Promise((r) => setTimeout(r, 50))
+    assert.equal(sink.backlog, 0)
+    sink.write('after', 'notice', 'after')
+    sink.close()
+    let text = ''
+    for (let i = 0; i < 200 && !text.includes('after'); i++) {
+      await new Promise((r) => setTimeout(r, 50))
+      try { text = (await import('node:fs')).readFileSync(out, 'utf8') } catch { /* not yet */ }
+    }
+    const dropped = /^<28>Warning: (\d+) log lines were not sent to syslog: it did not keep up\.$/m.exec(text)
+    assert.ok(dropped !== null, text.slice(-300))
+    const kept = text.split('\n').filter((l) => l.endsWith(line)).length
+    assert.equal(kept + Number(dropped[1]), 3000)
+    assert.match(text, /\n<29>after\n$/)
+    assert.deepEqual(warnings, [])
+  } finally {
+    sink.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
