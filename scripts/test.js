@@ -14,6 +14,11 @@ const peers = [
   ['openssl', 'openssl'],
   ['pebble', 'pebble'],
   ['pebble-challtestsrv', 'pebble'],
+  // systemd's readiness protocol: the broker sends with systemd-notify, the test listens with python3.
+  ['systemd-notify', 'systemd'],
+  ['systemd-analyze', 'systemd'],
+  ['python3', 'python3'],
+  ['logrotate', 'logrotate'],
 ]
 function missingPeers() {
   const missing = []

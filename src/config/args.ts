@@ -29,7 +29,8 @@ export const ServeUsage = `Usage: midge [-c FILE] [-p PORT]... [-v] [-d]
   -c, --config-file FILE  read mosquitto.conf-style configuration from FILE
   -p, --port PORT         listen on PORT (repeatable); without -c, on 127.0.0.1 and ::1 only
   -v, --verbose           log everything (log_type all), overriding the config file
-  -d, --daemon            run in the background
+  -d, --daemon            run in the background; returns once the listeners are open (0),
+                          or with the error and status 1 when the start fails
       --help-config       list every configuration option
   -h, --help              show this help`
 

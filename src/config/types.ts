@@ -15,6 +15,7 @@ export type LogDest =
   | { kind: 'stderr' }
   | { kind: 'topic' }
   | { kind: 'file'; path: string }
+  | { kind: 'syslog' }
 
 export type TlsVersion = 'tlsv1.1' | 'tlsv1.2' | 'tlsv1.3'
 

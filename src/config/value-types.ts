@@ -165,14 +165,14 @@ export const listenerArgs: ValueType<ListenerArgs> = {
 
 /** One `log_dest` line. `none` is returned as null (it clears the destinations). */
 export const logDest: ValueType<LogDest | null> = {
-  label: 'stdout | stderr | file PATH | topic | none',
-  expects: 'one of stdout, stderr, file PATH, topic, none',
+  label: 'stdout | stderr | file PATH | syslog | topic | none',
+  expects: 'one of stdout, stderr, file PATH, syslog, topic, none',
   parse(raw, ctx) {
     const m = /^(\S+)\s*(.*)$/.exec(raw)
     const kind = m?.[1] ?? ''
     const rest = m?.[2] ?? ''
     switch (kind) {
-      case 'stdout': case 'stderr': case 'topic':
+      case 'stdout': case 'stderr': case 'topic': case 'syslog':
         if (rest !== '') throw new BadValue()
         return { kind }
       case 'none':
@@ -181,8 +181,8 @@ export const logDest: ValueType<LogDest | null> = {
       case 'file':
         if (rest === '') throw new BadValue(`'log_dest file' needs a path, e.g. 'log_dest file /var/log/midge/midge.log'`)
         return { kind: 'file', path: path.parse(rest, ctx) }
-      case 'syslog': case 'dlt':
-        throw new BadValue(`log_dest ${kind} is not supported yet; use stdout, stderr, file PATH or topic`)
+      case 'dlt':
+        throw new BadValue(`log_dest ${kind} is not supported yet; use stdout, stderr, file PATH, syslog or topic`)
       default:
         throw new BadValue()
     }

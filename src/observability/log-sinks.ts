@@ -1,8 +1,9 @@
 /**
- * Sinks for mosquitto's `log_dest`: stdout, stderr, file PATH (reopened on SIGHUP so logrotate works) and
- * topic (each line published under $SYS/broker/log/<severity>, as Mosquitto). syslog and dlt are refused by
- * the config loader as not supported yet.
+ * Sinks for mosquitto's `log_dest`: stdout, stderr, file PATH (reopened on SIGHUP so logrotate works), syslog
+ * and topic (each line published under $SYS/broker/log/<severity>, as Mosquitto). dlt is refused by the
+ * config loader as not supported yet.
  */
+import { spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, openSync, writeSync } from 'node:fs'
 import type { LogDest } from '../config/types.js'
 import { stderrSink, stdoutSink, type LogSink, type LogType } from './logger.js'
@@ -56,6 +57,100 @@ export class FileLogSink implements LogSink {
   }
 }
 
+/** syslog(3) severities by log type, as Mosquitto maps them (subscribe, unsubscribe, websockets: info). */
+const SyslogSeverity: Readonly<Record<LogType, number>> = {
+  error: 3,
+  warning: 4,
+  notice: 5,
+  information: 6,
+  debug: 7,
+  subscribe: 6,
+  unsubscribe: 6,
+  websockets: 6,
+}
+/** Mosquitto's default log_facility: LOG_DAEMON. */
+const LogDaemon = 3
+/** Lines waiting for a syslog that does not keep up; beyond this they are dropped (and counted), not kept in memory. */
+const SyslogBacklogBytes = 1024 * 1024
+
+/**
+ * `log_dest syslog`: each line as one datagram to the local syslog socket (/dev/log; journald's under
+ * systemd), facility daemon, tag midge[pid], without Midge's timestamp (syslog adds its own).
+ *
+ * /dev/log is an AF_UNIX datagram socket, which Node cannot open (`dgram` is UDP only) without a native
+ * add-on. So the lines go through one long-lived logger(1) (util-linux, in Debian's essential bsdutils):
+ * `--prio-prefix` lets each line carry its own priority as `<N>`. If logger cannot reach the socket (or
+ * dies), that is said once on stderr and lines are dropped until reopen() (SIGHUP) starts it again. A
+ * syslog that does not keep up holds at most SyslogBacklogBytes here; what is dropped past it is counted in
+ * a warning sent once it reads again.
+ */
+export class SyslogSink implements LogSink {
+  private child: ChildProcess | undefined
+  private warned = false
+  private closed = false
+  private dropped = 0
+
+  constructor(
+    private readonly socket = '/dev/log',
+    private readonly warn: (message: string) => void = (m) => { process.stderr.write(`${m}\n`) },
+    private readonly command = 'logger',
+  ) {
+    this.start()
+  }
+
+  private start(): void {
+    let stderr = ''
+    const child = spawn(this.command, ['--prio-prefix', '--tag', 'midge', `--id=${process.pid}`, '--size', '8192', '--socket', this.socket, '--socket-errors=on'], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+    })
+    this.child = child
+    const gone = (why: string): void => {
+      if (this.child === child) this.child = undefined
+      if (this.closed || this.warned) return
+      this.warned = true
+      this.warn(`midge: log_dest syslog: cannot log to ${this.socket}: ${why}; syslog lines are dropped until the next SIGHUP.`)
+    }
+    // A broken pipe is reported by the exit below; the write error itself says nothing more.
+    child.stdin?.on('error', () => {})
+    child.stderr?.on('data', (d: Buffer) => { if (stderr.length < 1000) stderr += d.toString() })
+    child.on('error', (err) => gone(`cannot run ${this.command} (Debian package bsdutils): ${err.message}`))
+    child.on('close', (code, signal) => gone(stderr.trim().replace(/^logger: /, '') || `${this.command} stopped (${signal ?? `status ${code}`})`))
+  }
+
+  write(_line: string, type: LogType, message: string): void {
+    const stdin = this.child?.stdin
+    if (stdin === undefined || stdin === null || stdin.destroyed) return
+    if (stdin.writableLength > SyslogBacklogBytes) {
+      this.dropped++
+      return
+    }
+    if (this.dropped > 0) {
+      stdin.write(`<${LogDaemon * 8 + SyslogSeverity.warning}>Warning: ${this.dropped} log lines were not sent to syslog: it did not keep up.\n`)
+      this.dropped = 0
+    }
+    // One line per datagram: a message's own newlines would split it.
+    stdin.write(`<${LogDaemon * 8 + SyslogSeverity[type]}>${message.replace(/\n/g, ' ')}\n`)
+  }
+
+  /** Bytes written but not yet taken by logger(1). */
+  get backlog(): number {
+    return this.child?.stdin?.writableLength ?? 0
+  }
+
+  /** SIGHUP: starts logger again if it had stopped (syslog restarted, /dev/log back). */
+  reopen(): void {
+    if (this.closed || this.child !== undefined) return
+    this.warned = false
+    this.start()
+  }
+
+  close(): void {
+    this.closed = true
+    this.child?.stdin?.end()
+    this.child = undefined
+  }
+}
+
 export type LogPublisher = (topic: string, payload: string) => void
 
 /**
@@ -87,7 +182,8 @@ export interface LogSinkSet {
   /** Present when log_dest includes topic: give it the broker's publish function. */
   topic: TopicLogSink | undefined
   file: FileLogSink | undefined
-  /** Reopens the log file (SIGHUP). */
+  syslog: SyslogSink | undefined
+  /** Reopens the log file and restarts a stopped syslog sink (SIGHUP). */
   reopen(): void
   close(): void
 }
@@ -97,19 +193,28 @@ export function createLogSinks(dests: readonly LogDest[]): LogSinkSet {
   const sinks: LogSink[] = []
   let topic: TopicLogSink | undefined
   let file: FileLogSink | undefined
-  for (const d of dests) {
-    switch (d.kind) {
-      case 'stdout': sinks.push(stdoutSink); break
-      case 'stderr': sinks.push(stderrSink); break
-      case 'topic': topic = new TopicLogSink(); sinks.push(topic); break
-      case 'file': file = new FileLogSink(d.path); sinks.push(file); break
+  let syslog: SyslogSink | undefined
+  try {
+    for (const d of dests) {
+      switch (d.kind) {
+        case 'stdout': sinks.push(stdoutSink); break
+        case 'stderr': sinks.push(stderrSink); break
+        case 'topic': topic = new TopicLogSink(); sinks.push(topic); break
+        case 'file': file = new FileLogSink(d.path); sinks.push(file); break
+        case 'syslog': syslog = new SyslogSink(); sinks.push(syslog); break
+      }
     }
+  } catch (err) {
+    // A log file that cannot be opened: the logger(1) already started must not outlive the failed set.
+    syslog?.close()
+    throw err
   }
   return {
     sinks,
     topic,
     file,
-    reopen: () => file?.reopen(),
-    close: () => file?.close(),
+    syslog,
+    reopen: () => { syslog?.reopen(); file?.reopen() },
+    close: () => { syslog?.close(); file?.close() },
   }
 }

@@ -16,7 +16,8 @@ export const LogTypes = [
 export type LogType = (typeof LogTypes)[number]
 
 export interface LogSink {
-  write(line: string, type: LogType): void
+  /** `line` is `message` with the timestamp, when log_timestamp asks for one. */
+  write(line: string, type: LogType, message: string): void
 }
 
 export class Logger {
@@ -49,7 +50,7 @@ export class Logger {
   log(type: LogType, message: string): void {
     if (!this.enabled(type)) return
     const line = this.timestamp ? `${formatTimestamp(new Date(), this.timestampFormat)}: ${message}` : message
-    for (const sink of this.sinks) sink.write(line, type)
+    for (const sink of this.sinks) sink.write(line, type, message)
   }
 
   error(message: string): void { this.log('error', message) }

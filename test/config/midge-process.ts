@@ -21,8 +21,11 @@ export class MidgeProcess {
   private waiters: Array<{ re: RegExp; from: number; resolve: (m: RegExpMatchArray) => void }> = []
   readonly exited: Promise<number | null>
 
-  constructor(args: string[], opts: { cwd?: string } = {}) {
-    this.child = spawn(process.execPath, [MIDGE, ...args], { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+  /** `wrap`: a command that runs `node bin/midge.js ARGS` itself (e.g. in a namespace), given as its leading arguments. */
+  constructor(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; wrap?: string[] } = {}) {
+    const [cmd, ...pre] = opts.wrap ?? [process.execPath]
+    const argv = opts.wrap === undefined ? [MIDGE, ...args] : [...pre, process.execPath, MIDGE, ...args]
+    this.child = spawn(cmd as string, argv, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] })
     let partial = ''
     const onData = (d: Buffer): void => {
       partial += d.toString()

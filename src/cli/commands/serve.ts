@@ -42,6 +42,7 @@ import { OptionTable } from '../../config/schema.js'
 import { isTlsListener, type ListenerConfig, type MidgeConfig } from '../../config/types.js'
 import { createLogSinks, type LogSinkSet } from '../../observability/log-sinks.js'
 import { Logger, stderrSink } from '../../observability/logger.js'
+import { SystemdNotifier } from '../../observability/systemd-notify.js'
 import { startServer, type ListenerPlan, type RunningServer } from '../../server.js'
 import { checkTlsFiles, startTlsListener, tlsSysValues, TlsProblemCode, type TlsListener, type TlsProblem } from '../../transport/tls.js'
 import { SysPublisher } from '../../broker/sys.js'
@@ -60,12 +61,45 @@ export async function run(argv: string[]): Promise<number> {
   if (args.help) { process.stdout.write(ServeUsage + '\n'); return 0 }
   if (args.helpConfig) { process.stdout.write(renderHelpConfig()); return 0 }
   const cfg = loadOrReport(args)
-  if (cfg === undefined) return 1
+  if (cfg === undefined) {
+    await toDaemonParent(undefined)
+    return 1
+  }
   // Like mosquitto -d: configuration errors are reported to the terminal before going to the background.
   if (args.daemon) return daemonize(argv)
   const runtime = new Runtime(args, cfg)
-  if (!(await runtime.start())) return 1
+  const started = await runtime.start()
+  await toDaemonParent(started ? { ready: true } : undefined)
+  if (!started) return 1
+  void runtime.systemd.ready(runtime.status())
   return runtime.untilStopped()
+}
+
+/** Set in the copy that `-d` starts in the background: it has an IPC channel to the waiting parent. */
+const daemonChild = process.env['MIDGE_DAEMON_CHILD'] === '1' && process.send !== undefined
+delete process.env['MIDGE_DAEMON_CHILD']
+
+/** What the background copy tells the `-d` parent: a message for the terminal, or that the listeners are open. */
+type DaemonMessage = { stderr: string } | { ready: true }
+
+/**
+ * The background copy's word to the `-d` parent; `undefined` only closes the channel (the parent then
+ * reports the exit status). The channel is closed after the start either way: it would keep the broker's
+ * event loop alive, and the parent waits for it.
+ */
+function toDaemonParent(msg: DaemonMessage | undefined): Promise<void> {
+  if (!daemonChild || !process.connected) return Promise.resolve()
+  return new Promise((done) => {
+    const close = (): void => { if (process.connected) process.disconnect(); done() }
+    if (msg === undefined) close()
+    else process.send?.(msg, undefined, {}, close)
+  })
+}
+
+/** Writes a start-up error to stderr and, in the `-d` background copy (whose stderr is /dev/null), to the parent. */
+function reportError(text: string): void {
+  process.stderr.write(text)
+  if (daemonChild && process.connected) process.send?.({ stderr: text } satisfies DaemonMessage)
 }
 
 /** Loads the config; on errors prints each with its fix to stderr and returns undefined. */
@@ -75,20 +109,48 @@ function loadOrReport(args: ServeArgs): MidgeConfig | undefined {
   } catch (err) {
     const errors = err instanceof ConfigInvalidError ? err.errors : err instanceof ConfigError ? [err] : undefined
     if (errors === undefined) throw err
-    for (const e of errors) process.stderr.write(`Error: ${e.message}\n${e.fix === undefined ? '' : `  fix: ${e.fix}\n`}`)
-    process.stderr.write(`midge: ${errors.length} configuration error${errors.length === 1 ? '' : 's'}; not starting.\n`)
+    for (const e of errors) reportError(`Error: ${e.message}\n${e.fix === undefined ? '' : `  fix: ${e.fix}\n`}`)
+    reportError(`midge: ${errors.length} configuration error${errors.length === 1 ? '' : 's'}; not starting.\n`)
     return undefined
   }
 }
 
-/** `-d`: start a detached copy without -d and return at once, as mosquitto -d. */
-function daemonize(argv: string[]): number {
+/**
+ * `-d`: start a detached copy without -d (its own session, stdio on /dev/null, as mosquitto -d) and wait
+ * until it has opened its listeners: 0 then, or the copy's errors on stderr and its exit status when the
+ * start fails after the fork (a port in use, the store, pid_file, the user switch…).
+ */
+function daemonize(argv: string[]): Promise<number> {
   const rest = argv.filter((a) => a !== '-d' && a !== '--daemon')
   const script = process.argv[1]
-  if (script === undefined) return 1
-  const child = spawn(process.execPath, [script, ...rest], { detached: true, stdio: 'ignore' })
-  child.unref()
-  return 0
+  if (script === undefined) return Promise.resolve(1)
+  const child = spawn(process.execPath, [script, ...rest], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
+    env: { ...process.env, MIDGE_DAEMON_CHILD: '1' },
+  })
+  const exited = new Promise<number>((done) => child.once('exit', (code, signal) => {
+    if (code === 0 || code === null) process.stderr.write(`midge: the broker stopped (${signal ?? `status ${code}`}) before its listeners opened.\n`)
+    done(code === null || code === 0 ? 1 : code)
+  }))
+  return new Promise<number>((done) => {
+    let ready = false
+    child.on('message', (m: DaemonMessage) => {
+      if ('stderr' in m) process.stderr.write(m.stderr)
+      else if (m.ready) ready = true
+    })
+    child.on('error', (err) => {
+      process.stderr.write(`midge: cannot start the broker in the background: ${err.message}\n`)
+      done(1)
+    })
+    // The copy closes the channel once its start is over: running (it said ready) or on its way out.
+    child.on('disconnect', () => {
+      if (!ready) { void exited.then(done); return }
+      child.removeAllListeners('exit')
+      child.unref()
+      done(0)
+    })
+  })
 }
 
 /** The auth_* options as AuthThrottle settings. */
@@ -231,13 +293,35 @@ class Runtime {
   private stopping: Promise<void> | undefined
   private resolveStopped: ((code: number) => void) | undefined
   private reloading = Promise.resolve()
-  private readonly onHup = (): void => { this.reloading = this.reloading.then(() => this.reload()) }
+  /** Type=notify units: readiness, reloads and the stop are told to systemd (NOTIFY_SOCKET). */
+  readonly systemd: SystemdNotifier
+  private readonly onHup = (): void => {
+    this.reloading = this.reloading.then(async () => {
+      void this.systemd.reloading()
+      try {
+        await this.reload()
+      } finally {
+        // Also after a failed reload: the broker still serves, with the running configuration.
+        void this.systemd.ready(this.status())
+      }
+    })
+  }
 
   constructor(readonly args: ServeArgs, cfg: MidgeConfig) {
     this.cfg = cfg
     this.logger = new Logger({ types: cfg.global.logType, timestamp: cfg.global.logTimestamp, timestampFormat: cfg.global.logTimestampFormat })
     this.throttle = new AuthThrottle(throttleSettings(cfg))
     this.security = new Security(this.throttle, this.logger)
+    this.systemd = new SystemdNotifier(process.env['NOTIFY_SOCKET'], this.logger)
+  }
+
+  /** One line for `systemctl status`: where the broker listens. */
+  status(): string {
+    const at = (a: net.AddressInfo): string => (a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`)
+    const plain = (this.server?.listeners ?? []).map((l) => at(l.address()))
+    const tls = this.tlsListeners.flatMap(({ listener }) => listener.addresses().map((a) => `${at(a)} (TLS)`))
+    const all = [...plain, ...tls]
+    return all.length === 0 ? 'Running; no listener open yet' : `Running; listening on ${all.join(', ')}`
   }
 
   /** Everything up to the listeners being open. False (after logging why) when the broker cannot start. */
@@ -444,9 +528,10 @@ class Runtime {
 
   private fail(message: string): false {
     this.logger.error(`Error: ${message}`)
-    if (!this.logger.sinks.includes(stderrSink)) {
-      // The configured log may be a file or a topic: the reason the start failed also goes to stderr.
-      process.stderr.write(`midge: ${message}\n`)
+    if (!this.logger.sinks.includes(stderrSink) || daemonChild) {
+      // The configured log may be a file or a topic (or, under -d, stderr is /dev/null): the reason the
+      // start failed also goes to the terminal.
+      reportError(`midge: ${message}\n`)
     }
     this.sinks?.close()
     return false
@@ -475,6 +560,7 @@ class Runtime {
   async stop(signal: string): Promise<void> {
     this.stopping ??= (async () => {
       this.logger.notice(`midge version ${VERSION} terminating (${signal}).`)
+      const told = this.systemd.stopping()
       process.off('SIGHUP', this.onHup)
       this.security.close()
       sharedHashThreads().release()
@@ -483,6 +569,7 @@ class Runtime {
       await this.closeListeners()
       this.removePidFile()
       this.sinks?.close()
+      await told
       this.resolveStopped?.(0)
     })()
     return this.stopping
