@@ -21,8 +21,8 @@ export class MidgeProcess {
   private waiters: Array<{ re: RegExp; from: number; resolve: (m: RegExpMatchArray) => void }> = []
   readonly exited: Promise<number | null>
 
-  constructor(args: string[], opts: { cwd?: string } = {}) {
-    this.child = spawn(process.execPath, [MIDGE, ...args], { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] })
+  constructor(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
+    this.child = spawn(process.execPath, [MIDGE, ...args], { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] })
     let partial = ''
     const onData = (d: Buffer): void => {
       partial += d.toString()
