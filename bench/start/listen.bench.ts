@@ -3,7 +3,7 @@
  * the bench's equivalent config (brokers/*.ts), pinned to the broker core, the brokers in turns; the time
  * from spawn until its port accepts a TCP connection, and VmRSS once it has sat idle for a second.
  *
- *   node dist/bench/start/listen.bench.js [--runs N] [--brokers midge,mosquitto] [--core C] [--idle-ms MS]
+ *   node dist/bench/start/listen.bench.js [--runs N] [--brokers midge,mosquitto,node] [--core C] [--idle-ms MS]
  *
  * stdout: one JSON line per broker (medians, every run), then Midge's ratio line; progress on stderr.
  */
@@ -12,8 +12,9 @@ import net from 'node:net'
 import os from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { brokers } from '../brokers/index.js'
-import { freePort, stopProcess } from '../brokers/process.js'
+import { brokers as mqttBrokers } from '../brokers/index.js'
+import type { BrokerDef } from '../brokers/broker.js'
+import { freePort, spawnTracked, stopProcess } from '../brokers/process.js'
 import { median } from '../report.js'
 
 const { values } = parseArgs({
@@ -29,6 +30,18 @@ const NAMES = values.brokers.split(',')
 const CORE = Number(values.core)
 const IDLE_MS = Number(values['idle-ms'])
 const LIMIT_MS = 15_000
+
+/**
+ * `--brokers node`: the floor, a bare ES-module `net.createServer().listen()` in the same Node (no MQTT), so
+ * what is Node's own start and memory and what is Midge's can be told apart.
+ */
+const bareNode: BrokerDef = {
+  name: 'node',
+  missing: () => null,
+  start: (ctx) => spawnTracked(process.execPath, ['--input-type=module', '-e', `(await import('node:net')).default.createServer(() => {}).listen(${ctx.port}, '127.0.0.1')`], { core: ctx.core, nofile: ctx.nofile, logPath: join(ctx.dir, 'node.log') }),
+  version: () => `Node ${process.version}`,
+}
+const brokers: Record<string, BrokerDef> = { ...mqttBrokers, node: bareNode }
 
 /** True once something accepts a TCP connection on the port. */
 function accepts(port: number): Promise<boolean> {
