@@ -123,7 +123,7 @@ export class Broker {
       this.flushScheduled = true
       // Without a store: on a microtask, so what a read causes leaves at the end of that read's callback,
       // in one write per connection, rather than after every other socket's read of the poll phase (at
-      // fan-in that made the subscriber's turn pile up to the congestion bound: 2.8x slower, see
+      // fan-in that made the subscriber's turn pile up to the congestion bound: 3x slower, see
       // docs/performance.md). With a store: after the poll phase (setImmediate), so one store write (and
       // fsync) per turn commits everything before the turn's acknowledgements leave (group commit).
       if (this.options.store === undefined) queueMicrotask(this.runFlush)
