@@ -26,7 +26,7 @@ const QUIET_PCT = 15
 
 const HELP = `Usage: npm run bench -- [options]     (node dist/bench/run.js [options])
 
-  --scenario LIST   fanin,fanout,latency,conns,persist,auth or all (full sizes). Without it: a quick set of
+  --scenario LIST   fanin,fanout,latency,conns,persist,auth,start or all (full sizes). Without it: a quick set of
                     every scenario at small sizes (as --quick), a few minutes in all.
   --brokers LIST    midge,mosquitto,aedes (default: all three; one that cannot run is reported)
   --runs N          runs per scenario and broker, taken in turns; the median is reported (3)
@@ -58,6 +58,8 @@ interface BenchFlags {
   persist: boolean
   /** Run the password-hashing bench (event-loop latency during a wrong-password CONNECT flood). */
   auth: boolean
+  /** Run the start-up bench (start to listening and idle RSS, each broker beside Mosquitto). */
+  start: boolean
 }
 
 function parseFlags(argv: string[]): BenchFlags | null {
@@ -74,6 +76,7 @@ function parseFlags(argv: string[]): BenchFlags | null {
     loadCore: 1,
     persist: false,
     auth: false,
+    start: false,
     quietWait: 3,
     verbose: false,
   }
@@ -98,14 +101,17 @@ function parseFlags(argv: string[]): BenchFlags | null {
           f.scenarios = [...Scenarios]
           f.persist = true
           f.auth = true
+          f.start = true
         } else {
           const names = list.split(',')
           // `persist` is Midge against itself (persistence off vs on), run by bench/persist/ after the rest;
           // `auth` is Midge alone too (bench/auth/).
           f.persist = names.includes('persist')
           f.auth = names.includes('auth')
-          f.scenarios = names.filter((s) => s !== 'persist' && s !== 'auth') as Scenario[]
-          for (const s of f.scenarios) if (!Scenarios.includes(s)) throw new Error(`unknown scenario '${s}' (${Scenarios.join(', ')}, persist, auth, all)`)
+          // `start` spawns each broker by itself, no load generator (bench/start/).
+          f.start = names.includes('start')
+          f.scenarios = names.filter((s) => s !== 'persist' && s !== 'auth' && s !== 'start') as Scenario[]
+          for (const s of f.scenarios) if (!Scenarios.includes(s)) throw new Error(`unknown scenario '${s}' (${Scenarios.join(', ')}, persist, auth, start, all)`)
         }
         break
       }
@@ -330,6 +336,12 @@ async function main(): Promise<number> {
   if (f.auth) {
     note('auth: running bench/auth/auth-latency.bench')
     const r = spawnSync(process.execPath, [join(import.meta.dirname, 'auth', 'auth-latency.bench.js')], { stdio: ['ignore', 'inherit', 'inherit'] })
+    if (r.status !== 0) failures++
+  }
+  if (f.start) {
+    note('start: running bench/start/listen.bench')
+    const brokersHere = f.brokers.filter((b) => b !== 'aedes' && available.get(b) === null)
+    const r = spawnSync(process.execPath, [join(import.meta.dirname, 'start', 'listen.bench.js'), '--runs', String(Math.max(f.runs, 5)), '--brokers', brokersHere.join(','), '--core', String(f.brokerCore)], { stdio: ['ignore', 'inherit', 'inherit'] })
     if (r.status !== 0) failures++
   }
   if (failures === 0) rmSync(logDir, { recursive: true, force: true })

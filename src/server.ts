@@ -5,9 +5,9 @@
 import { Broker } from './broker/broker.js'
 import type { BrokerOptions, ListenerInfo } from './broker/options.js'
 import { startTcpListener, type RunningListener } from './transport/tcp.js'
-import { startWsListener } from './transport/ws.js'
-import { LogStore } from './persistence/log-store.js'
-import { importMosquittoOnStart } from './persistence/mosquitto-db/import.js'
+// ws (the package), the store and the Mosquitto importer are loaded only by a plan that uses them: together
+// they are about half of the start-up time and 10 MB of RSS (docs/performance.md). startServer runs before
+// the broker drops root, so whatever it loads is loaded while every installed file is still readable.
 
 export interface ListenerPlan {
   host: string
@@ -53,12 +53,14 @@ export function localOnlyPlan(port = 1883): ServerPlan {
 export async function startServer(plan: ServerPlan): Promise<RunningServer> {
   const options = { ...plan.broker }
   let broker: Broker | undefined
-  if (plan.persistence !== undefined) options.store = new LogStore({ ...plan.persistence, onError: (message) => broker?.options.logger.error(message) })
+  const persistence = plan.persistence === undefined ? undefined : await Promise.all([import('./persistence/log-store.js'), import('./persistence/mosquitto-db/import.js')])
+  const ws = plan.listeners.some((l) => l.protocol === 'websockets') ? await import('./transport/ws.js') : undefined
+  if (plan.persistence !== undefined && persistence !== undefined) options.store = new persistence[0].LogStore({ ...plan.persistence, onError: (message) => broker?.options.logger.error(message) })
   broker = new Broker(options)
   const listeners: RunningListener[] = []
   try {
     // A switch from Mosquitto: its mosquitto.db becomes a Midge store before the store is read.
-    if (plan.persistence !== undefined) importMosquittoOnStart(plan.persistence, broker.options.logger)
+    if (plan.persistence !== undefined && persistence !== undefined) persistence[1].importMosquittoOnStart(plan.persistence, broker.options.logger)
     // Restore before any listener opens, so no client sees a half-loaded broker.
     // The first line says what was loaded; any further line reports damage that was set aside.
     broker.restore().forEach((line, i) => {
@@ -68,7 +70,7 @@ export async function startServer(plan: ServerPlan): Promise<RunningServer> {
     for (const l of plan.listeners) {
       try {
         const lo = { host: l.host, port: l.port, noDelay: plan.noDelay, maxConnections: l.maxConnections, info: l.info, handshakeTimeoutMs: l.handshakeTimeoutMs }
-        listeners.push(await (l.protocol === 'websockets' ? startWsListener(broker, lo) : startTcpListener(broker, lo)))
+        listeners.push(await (l.protocol === 'websockets' && ws !== undefined ? ws.startWsListener(broker, lo) : startTcpListener(broker, lo)))
       } catch (err) {
         // ::1 is optional for the local-only default: a host without IPv6 still gets 127.0.0.1.
         if (l.host === '::1' && (err as Error).message.includes('no such local address')) continue

@@ -12,7 +12,18 @@ import { spawnTracked } from './process.js'
 const BIN = join(ROOT, 'bin/midge.js')
 
 export function midgeConf(port: number): string {
-  return [`listener ${port} 127.0.0.1`, 'allow_anonymous true', `max_queued_messages ${MAX_QUEUED}`, 'set_tcp_nodelay true', ''].join('\n')
+  return [
+    `listener ${port} 127.0.0.1`,
+    'allow_anonymous true',
+    `max_queued_messages ${MAX_QUEUED}`,
+    'set_tcp_nodelay true',
+    // As mosquitto's (brokers/mosquitto.ts): no per-connection log lines, errors and warnings only.
+    'log_dest stderr',
+    'log_type error',
+    'log_type warning',
+    'connection_messages false',
+    '',
+  ].join('\n')
 }
 
 let configWorks: boolean | null = null

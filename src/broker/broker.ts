@@ -121,8 +121,13 @@ export class Broker {
     this.dirty.push(conn)
     if (!this.flushScheduled) {
       this.flushScheduled = true
-      // setImmediate runs after the poll phase: every socket read in this turn shares one flush.
-      setImmediate(this.runFlush)
+      // Without a store: on a microtask, so what a read causes leaves at the end of that read's callback,
+      // in one write per connection, rather than after every other socket's read of the poll phase (at
+      // fan-in that made the subscriber's turn pile up to the congestion bound: 3x slower, see
+      // docs/performance.md). With a store: after the poll phase (setImmediate), so one store write (and
+      // fsync) per turn commits everything before the turn's acknowledgements leave (group commit).
+      if (this.options.store === undefined) queueMicrotask(this.runFlush)
+      else setImmediate(this.runFlush)
     }
   }
 

@@ -22,9 +22,9 @@ import { dirname, join } from 'node:path'
 import type net from 'node:net'
 import type tls from 'node:tls'
 import { acmeListeners, acmeSettings } from '../../acme/from-config.js'
-import { startBridges, type RunningBridges } from '../../bridge/index.js'
+import type { RunningBridges } from '../../bridge/index.js'
 import { describeAcmeError } from '../../acme/errors.js'
-import { AcmeManager, type ManagedCertificate } from '../../acme/manager.js'
+import type { AcmeManager, ManagedCertificate } from '../../acme/manager.js'
 import { AclAuthorizer } from '../../auth/acl.js'
 import { reloadOnChange, type FileWatch } from '../../auth/file-watch.js'
 import { PasswordFileAuthenticator } from '../../auth/password-authenticator.js'
@@ -33,7 +33,6 @@ import { AuthThrottle, ThrottledAuthenticator, type AuthThrottleSettings } from 
 import { anonymousAuthenticator, type Authenticator } from '../../auth/types.js'
 import { defaultBrokerOptions, type BrokerOptions, type ListenerInfo } from '../../broker/options.js'
 import { parseServeArgs, resolveServeConfig, ServeUsage, type ServeArgs } from '../../config/args.js'
-import { renderHelpConfig } from '../../config/doc.js'
 import { ConfigError, ConfigInvalidError, formatWarning } from '../../config/errors.js'
 import { brokerUser, checkWrite } from '../../config/file-access.js'
 import { listenAddresses } from '../../config/listen-addresses.js'
@@ -44,10 +43,34 @@ import { createLogSinks, type LogSinkSet } from '../../observability/log-sinks.j
 import { Logger, stderrSink } from '../../observability/logger.js'
 import { SystemdNotifier } from '../../observability/systemd-notify.js'
 import { startServer, type ListenerPlan, type RunningServer } from '../../server.js'
-import { checkTlsFiles, startTlsListener, tlsSysValues, TlsProblemCode, type TlsListener, type TlsProblem } from '../../transport/tls.js'
+import type { TlsListener, TlsProblem } from '../../transport/tls.js'
 import { SysPublisher } from '../../broker/sys.js'
-import { startWssListener } from '../../transport/wss.js'
 import { VERSION } from '../../version.js'
+
+/*
+ * What only some configs use is loaded by loadWhatConfigNeeds (half of the start-up time and ~10 MB of RSS
+ * otherwise; docs/performance.md). It runs before the first port opens, so also before the switch away
+ * from root: a module first loaded after it could be unreadable to the broker's user. A reload cannot add
+ * TLS, websockets, ACME or bridges (they need a restart), so what start() loaded is all a reload needs.
+ */
+let checkTlsFiles: typeof import('../../transport/tls.js').checkTlsFiles
+let startTlsListener: typeof import('../../transport/tls.js').startTlsListener
+let tlsSysValues: typeof import('../../transport/tls.js').tlsSysValues
+let TlsProblemCode: typeof import('../../transport/tls.js').TlsProblemCode
+let startWssListener: typeof import('../../transport/wss.js').startWssListener
+let AcmeManagerClass: typeof import('../../acme/manager.js').AcmeManager
+let startBridges: typeof import('../../bridge/index.js').startBridges
+
+async function loadWhatConfigNeeds(cfg: MidgeConfig): Promise<void> {
+  if (cfg.listeners.some(isTlsListener)) ({ checkTlsFiles, startTlsListener, tlsSysValues, TlsProblemCode } = await import('../../transport/tls.js'))
+  if (cfg.listeners.some((l) => isTlsListener(l) && l.protocol === 'websockets')) ({ startWssListener } = await import('../../transport/wss.js'))
+  if (acmeListeners(cfg).length > 0) {
+    ;({ AcmeManager: AcmeManagerClass } = await import('../../acme/manager.js'))
+    // acme-client itself, which the first order would otherwise load after the switch away from root.
+    await (await import('../../acme/order.js')).loadAcme()
+  }
+  if (cfg.bridges.length > 0) ({ startBridges } = await import('../../bridge/index.js'))
+}
 
 export async function run(argv: string[]): Promise<number> {
   let args: ServeArgs
@@ -59,7 +82,7 @@ export async function run(argv: string[]): Promise<number> {
     return 1
   }
   if (args.help) { process.stdout.write(ServeUsage + '\n'); return 0 }
-  if (args.helpConfig) { process.stdout.write(renderHelpConfig()); return 0 }
+  if (args.helpConfig) { process.stdout.write((await import('../../config/doc.js')).renderHelpConfig()); return 0 }
   const cfg = loadOrReport(args)
   if (cfg === undefined) {
     await toDaemonParent(undefined)
@@ -338,6 +361,7 @@ class Runtime {
     log.notice(`midge version ${VERSION} starting`)
     log.notice(cfg.file === '' ? 'Using default config.' : `Config loaded from ${cfg.file}.`)
     for (const w of cfg.warnings) log.warning(`Warning: ${formatWarning(w)}`)
+    await loadWhatConfigNeeds(cfg)
     const user = brokerUser(cfg.global.user)
     if (user.error !== undefined) return this.fail(`${user.error} (the 'user' option)`)
     const g = cfg.global
@@ -471,7 +495,7 @@ class Runtime {
   private setUpAcme(owner: { uid: number; gid: number } | undefined): string | undefined {
     const wanted = acmeListeners(this.cfg)
     if (wanted.length === 0) return undefined
-    this.acme = new AcmeManager({ ...acmeSettings(this.cfg), logger: this.logger, owner })
+    this.acme = new AcmeManagerClass({ ...acmeSettings(this.cfg), logger: this.logger, owner })
     try {
       for (const { index, domains } of wanted) this.acmeFiles.set(index, this.acme.add(domains))
     } catch (err) {
