@@ -46,7 +46,10 @@ function dropped(broker: Broker, session: Session, msg: Message, why: string): v
   // One line per power of two drops per session keeps a flood of drops from flooding the log.
   const n = session.dropped
   if ((n & (n - 1)) === 0) {
-    broker.options.logger.warning(`Outgoing messages are being dropped for client ${session.clientId}: ${why} (${n} dropped so far; latest on '${msg.topic}').`)
+    const conn = session.connection
+    const where = conn === null ? 'offline' : `from ${conn.meta.remoteAddress}`
+    const user = session.identity.username === undefined ? '' : ` (u'${session.identity.username}')`
+    broker.options.logger.warning(`Outgoing messages are being dropped for client ${session.clientId} ${where}${user}: ${why} (${n} dropped so far; latest on '${msg.topic}').`)
   }
 }
 

@@ -59,7 +59,7 @@ test('attack: 8,192 distinct filters matching a 60 KB retained message, subscrib
     const logFrom = t.midge.lines.length
     c.send(subscribePacket(9, filters))
     // 8,192 x 60 KB built at once would be 480 MB (twice that while joined).
-    await withinRss(t, before, 300 * MB, t.midge.guard(t.midge.waitFor(/Outgoing messages are being dropped for client attacker-distinct: its queue is full \(max_queued_messages 1000\)/, logFrom, 15_000), 'drop log line', 15_000))
+    await withinRss(t, before, 300 * MB, t.midge.guard(t.midge.waitFor(/Outgoing messages are being dropped for client attacker-distinct from 127\.0\.0\.1:\d+: its queue is full \(max_queued_messages 1000\)/, logFrom, 15_000), 'drop log line', 15_000))
     await t.assertServes(5000)
     // Once it reads, the attacker gets what fitted: the queue (after 'drain') and what was written before
     // it filled, a turn's worth (4 MiB) and a socket's (1 MiB) at most.

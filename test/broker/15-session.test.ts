@@ -8,6 +8,7 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { PacketType, ReasonCode, type QoS } from '../../src/protocol/constants.js'
 import type { ProtocolVersion } from '../../src/protocol/constants.js'
+import { Logger } from '../../src/observability/logger.js'
 import { setup, FakeClock, sweepBarrier, type Harness, type TestClient, type ConnectFields } from '../helpers/broker-harness.js'
 
 /** Connect fields for a session that outlives the connection, in each version's terms. */
@@ -143,6 +144,17 @@ describe('sessions (tests run concurrently: several wait for the once-a-second s
       }
       await c.expectNothing(PacketType.Publish)
       assert.deepEqual(got, ['m0', 'm1', 'm2'])
+    })
+
+    test(`v${v}: a full queue is logged with the client id, where it is (offline) and its user`, async (t) => {
+      const lines: string[] = []
+      const h = setup(t, { maxQueuedMessages: 1, logger: new Logger({ types: ['warning'], sinks: [{ write: (_line, _type, m) => { lines.push(m) } }] }) })
+      const sub = await h.client(v, { ...persistent(v, 'full'), username: 'alice' })
+      await sub.subscribe('f/t', { qos: 1 })
+      await sub.disconnect()
+      const pub = await h.client(v, { clientId: 'pub' })
+      for (let i = 0; i < 2; i++) await pub.publishAcked('f/t', `m${i}`, { qos: 1 })
+      assert.deepEqual(lines, ["Outgoing messages are being dropped for client full offline (u'alice'): its queue is full (max_queued_messages 1) (1 dropped so far; latest on 'f/t')."])
     })
 
     test(`[MQTT-3.1.2-4] v${v}: Clean Start discards queued messages`, async (t) => {
