@@ -18,7 +18,8 @@
  *
  * BROKER is `midge` by default, the account packaging/midge.service runs as; it is created (as
  * docs/service.md does) when missing. Nothing is replaced without --force; on --force an existing CA is
- * kept so clients keep their copy of ca.crt. A failure removes what this run wrote.
+ * kept so clients keep their copy of ca.crt, and an existing password file keeps its other users. A
+ * failure removes the files and folders this run created.
  */
 import { chmod, chown, mkdir, readFile, rm, stat } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
@@ -52,7 +53,8 @@ machine and a server certificate for the LAN (DIR/ca.crt is for the clients). Se
   --acme-directory URL   the ACME server (default Let's Encrypt; staging for trials)
   --acme-ca-file FILE    trust for a private ACME server's HTTPS certificate
   --acme-challenge-port N  the HTTP-01 responder's port (default 80)
-  --force                replace an existing set-up in DIR (an existing CA is kept)`
+  --force                replace an existing set-up in DIR: midge.conf and the server certificate are
+                         written anew; the CA and the password file's other users are kept`
 
 class InitError extends Error {}
 
@@ -183,7 +185,7 @@ async function init(a: InitArgs, io: PasswdIo, undo: string[]): Promise<void> {
   }
   const replaced = [f.config, f.passwd, ...(a.domain === undefined ? [f.cert, f.key] : [])].filter((p) => existsSync(p))
   if (replaced.length > 0 && !a.force) {
-    throw new InitError(`midge init: ${replaced.join(', ')} already exist${replaced.length === 1 ? 's' : ''}; nothing was changed. --force replaces ${replaced.length === 1 ? 'it' : 'them'}${a.domain === undefined ? ' (an existing CA in the folder is kept)' : ''}.`)
+    throw new InitError(`midge init: ${replaced.join(', ')} already exist${replaced.length === 1 ? 's' : ''}; nothing was changed. --force replaces ${replaced.length === 1 ? 'it' : 'them'} (the CA and the password file's other users are kept).`)
   }
   // Everything that can fail for want of a tool or a right fails here, before the password is asked.
   if (a.domain === undefined) requireOpenssl()
@@ -208,10 +210,12 @@ async function init(a: InitArgs, io: PasswdIo, undo: string[]): Promise<void> {
   await mkdirOwned(dir, 0o755, undefined)
 
   // The password file first: if the prompt is abandoned, nothing else has been written.
-  if (!existsSync(f.passwd)) undo.push(f.passwd)
-  const passwdCode = await runPasswd(['--group-readable', '-c', f.passwd, user], io)
+  // With --force an existing password file keeps its other users: only --user's password is set.
+  const passwdExisted = existsSync(f.passwd)
+  if (!passwdExisted) undo.push(f.passwd)
+  const passwdCode = await runPasswd(['--group-readable', ...(passwdExisted ? [] : ['-c']), f.passwd, user], io)
   if (passwdCode !== 0) throw new InitError('midge init: stopped; no configuration was written.')
-  written.push({ path: f.passwd, what: `the password file, with user ${user}` })
+  written.push({ path: f.passwd, what: passwdExisted ? `the password file, kept, with ${user}'s new password` : `the password file, with user ${user}` })
   if (gid !== undefined) await chown(f.passwd, 0, gid)
 
   const place = async (path: string, data: string, mode: number, group: number | undefined, what: string): Promise<void> => {
