@@ -37,9 +37,9 @@ export function initConfigText(p: InitPlan, when: Date = new Date()): string {
   ])
   add([
     'Started as root (by systemd or sudo), the broker opens its ports and then runs as this user, so a flaw',
-    'in it cannot reach the rest of the system. This file, the password file and the TLS key are',
-    `root:${p.brokerUser} 0640: the broker can read them but not change them. (packaging/midge.service starts`,
-    'the broker as this user directly.)',
+    'in it cannot reach the rest of the system. `midge init` run as root made this file, the password file',
+    `and the TLS key root:${p.brokerUser} 0640: the broker reads them but cannot change them.`,
+    '(packaging/midge.service starts the broker as this user directly.)',
   ], `user ${p.brokerUser}`)
   add([
     'Every client must log in, on every listener: a broker open to anyone is found and abused within hours.',

@@ -177,3 +177,34 @@ test('a broker user that does not exist is created as a system account without l
     spawnSync('userdel', [name], { stdio: 'ignore' })
   }
 })
+
+test('run by an ordinary user, init writes a set-up that user owns and runs, with the same modes', async () => {
+  const dir = path.join(root, 'ordinary')
+  fs.mkdirSync(dir)
+  const [uid, gid] = fs.readFileSync('/etc/passwd', 'utf8').split('\n').find((x) => x.startsWith('mosquitto:'))!.split(':').slice(2, 4).map(Number) as [number, number]
+  fs.chownSync(dir, uid, gid)
+  const l = layout(dir)
+  // setpriv (util-linux) drops to mosquitto without a login shell; SUDO_USER unset, so the MQTT user defaults to the runner.
+  const env = { ...process.env }
+  delete env['SUDO_USER']
+  const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+    const c = spawn('setpriv', ['--reuid=mosquitto', '--regid=mosquitto', '--clear-groups', '--', process.execPath, MIDGE,
+      'init', '--dir', l.etc, '--data-dir', l.lib, '--log-dir', l.log], { stdio: ['pipe', 'pipe', 'pipe'], env })
+    let out = ''
+    c.stdout.on('data', (d: Buffer) => { out += d.toString() })
+    c.stderr.on('data', (d: Buffer) => { out += d.toString() })
+    c.on('error', (e) => resolve({ code: -1, out: `setpriv: ${e.message} (install the Debian package util-linux)` }))
+    c.on('close', (code) => resolve({ code, out }))
+    c.stdin.end('pw\n')
+  })
+  assert.equal(r.code, 0, r.out)
+  assert.match(r.out, /not run as root, so the files belong to mosquitto, and the broker runs as that user/)
+  assert.match(r.out, /OK; the broker would start .* and run as user 'mosquitto'/)
+  for (const [f, m] of [[l.config, 0o640], [l.passwd, 0o640], [path.join(l.etc, 'server.key'), 0o640], [path.join(l.etc, 'ca.key'), 0o600], [l.lib, 0o750]] as const) {
+    const st = fs.statSync(f)
+    assert.equal(st.uid, uid, f)
+    assert.equal(st.mode & 0o777, m, f)
+  }
+  assert.match(fs.readFileSync(l.config, 'utf8'), /^user mosquitto$/m)
+  assert.equal(await passwordOk(l.passwd, 'mosquitto', 'pw'), true)
+})

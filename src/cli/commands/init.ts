@@ -195,8 +195,9 @@ async function init(a: InitArgs, io: PasswdIo, undo: string[]): Promise<void> {
     broker = su.user
     if (su.created) io.stdout.write(`midge init: created the system user ${a.brokerUser} (no login, home ${dataDir})\n`)
   } else {
-    broker = lookupUser(a.brokerUser)
-    io.stdout.write(`midge init: not run as root, so the files belong to ${userInfo().username}; the broker must run as that user too.\n`)
+    // Without root nothing can be handed to another user: the files are the runner's, and so is the broker.
+    broker = lookupUser(String(process.getuid?.()))
+    io.stdout.write(`midge init: not run as root, so the files belong to ${userInfo().username}, and the broker runs as that user (--broker-user needs root).\n`)
   }
   const gid = root ? broker!.gid : undefined
 
@@ -251,7 +252,7 @@ async function init(a: InitArgs, io: PasswdIo, undo: string[]): Promise<void> {
   await mkdirOwned(dataDir, 0o750, broker)
   await mkdirOwned(logDir, 0o750, broker)
   const plan: InitPlan = {
-    brokerUser: a.brokerUser, port: a.port, tlsPort: a.tlsPort, configFile: f.config, passwordFile: f.passwd, dataDir,
+    brokerUser: root ? a.brokerUser : userInfo().username, port: a.port, tlsPort: a.tlsPort, configFile: f.config, passwordFile: f.passwd, dataDir,
     logFile: join(logDir, 'midge.log'), tls,
   }
   await place(f.config, initConfigText(plan), 0o640, gid, 'the configuration')
