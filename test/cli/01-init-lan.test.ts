@@ -2,7 +2,8 @@
  * `midge init` without a domain, as root, end to end: the set-up it writes passes `midge check`, a broker
  * started as root on it switches to the broker's user (mosquitto) and serves TLS with the printed CA file;
  * the printed `midge sub`/`midge pub` lines work as printed (with the password filled in); anonymous
- * clients are refused on both listeners; the plain listener opened on 127.0.0.1 only.
+ * clients are refused on both listeners; the plain listener opened on 127.0.0.1 only. A second
+ * `init --force` (the renewal of the LAN certificate) is swapped into the running broker.
  */
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -10,6 +11,7 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import os from 'node:os'
+import tls from 'node:tls'
 import path from 'node:path'
 import { X509Certificate } from 'node:crypto'
 import mqtt from 'mqtt'
@@ -45,6 +47,7 @@ test('midge init (LAN): check OK, the broker runs as mosquitto on it, the printe
   assert.equal(mode(path.join(l.etc, 'ca.crt')), 'root:root 0644')
   assert.equal(mode(l.lib), 'mosquitto:mosquitto 0750')
   assert.equal(mode(l.log), 'mosquitto:mosquitto 0750')
+  assert.equal(mode(l.logFile), 'mosquitto:mosquitto 0640')
   assert.match(fs.readFileSync(l.passwd, 'utf8'), /^alice:\$7\$10000\$/m)
 
   // The config: every option line has a comment above it saying why.
@@ -125,6 +128,23 @@ test('midge init (LAN): check OK, the broker runs as mosquitto on it, the printe
     // The user works on the loopback listener too (still with a password).
     const local = await mqtt.connectAsync({ host: '127.0.0.1', port, username: 'alice', password: PASSWORD, reconnectPeriod: 0 })
     await local.endAsync()
+
+    // The renewal docs/quick-setup.md describes: init --force, same CA; the running broker swaps it in.
+    const served = (): Promise<string> => new Promise((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port: tlsPort, ca, servername: 'localhost' }, () => {
+        resolve(s.getPeerX509Certificate()?.serialNumber ?? '')
+        s.end()
+      })
+      s.once('error', reject)
+      s.resume()
+    })
+    const oldSerial = await served()
+    const renewed = await runMidge([...initArgs(l), '--user', 'alice', '--host', 'localhost', '--port', String(port), '--tls-port', String(tlsPort), '--force'], `${PASSWORD}\n`)
+    assert.equal(renewed.code, 0, renewed.stdout + renewed.stderr)
+    await waitForLogLine(l.logFile, new RegExp(`TLS listener ${tlsPort} now serves a new certificate`), 20_000, dead)
+    const newSerial = await served()
+    assert.notEqual(newSerial, oldSerial)
+    assert.equal(newSerial, new X509Certificate(fs.readFileSync(path.join(l.etc, 'server.crt'))).serialNumber)
   } finally {
     broker.child.kill('SIGTERM')
     await broker.exited

@@ -15,13 +15,14 @@
  *   DIR/server.crt, DIR/ca.crt                   root:root   0644  public
  *   DIR/ca.key                                   root:root   0600  signs the next server certificate
  *   DATA-DIR/, LOG-DIR/ (when created here)      BROKER:BROKER 0750
+ *   LOG-DIR/midge.log (when created here)        BROKER:BROKER 0640
  *
  * BROKER is `midge` by default, the account packaging/midge.service runs as; it is created (as
  * docs/service.md does) when missing. Nothing is replaced without --force; on --force an existing CA is
  * kept so clients keep their copy of ca.crt, and an existing password file keeps its other users. A
  * failure removes the files and folders this run created.
  */
-import { chmod, chown, mkdir, readFile, rm, stat } from 'node:fs/promises'
+import { chmod, chown, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
 import { userInfo } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -251,15 +252,24 @@ async function init(a: InitArgs, io: PasswdIo, undo: string[]): Promise<void> {
 
   await mkdirOwned(dataDir, 0o750, broker)
   await mkdirOwned(logDir, 0o750, broker)
+  const logFile = join(logDir, 'midge.log')
+  if (!existsSync(logFile)) {
+    // Made here, the broker's own: a broker started as root would otherwise create it as root, and then
+    // the broker's user could not reopen it after a logrotate SIGHUP.
+    undo.push(logFile)
+    await writeFile(logFile, '', { mode: 0o640, flag: 'wx' })
+    await chmod(logFile, 0o640)
+    if (root && broker !== undefined) await chown(logFile, broker.uid, broker.gid)
+  }
   const plan: InitPlan = {
     brokerUser: root ? a.brokerUser : userInfo().username, port: a.port, tlsPort: a.tlsPort, configFile: f.config, passwordFile: f.passwd, dataDir,
-    logFile: join(logDir, 'midge.log'), tls,
+    logFile, tls,
   }
   await place(f.config, initConfigText(plan), 0o640, gid, 'the configuration')
 
   // The broker's own start-up checks on the result, as the broker's user: what init wrote must start.
   const report = await checkConfigFile(f.config)
-  if (!report.ok) throw new InitError(`${report.text}midge init: the set-up above would not start; nothing was kept.`)
+  if (!report.ok) throw new InitError(`${report.text}midge init: the set-up above would not start${undo.length > 0 ? '; the files and folders this run created are removed' : ''}.`)
 
   const out: string[] = ['midge init: wrote']
   const width = Math.max(...written.map((w) => w.path.length))
