@@ -51,6 +51,24 @@ test('an existing set-up is refused without --force; --force re-issues the serve
   assert.equal(await passwordOk(l.passwd, 'alice', 'first'), true, 'the password file lost its other users')
 })
 
+test('a --force run whose result fails midge check puts every replaced file back', async () => {
+  const l = layout(path.join(root, 'restore'))
+  const first = await runMidge([...initArgs(l), '--user', 'alice', '--host', 'broker.lan'], 'first\n')
+  assert.equal(first.code, 0, first.stderr)
+  const files = ['midge.conf', 'passwd', 'ca.crt', 'ca.key', 'server.crt', 'server.key']
+  const before = Object.fromEntries(files.map((f) => [f, fs.readFileSync(path.join(l.etc, f), 'utf8')]))
+  // An existing root-owned 0755 folder as persistence_location: init leaves existing folders' owners
+  // alone, and mosquitto cannot write there, so the check fails after everything was written.
+  const rootsDir = path.join(root, 'restore-roots-dir')
+  fs.mkdirSync(rootsDir, { mode: 0o755 })
+  const r = await runMidge([...initArgs(l), '--user', 'alice', '--host', 'other.lan', '--data-dir', rootsDir, '--force'], 'second\n')
+  assert.equal(r.code, 1, r.stdout)
+  assert.match(r.stderr, /persistence_location .*restore-roots-dir.*permission denied for user 'mosquitto'[\s\S]*midge init: the set-up above would not start; the files are as they were before\./)
+  for (const f of files) assert.equal(fs.readFileSync(path.join(l.etc, f), 'utf8'), before[f], `${f} was not put back`)
+  assert.equal(await passwordOk(l.passwd, 'alice', 'first'), true)
+  assert.deepEqual(fs.readdirSync(l.etc).sort(), [...files].sort(), 'a temporary file was left behind')
+})
+
 test('without --host the certificate names this machine: its host name, NAME.local, localhost and its addresses', async () => {
   const l = layout(path.join(root, 'names'))
   const r = await runMidge([...initArgs(l), '--user', 'alice'], 'pw\n')
@@ -119,7 +137,7 @@ test('on a terminal the password is asked twice without echo (midge passwd\'s pr
   const l2 = layout(path.join(root, 'pty-mismatch'))
   const bad = await onPty([...initArgs(l2), '--user', 'dave'], ['Password: ', 'Reenter password: '], ['one', 'two'])
   assert.equal(bad.code, 1, bad.out)
-  assert.match(bad.out, /Error: Passwords do not match\.\r?\nmidge init: stopped; no configuration was written\./)
+  assert.match(bad.out, /Error: Passwords do not match\.\r?\nmidge init: stopped; nothing was changed\./)
   assert.equal(fs.existsSync(l2.etc), false, 'the folder init made was left behind')
   assert.equal(fs.existsSync(l2.lib), false)
 })

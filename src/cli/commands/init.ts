@@ -20,7 +20,7 @@
  * BROKER is `midge` by default, the account packaging/midge.service runs as; it is created (as
  * docs/service.md does) when missing. Nothing is replaced without --force; on --force an existing CA is
  * kept so clients keep their copy of ca.crt, and an existing password file keeps its other users. A
- * failure removes the files and folders this run created.
+ * failure puts back the files this run replaced and removes those it created.
  */
 import { chmod, chown, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { existsSync } from 'node:fs'
@@ -142,6 +142,15 @@ function sh(word: string): string {
 
 interface Written { path: string; what: string }
 
+/** What a failed run puts back: the paths it created, the old contents of the files it replaced. */
+interface Undo { created: string[]; replaced: Map<string, Buffer> }
+
+/** Notes how to undo a write to `path` about to happen. */
+async function before(undo: Undo, path: string): Promise<void> {
+  if (!existsSync(path)) undo.created.push(path)
+  else if (!undo.replaced.has(path)) undo.replaced.set(path, await readFile(path))
+}
+
 export async function runInit(argv: string[], io: PasswdIo): Promise<number> {
   let args: InitArgs | 'help'
   try {
@@ -155,21 +164,22 @@ export async function runInit(argv: string[], io: PasswdIo): Promise<number> {
     io.stdout.write(INIT_USAGE + '\n')
     return 0
   }
-  const undo: string[] = []
+  const undo: Undo = { created: [], replaced: new Map() }
   try {
     await init(args, io, undo)
     return 0
   } catch (err) {
-    // Remove what this run created, newest first, so a second run does not meet half a set-up and refuse
-    // it. Files it replaced (--force) stay replaced: their old contents are gone either way.
-    for (const p of undo.reverse()) await rm(p, { recursive: true, force: true }).catch(() => {})
+    // Put back what this run replaced (--force) and remove what it created, newest first: a failed run
+    // leaves the set-up as it found it, and a second run does not meet half a set-up.
+    for (const [p, old] of undo.replaced) await writeFileAtomic(p, old).catch(() => {})
+    for (const p of undo.created.reverse()) await rm(p, { recursive: true, force: true }).catch(() => {})
     if (err instanceof InitError) io.stderr.write(err.message + '\n')
     else io.stderr.write(`midge init: ${(err as Error).message}\n`)
     return 1
   }
 }
 
-async function init(a: InitArgs, io: PasswdIo, undo: string[]): Promise<void> {
+async function init(a: InitArgs, io: PasswdIo, undo: Undo): Promise<void> {
   const written: Written[] = []
   const user = mqttUser(a)
   const root = process.getuid?.() === 0
@@ -205,7 +215,7 @@ async function init(a: InitArgs, io: PasswdIo, undo: string[]): Promise<void> {
   const mkdirOwned = async (path: string, mode: number, owner: UserIdentity | undefined): Promise<void> => {
     const first = await mkdir(path, { recursive: true, mode })
     if (first === undefined) return
-    undo.push(first)
+    undo.created.push(first)
     await chmod(path, mode) // mkdir's mode is filtered by the umask
     if (root && owner !== undefined) await chown(path, owner.uid, owner.gid)
   }
@@ -214,14 +224,14 @@ async function init(a: InitArgs, io: PasswdIo, undo: string[]): Promise<void> {
   // The password file first: if the prompt is abandoned, nothing else has been written.
   // With --force an existing password file keeps its other users: only --user's password is set.
   const passwdExisted = existsSync(f.passwd)
-  if (!passwdExisted) undo.push(f.passwd)
+  await before(undo, f.passwd)
   const passwdCode = await runPasswd(['--group-readable', ...(passwdExisted ? [] : ['-c']), f.passwd, user], io)
-  if (passwdCode !== 0) throw new InitError('midge init: stopped; no configuration was written.')
+  if (passwdCode !== 0) throw new InitError('midge init: stopped; nothing was changed.')
   written.push({ path: f.passwd, what: passwdExisted ? `the password file, kept, with ${user}'s new password` : `the password file, with user ${user}` })
   if (gid !== undefined) await chown(f.passwd, 0, gid)
 
   const place = async (path: string, data: string, mode: number, group: number | undefined, what: string): Promise<void> => {
-    if (!existsSync(path)) undo.push(path)
+    await before(undo, path)
     await writeFileAtomic(path, data, { mode })
     written.push({ path, what })
     if (root) await chown(path, 0, group ?? 0)
@@ -256,7 +266,7 @@ async function init(a: InitArgs, io: PasswdIo, undo: string[]): Promise<void> {
   if (!existsSync(logFile)) {
     // Made here, the broker's own: a broker started as root would otherwise create it as root, and then
     // the broker's user could not reopen it after a logrotate SIGHUP.
-    undo.push(logFile)
+    undo.created.push(logFile)
     await writeFile(logFile, '', { mode: 0o640, flag: 'wx' })
     await chmod(logFile, 0o640)
     if (root && broker !== undefined) await chown(logFile, broker.uid, broker.gid)
@@ -269,7 +279,7 @@ async function init(a: InitArgs, io: PasswdIo, undo: string[]): Promise<void> {
 
   // The broker's own start-up checks on the result, as the broker's user: what init wrote must start.
   const report = await checkConfigFile(f.config)
-  if (!report.ok) throw new InitError(`${report.text}midge init: the set-up above would not start${undo.length > 0 ? '; the files and folders this run created are removed' : ''}.`)
+  if (!report.ok) throw new InitError(`${report.text}midge init: the set-up above would not start; the files are as they were before.`)
 
   const out: string[] = ['midge init: wrote']
   const width = Math.max(...written.map((w) => w.path.length))
@@ -277,7 +287,7 @@ async function init(a: InitArgs, io: PasswdIo, undo: string[]): Promise<void> {
   if (keptCa) out.push(`  kept the existing CA ${f.caCert}: clients keep trusting the new certificate`)
   out.push(`  persistence in ${dataDir}, log in ${plan.logFile}`)
   out.push(report.text.trimEnd())
-  out.push('', 'Start the broker (in a terminal; as a service: docs/service.md):', `  sudo midge -c ${sh(f.config)}`)
+  out.push('', 'Start the broker (in a terminal; as a service: docs/service.md):', `  ${root ? 'sudo ' : ''}midge -c ${sh(f.config)}`)
   const host = tls.kind === 'lan' ? tls.names[0]! : tls.domain
   const trust = a.domain === undefined ? `--cafile ${sh(f.caCert)}` : '--capath /etc/ssl/certs'
   const common = `-h ${sh(host)} -p ${a.tlsPort} ${trust} -u ${sh(user)} -P 'PASSWORD'`
@@ -289,7 +299,6 @@ async function init(a: InitArgs, io: PasswdIo, undo: string[]): Promise<void> {
   else out.push(`The first start obtains the certificate: ${a.domain} must resolve to this machine and port 80 reach it.`)
   io.stdout.write(out.join('\n') + '\n')
 }
-
 
 export async function run(argv: string[]): Promise<number> {
   return runInit(argv, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })
