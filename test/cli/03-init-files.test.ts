@@ -160,6 +160,11 @@ test('bad options are refused with the usage, and nothing is written', async () 
     [['--user', 'alice', '--email', 'a@example.org'], /--email only apply with --domain/],
     [['--user', 'alice', '--domain', 'mqtt.example.org', '--host', 'x'], /--host only applies without --domain/],
     [['--user', 'alice', '--frobnicate'], /unknown option '--frobnicate'/],
+    // --domain, --email and --acme-directory are checked by the config options' own value types.
+    [['--user', 'alice', '--domain', '203.0.113.7'], /acme_domain '203\.0\.113\.7': an IP address; give the DNS name that points at it/],
+    [['--user', 'alice', '--domain', 'mqtt.example.org', '--email', 'nobody'], /--email expects an email address such as admin@example\.org, not 'nobody'/],
+    [['--user', 'alice', '--domain', 'mqtt.example.org', '--acme-directory', 'http://ca.example/dir'], /--acme-directory expects an https:\/\/ URL/],
+    [['--user', 'alice', '--host', 'two words'], /--host expects a host name such as raspberrypi\.local or an IP address, not 'two words'/],
   ]
   for (const [extra, re] of cases) {
     const r = await runMidge([...initArgs(l), ...extra], 'pw\n')

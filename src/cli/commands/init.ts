@@ -26,7 +26,9 @@ import { chmod, chown, mkdir, readFile, rm, stat, writeFile } from 'node:fs/prom
 import { existsSync } from 'node:fs'
 import { userInfo } from 'node:os'
 import { join, resolve } from 'node:path'
+import { isIP } from 'node:net'
 import { writeFileAtomic } from '../../auth/atomic-write.js'
+import { BadValue, domainNames, emailAddress, httpsUrl, type ValueType } from '../../config/value-types.js'
 import { describeMode, lookupUser, type UserIdentity } from '../../config/file-access.js'
 import { initConfigText, type InitPlan } from '../init-config.js'
 import { lanNames, makeLanCertificates, requireOpenssl } from '../lan-certificates.js'
@@ -38,8 +40,8 @@ export const INIT_USAGE = `Usage: midge init [--domain NAME [--email ADDRESS]] [
 Writes a secure broker set-up: DIR/midge.conf, the password file DIR/passwd with one user, and for TLS
 either a certificate obtained from Let's Encrypt for --domain (ACME) or, without a domain, a CA of this
 machine and a server certificate for the LAN (DIR/ca.crt is for the clients). See docs/quick-setup.md.
-  --domain NAME          the broker's public DNS name: TLS certificate from Let's Encrypt (port 80 must
-                         reach this machine)
+  --domain NAME          the broker's public DNS name (or several: "NAME NAME2"): TLS certificate from
+                         Let's Encrypt (port 80 must reach this machine)
   --email ADDRESS        contact address for the ACME account (acme_email)
   --user NAME            the first MQTT user (default: the user who ran sudo); its password is asked twice
                          on a terminal, or read from standard input (one line, as midge passwd)
@@ -76,6 +78,22 @@ interface InitArgs {
   force: boolean
 }
 
+/** A value checked by the option's own type in config/value-types.ts, so init accepts what the config will. */
+function configValue<T>(type: ValueType<T>, option: string, raw: string): T {
+  try {
+    return type.parse(raw, { baseDir: process.cwd() })
+  } catch (err) {
+    if (!(err instanceof BadValue)) throw err
+    throw new InitError(`midge init: ${err.detail ?? `${option} expects ${type.expects}, not '${raw}'`}`)
+  }
+}
+
+/** A name or address for the LAN certificate: one host name (dots allowed, no dot needed) or an IP address. */
+function hostName(raw: string): string {
+  if (isIP(raw) !== 0 || /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/i.test(raw)) return raw
+  throw new InitError(`midge init: --host expects a host name such as raspberrypi.local or an IP address, not '${raw}'`)
+}
+
 function parseArgs(argv: string[]): InitArgs | 'help' {
   const a: InitArgs = {
     domain: undefined, email: undefined, user: undefined, dir: '/etc/midge', hosts: [], brokerUser: 'midge',
@@ -97,17 +115,17 @@ function parseArgs(argv: string[]): InitArgs | 'help' {
     }
     switch (arg) {
       case '-h': case '--help': return 'help'
-      case '--domain': a.domain = value().toLowerCase(); break
-      case '--email': a.email = value(); break
+      case '--domain': a.domain = configValue(domainNames, arg, value()).join(' '); break
+      case '--email': a.email = configValue(emailAddress, arg, value()); break
       case '--user': a.user = value(); break
       case '--dir': a.dir = value(); break
-      case '--host': a.hosts.push(value()); break
+      case '--host': a.hosts.push(hostName(value())); break
       case '--broker-user': a.brokerUser = value(); break
       case '--data-dir': a.dataDir = value(); break
       case '--log-dir': a.logDir = value(); break
       case '--port': a.port = port(); break
       case '--tls-port': a.tlsPort = port(); break
-      case '--acme-directory': a.acmeDirectory = value(); break
+      case '--acme-directory': a.acmeDirectory = configValue(httpsUrl, arg, value()); break
       case '--acme-ca-file': a.acmeCaFile = resolve(value()); break
       case '--acme-challenge-port': a.acmeChallengePort = port(); break
       case '--force': a.force = true; break
@@ -288,7 +306,7 @@ async function init(a: InitArgs, io: PasswdIo, undo: Undo): Promise<void> {
   out.push(`  persistence in ${dataDir}, log in ${plan.logFile}`)
   out.push(report.text.trimEnd())
   out.push('', 'Start the broker (in a terminal; as a service: docs/service.md):', `  ${root ? 'sudo ' : ''}midge -c ${sh(f.config)}`)
-  const host = tls.kind === 'lan' ? tls.names[0]! : tls.domain
+  const host = tls.kind === 'lan' ? tls.names[0]! : tls.domain.split(' ')[0]!
   const trust = a.domain === undefined ? `--cafile ${sh(f.caCert)}` : '--capath /etc/ssl/certs'
   const common = `-h ${sh(host)} -p ${a.tlsPort} ${trust} -u ${sh(user)} -P 'PASSWORD'`
   out.push(`Then prove it works, in two terminals (PASSWORD: ${user}'s password):`,
