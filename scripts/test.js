@@ -19,6 +19,10 @@ const peers = [
   ['systemd-analyze', 'systemd'],
   ['python3', 'python3'],
   ['logrotate', 'logrotate'],
+  // midge init: a system user is created (and removed), and init runs as an ordinary user.
+  ['useradd', 'passwd'],
+  ['userdel', 'passwd'],
+  ['setpriv', 'util-linux'],
 ]
 function missingPeers() {
   const missing = []
