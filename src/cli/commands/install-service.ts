@@ -11,6 +11,7 @@ import { dirname, join, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { loadConfig } from '../../config/load.js'
 import { ConfigInvalidError } from '../../config/errors.js'
+import type { MidgeConfig } from '../../config/types.js'
 import { explainFileAccess, lookupUser } from '../../config/file-access.js'
 import { renderLogrotate, renderUnit, unitDirectories, writableFolders } from '../service-unit.js'
 
@@ -148,7 +149,7 @@ export function install(args: InstallServiceArgs, run: Runner): void {
   if (!existsSync(configFile)) {
     throw new InstallError(`there is no configuration at ${configFile}: write one with 'sudo midge init' (docs/quick-setup.md), or name yours with --config FILE`)
   }
-  let cfg
+  let cfg: MidgeConfig
   try {
     cfg = loadConfig(configFile)
   } catch (err) {
