@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
-import { systemctlCommands } from '../../src/cli/commands/install-service.js'
+import { serviceUser, systemctlCommands } from '../../src/cli/commands/install-service.js'
 
 const MIDGE = resolve(import.meta.dirname, '../../../bin/midge.js')
 
@@ -160,4 +160,11 @@ test('on the running system (no --root): daemon-reload, enable, and disable --no
   assert.deepEqual(systemctlCommands('/', true), [
     ['systemctl', 'disable', '--now', 'mosquitto.service'], ['systemctl', 'daemon-reload'], ['systemctl', 'enable', 'midge.service'],
   ])
+})
+
+test("the service's user: --user, else the configuration's user, else mosquitto for /etc/mosquitto, else midge", () => {
+  assert.equal(serviceUser({ user: 'alice', config: '/etc/mosquitto/mosquitto.conf' }, 'broker'), 'alice')
+  assert.equal(serviceUser({ user: undefined, config: '/etc/mosquitto/mosquitto.conf' }, 'broker'), 'broker')
+  assert.equal(serviceUser({ user: undefined, config: '/etc/mosquitto/mosquitto.conf' }, undefined), 'mosquitto')
+  assert.equal(serviceUser({ user: undefined, config: '/etc/midge/midge.conf' }, undefined), 'midge')
 })

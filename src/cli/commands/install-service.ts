@@ -23,7 +23,8 @@ configuration logs to a file, then systemctl daemon-reload and systemctl enable 
 'systemctl start midge'.
 
   --config FILE         the configuration (default /etc/midge/midge.conf, as 'midge init' writes it)
-  --user NAME           the service's user (default midge; mosquitto for a configuration in /etc/mosquitto)
+  --user NAME           the service's user (default: the configuration's 'user', else mosquitto for a
+                        configuration in /etc/mosquitto, else midge); created when missing
   --disable-mosquitto   also 'systemctl disable --now mosquitto': Midge takes over Mosquitto's ports
   --root DIR            install into the system image at DIR: files under DIR, useradd --prefix DIR,
                         systemctl --root=DIR enable; nothing is reloaded, stopped or started`
@@ -62,12 +63,13 @@ export function parseInstallServiceArgs(argv: readonly string[]): InstallService
 }
 
 /**
- * The service's user: --user, else `mosquitto` for a configuration in /etc/mosquitto (Debian's package
- * made that user, owns /var/lib/mosquitto and /var/log/mosquitto with it, and its files are readable by
- * it), else `midge` (what `midge init` configures).
+ * The service's user: --user; else the configuration's own `user` (the user a broker started as root switches
+ * to; under systemd the service starts as that user directly); else `mosquitto` for a configuration in
+ * /etc/mosquitto (Debian's package made that user, owns /var/lib/mosquitto and /var/log/mosquitto with it,
+ * and made its files readable by it), else `midge` (what `midge init` configures).
  */
-export function serviceUser(args: InstallServiceArgs): string {
-  return args.user ?? (args.config.startsWith('/etc/mosquitto/') ? 'mosquitto' : 'midge')
+export function serviceUser(args: Pick<InstallServiceArgs, 'user' | 'config'>, configured: string | undefined): string {
+  return args.user ?? configured ?? (args.config.startsWith('/etc/mosquitto/') ? 'mosquitto' : 'midge')
 }
 
 export interface CommandResult { status: number | null; stderr: string }
@@ -156,7 +158,7 @@ export function install(args: InstallServiceArgs, run: Runner): void {
     const errors = err instanceof ConfigInvalidError ? err.errors.map((e) => e.message) : [(err as Error).message]
     throw new InstallError(`${configFile} is not a valid configuration:\n  ${errors.join('\n  ')}\n(midge check -c ${configFile} says more)`)
   }
-  const user = serviceUser(args)
+  const user = serviceUser(args, cfg.global.user)
   const mainJs = realpathSync(join(PackageDir, 'bin', 'midge.js'))
 
   // The user first: the access checks below need it.
