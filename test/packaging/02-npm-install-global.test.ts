@@ -111,10 +111,11 @@ test('npm install -g of the packed tarball: midge on PATH runs from /, as root d
     const image = join(dir, 'image')
     mkdirSync(join(image, 'etc', 'midge'), { recursive: true })
     writeFileSync(join(image, 'etc', 'midge', 'midge.conf'), 'listener 1883\n')
-    const service = run(bin, ['install-service', '--root', image, '--user', 'mosquitto'], '/', { ...process.env, PATH: `${join(dir, 'nothing')}:${process.env['PATH'] ?? ''}` })
+    const service = run(bin, ['install-service', '--root', image, '--user', 'mosquitto'], '/')
     assert.equal(service.status, 1, service.out)
     assert.match(service.out, new RegExp(`${home} .*'mosquitto'.*The service runs Midge as 'mosquitto'`), service.out)
     assert.ok(!existsSync(join(image, 'etc', 'systemd')), 'a unit was installed')
+    assert.ok(!existsSync(join(image, 'etc', 'passwd')), 'the user was created before the refusal')
   } finally {
     await (midge as MidgeProcess | undefined)?.stop()
     rmSync(dir, { recursive: true, force: true })

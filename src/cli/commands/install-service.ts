@@ -113,7 +113,7 @@ function installationProblem(user: string, mainJs: string): string | undefined {
   for (const [what, file] of [['Midge', mainJs], ['Node.js', node]] as const) {
     // ProtectHome=true in the unit: /home, /root and /run/user do not exist for the service.
     if (['/root', '/home', '/run/user'].some((h) => file === h || file.startsWith(h + sep))) {
-      return `${what} is installed at ${file}, under ${file.split(sep).slice(0, 2).join(sep)}, which the service cannot see (ProtectHome=true in the unit) and the user '${user}' cannot read. Install ${what === 'Midge' ? "it system-wide: sudo npm install -g midge (or the tarball), which puts it under /usr/local" : 'Node.js system-wide (README: Install)'}, then run install-service again with that midge.`
+      return `${what} is installed at ${file}, under ${file.split(sep).slice(0, 2).join(sep)}, which the service cannot see (ProtectHome=true in the unit) and the user '${user}' cannot read. Install ${what === 'Midge' ? "it system-wide: sudo npm install -g midge (or the tarball), which puts it under /usr or /usr/local" : 'Node.js system-wide (README: Install)'}, then run install-service again with that midge.`
     }
     // The user as this system knows it (in an image made with --root, only if this system has it too).
     const identity = lookupUser(user)
@@ -161,14 +161,17 @@ export function install(args: InstallServiceArgs, run: Runner): void {
   const user = serviceUser(args, cfg.global.user)
   const mainJs = realpathSync(join(PackageDir, 'bin', 'midge.js'))
 
-  // The user first: the access checks below need it.
+  // Before anything is created: an installation the service could not run is refused at once.
+  const problem = installationProblem(user, mainJs)
+  if (problem !== undefined) throw new InstallError(problem)
   // On this system the passwd database says whether it exists; in an image, useradd --prefix does (status 9).
   if (root !== '/' || lookupUser(user) === undefined) {
     const made = run('useradd', [...(root === '/' ? [] : ['--prefix', root]), '--system', '--user-group', '--home-dir', '/var/lib/midge', '--no-create-home', '--shell', '/usr/sbin/nologin', user])
     if (made.status !== 0 && made.status !== UserExists) throw new InstallError(`cannot create the user '${user}': ${made.stderr.trim()}`)
+    // A user made just now: the access check above could not ask about it yet.
+    const late = installationProblem(user, mainJs)
+    if (late !== undefined) throw new InstallError(late)
   }
-  const problem = installationProblem(user, mainJs)
-  if (problem !== undefined) throw new InstallError(problem)
 
   const g = cfg.global
   const unit = renderUnit(readFileSync(join(PackageDir, 'packaging', 'midge.service'), 'utf8'), {
