@@ -12,6 +12,7 @@ import { spawnSync } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import WebSocket from 'ws'
 import { TestPki } from '../helpers/certs.js'
 import { MidgeProcess } from '../config/midge-process.js'
 import { packFreshCopy, run } from './pack.js'
@@ -38,6 +39,22 @@ function roundTrip(port: number, tls: string[], payload: string): string {
   const sub = spawnSync('mosquitto_sub', [...common, '-C', '1', '-W', '20'], { encoding: 'utf8', timeout: 30_000 })
   assert.equal(sub.status, 0, `mosquitto_sub: ${sub.stdout}${sub.stderr}`)
   return sub.stdout.trim()
+}
+
+/** An MQTT 3.1.1 CONNECT over a WebSocket (subprotocol mqtt): the broker's CONNACK bytes, as hex. */
+async function wsConnack(port: number): Promise<string> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}`, 'mqtt')
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no CONNACK over the WebSocket within 15 s')), 15_000)
+      ws.on('error', (err) => { clearTimeout(timer); reject(err) })
+      // Clean session, keep-alive 60 s, empty client id.
+      ws.on('open', () => ws.send(Buffer.from([0x10, 12, 0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 2, 0, 60, 0, 0])))
+      ws.on('message', (data: Buffer) => { clearTimeout(timer); resolve(Buffer.from(data).toString('hex')) })
+    })
+  } finally {
+    ws.close()
+  }
 }
 
 test('npm install -g of the packed tarball: midge on PATH runs from /, as root dropping to mosquitto, also from a folder mosquitto cannot read', async () => {
@@ -91,7 +108,9 @@ test('npm install -g of the packed tarball: midge on PATH runs from /, as root d
       await midge.waitFor(/Changed user to 'mosquitto'\./)
       const plain = opened.find((o) => !o.tls && o.listener.startsWith('0#0'))
       const secure = opened.find((o) => o.tls)
-      assert.ok(plain !== undefined && secure !== undefined, midge.lines.join('\n'))
+      const web = opened.find((o) => !o.tls && o.listener.startsWith('0#2'))
+      assert.ok(plain !== undefined && secure !== undefined && web !== undefined, midge.lines.join('\n'))
+      assert.equal(await wsConnack(web.port), '20020000')
       assert.equal(roundTrip(plain.port, [], `plain-${label}`), `plain-${label}`)
       assert.equal(roundTrip(secure.port, tls, `tls-${label}`), `tls-${label}`)
       const hup = midge.lines.length
