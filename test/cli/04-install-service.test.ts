@@ -5,12 +5,25 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { serviceUser, systemctlCommands } from '../../src/cli/commands/install-service.js'
 
-const MIDGE = resolve(import.meta.dirname, '../../../bin/midge.js')
+const ROOT = resolve(import.meta.dirname, '../../..')
+
+/**
+ * The built package copied to a folder every user can read: install-service checks that the service's user
+ * can run the midge it installs, and a checkout may be anywhere (under /home or /root on a CI machine).
+ */
+const MIDGE = ((): string => {
+  const dir = mkdtempSync(join(tmpdir(), 'midge-install-service-pkg-'))
+  chmodSync(dir, 0o755)
+  for (const part of ['bin', 'dist/src', 'packaging', 'package.json']) cpSync(join(ROOT, part), join(dir, part), { recursive: true })
+  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'))
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }))
+  return join(dir, 'bin', 'midge.js')
+})()
 
 interface Image { root: string; calls: () => string[][]; run: (args: string[]) => { status: number | null; out: string }; close: () => void }
 
