@@ -17,6 +17,7 @@ const commands: Record<string, Command> = {
   check: { summary: 'validate a configuration without starting: midge check -c FILE', load: () => import('./commands/check.js') },
   'import-mosquitto': { summary: "take over Mosquitto's mosquitto.db: midge import-mosquitto FILE [--dry-run]", load: () => import('./commands/import-mosquitto.js') },
   init: { summary: 'write a secure set-up (TLS, passwords): midge init [--domain NAME] [--user NAME] [--dir DIR]', load: () => import('./commands/init.js') },
+  'install-service': { summary: 'install the systemd service: midge install-service [--user NAME] [--config FILE] [--disable-mosquitto]', load: () => import('./commands/install-service.js') },
   cert: { summary: 'certificates obtained by ACME: midge cert status|renew -c FILE', load: () => import('./commands/cert.js') },
 }
 

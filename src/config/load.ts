@@ -276,6 +276,9 @@ class Builder {
     this.unifyPerListener(listeners)
     nameListeners(listeners)
     this.securityWarnings(listeners)
+    // In the syslog destination itself, so a SIGHUP that changes only log_facility also rebuilds the sinks.
+    const syslog = this.global.logDest.find((d) => d.kind === 'syslog')
+    if (syslog !== undefined && this.global.logFacility !== undefined) syslog.facility = this.global.logFacility
     const bridges = this.bridges.finish()
     this.errors.push(...this.bridges.errors)
     this.warnings.push(...this.bridges.warnings)

@@ -212,6 +212,8 @@ export const OptionTable: readonly OptionSpec[] = [
   // ---- logging ----------------------------------------------------------------------------------------------
   opt({ name: 'log_dest', type: logDest, scope: 'global', reload: true, target: { global: 'logDest' }, repeatable: true,
     doc: 'Where log lines go; may be repeated. `file PATH` is reopened on SIGHUP (for logrotate); `syslog` sends each line to the local syslog socket `/dev/log` (the journal under systemd), facility daemon, tag `midge`; `topic` publishes under `$SYS/broker/log/`; `none` disables logging. Default stderr.' }),
+  opt({ name: 'log_facility', type: int(0, 7), scope: 'global', reload: true, target: { global: 'logFacility' },
+    doc: 'With `log_dest syslog`: log to the syslog facility local0 to local7 (0 to 7) instead of daemon.' }),
   opt({ name: 'log_type', type: logType, scope: 'global', reload: true, target: { global: 'logType' }, repeatable: true,
     doc: 'Which messages to log; may be repeated. Default error, warning, notice, information.' }),
   opt({ name: 'log_timestamp', type: bool, scope: 'global', reload: true, target: { global: 'logTimestamp' }, default: true,

@@ -15,7 +15,8 @@ export type LogDest =
   | { kind: 'stderr' }
   | { kind: 'topic' }
   | { kind: 'file'; path: string }
-  | { kind: 'syslog' }
+  /** facility: 0-7 for local0-local7 (log_facility); absent means daemon. */
+  | { kind: 'syslog'; facility?: number }
 
 export type TlsVersion = 'tlsv1.1' | 'tlsv1.2' | 'tlsv1.3'
 
@@ -96,6 +97,8 @@ export interface GlobalConfig {
   user: string | undefined
   logDest: LogDest[]
   logType: LogType[]
+  /** log_facility: 0-7 (local0-local7); undefined = daemon. Copied into the syslog LogDest by the loader. */
+  logFacility: number | undefined
   logTimestamp: boolean
   /** strftime-like; '' = ISO 8601. */
   logTimestampFormat: string

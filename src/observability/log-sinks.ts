@@ -68,14 +68,15 @@ const SyslogSeverity: Readonly<Record<LogType, number>> = {
   unsubscribe: 6,
   websockets: 6,
 }
-/** Mosquitto's default log_facility: LOG_DAEMON. */
+/** syslog(3) facility codes: Mosquitto's default LOG_DAEMON, and LOG_LOCAL0 (log_facility 0-7 adds to it). */
 const LogDaemon = 3
+const LogLocal0 = 16
 /** Lines waiting for a syslog that does not keep up; beyond this they are dropped (and counted), not kept in memory. */
 const SyslogBacklogBytes = 1024 * 1024
 
 /**
  * `log_dest syslog`: each line as one datagram to the local syslog socket (/dev/log; journald's under
- * systemd), facility daemon, tag midge[pid], without Midge's timestamp (syslog adds its own).
+ * systemd), facility daemon (or local0-7, log_facility), tag midge[pid], without Midge's timestamp (syslog adds its own).
  *
  * /dev/log is an AF_UNIX datagram socket, which Node cannot open (`dgram` is UDP only) without a native
  * add-on. So the lines go through one long-lived logger(1) (util-linux, in Debian's essential bsdutils):
@@ -89,12 +90,17 @@ export class SyslogSink implements LogSink {
   private warned = false
   private closed = false
   private dropped = 0
+  /** facility * 8, the part of each line's <PRI> that is not the severity. */
+  private readonly facilityBits: number
 
+  /** `local`: log_facility, 0-7 for local0-local7; undefined for daemon. */
   constructor(
     private readonly socket = '/dev/log',
     private readonly warn: (message: string) => void = (m) => { process.stderr.write(`${m}\n`) },
     private readonly command = 'logger',
+    local: number | undefined = undefined,
   ) {
+    this.facilityBits = (local === undefined ? LogDaemon : LogLocal0 + local) * 8
     this.start()
   }
 
@@ -125,11 +131,11 @@ export class SyslogSink implements LogSink {
       return
     }
     if (this.dropped > 0) {
-      stdin.write(`<${LogDaemon * 8 + SyslogSeverity.warning}>Warning: ${this.dropped} log lines were not sent to syslog: it did not keep up.\n`)
+      stdin.write(`<${this.facilityBits + SyslogSeverity.warning}>Warning: ${this.dropped} log lines were not sent to syslog: it did not keep up.\n`)
       this.dropped = 0
     }
     // One line per datagram: a message's own newlines would split it.
-    stdin.write(`<${LogDaemon * 8 + SyslogSeverity[type]}>${message.replace(/\n/g, ' ')}\n`)
+    stdin.write(`<${this.facilityBits + SyslogSeverity[type]}>${message.replace(/\n/g, ' ')}\n`)
   }
 
   /** Bytes written but not yet taken by logger(1). */
@@ -201,7 +207,7 @@ export function createLogSinks(dests: readonly LogDest[]): LogSinkSet {
         case 'stderr': sinks.push(stderrSink); break
         case 'topic': topic = new TopicLogSink(); sinks.push(topic); break
         case 'file': file = new FileLogSink(d.path); sinks.push(file); break
-        case 'syslog': syslog = new SyslogSink(); sinks.push(syslog); break
+        case 'syslog': syslog = new SyslogSink(undefined, undefined, undefined, d.facility); sinks.push(syslog); break
       }
     }
   } catch (err) {

@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -42,6 +42,16 @@ function fakeDevLog(path: string): { messages: string[]; bound: Promise<void>; n
     return messages
   }
   return { messages, bound: boundP, next, close: () => child.kill() }
+}
+
+/**
+ * Returns once the broker has served a client: its start-up (which ends with installing the signal handlers,
+ * in the same turn as the "Opening … listen socket" line) is then over, so a signal sent now is handled.
+ */
+function served(port: number): void {
+  const r = spawnSync('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-t', 'started', '-m', 'x'], { encoding: 'utf8', timeout: 15_000 })
+  if (r.error !== undefined) throw new Error(`cannot run mosquitto_pub (Debian package mosquitto-clients): ${r.error.message}`)
+  assert.equal(r.status, 0, `mosquitto_pub: ${r.stderr}`)
 }
 
 test('log_dest syslog is accepted (and log_dest dlt still names what is supported)', () => {
@@ -144,7 +154,7 @@ test('the broker with log_dest syslog: its lines reach /dev/log as midge[pid] wi
     const conf = join(dir, 'midge.conf')
     writeFileSync(conf, 'user root\nlistener 0 127.0.0.1\nallow_anonymous true\nlog_dest syslog\nlog_dest stderr\n')
     midge = new MidgeProcess(['-c', conf], { wrap: devNamespace(join(dir, 'log.sock'), dir) })
-    await midge.opened(1)
+    served((await midge.opened(1))[0]?.port as number)
     const pid = midge.child.pid as number
     const find = async (re: RegExp): Promise<string> => {
       for (let i = 0; i < 150; i++) {
@@ -159,6 +169,56 @@ test('the broker with log_dest syslog: its lines reach /dev/log as midge[pid] wi
     assert.ok(!midge.lines.some((l) => l.includes('log_dest syslog')), midge.lines.join('\n'))
     assert.equal(await midge.stop(), 0)
     await find(/terminating \(SIGTERM\)\.$/)
+  } finally {
+    await midge?.stop()
+    devLog.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('log_facility 0-7 is local0-local7 in the syslog destination; other values name file:line', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'midge-syslog-'))
+  try {
+    const file = join(dir, 'c.conf')
+    writeFileSync(file, 'log_facility 5\nlog_dest syslog\n')
+    assert.deepEqual(loadConfig(file).global.logDest, [{ kind: 'syslog', facility: 5 }])
+    writeFileSync(file, 'log_dest syslog\n')
+    assert.deepEqual(loadConfig(file).global.logDest, [{ kind: 'syslog' }])
+    writeFileSync(file, 'log_dest syslog\nlog_facility 8\n')
+    assert.throws(() => loadConfig(file), (err: Error & { errors?: Array<{ message: string; line?: number }> }) =>
+      (err.errors ?? []).some((e) => e.line === 2 && /log_facility/.test(e.message) && /0 to 7/.test(e.message)), 'log_facility 8 accepted')
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('the broker with log_facility 5 logs to local5; a SIGHUP after changing it to 0 logs to local0', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'midge-syslog-'))
+  const devLog = fakeDevLog(join(dir, 'log.sock'))
+  let midge: MidgeProcess | undefined
+  try {
+    await devLog.bound
+    const conf = join(dir, 'midge.conf')
+    const write = (facility: number): void => writeFileSync(conf, `user root\nlistener 0 127.0.0.1\nallow_anonymous true\nlog_dest syslog\nlog_dest stderr\nlog_facility ${facility}\n`)
+    write(5)
+    midge = new MidgeProcess(['-c', conf], { wrap: devNamespace(join(dir, 'log.sock'), dir) })
+    served((await midge.opened(1))[0]?.port as number)
+    const pid = midge.child.pid as number
+    const find = async (re: RegExp): Promise<string> => {
+      for (let i = 0; i < 150; i++) {
+        const m = devLog.messages.find((x) => re.test(x))
+        if (m !== undefined) return m
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      throw new Error(`no ${re} in syslog; got ${JSON.stringify(devLog.messages)}; broker log:\n${midge?.lines.join('\n')}`)
+    }
+    // <PRI> = facility * 8 + severity: local5 is 21, notice 5 → 173; local0 is 16 → 133.
+    assert.match(await find(/midge version .* starting$/), new RegExp(`^<173>.* midge\\[${pid}\\]: midge version \\S+ starting$`))
+    write(0)
+    midge.child.kill('SIGHUP')
+    await midge.waitFor(/Configuration reloaded\./)
+    assert.match(await find(/Configuration reloaded\.$/), new RegExp(`^<133>.* midge\\[${pid}\\]: Configuration reloaded\\.$`))
+    assert.equal(await midge.stop(), 0, midge.lines.join('\n'))
   } finally {
     await midge?.stop()
     devLog.close()
