@@ -8,15 +8,21 @@
  */
 import type { Duplex } from 'node:stream'
 import type { QoS } from './protocol/constants.js'
+import { isValidTopicName } from './protocol/topic.js'
 import type { Broker } from './broker/broker.js'
 import type { BrokerOptions, ListenerInfo } from './broker/options.js'
 import { loadConfigText } from './config/load.js'
 import type { MidgeConfig } from './config/types.js'
-import { startMidge, type MidgeRuntime, type RuntimeEvents, type RuntimeListener } from './server/runtime.js'
+import type { LogSink, LogType } from './observability/logger.js'
+import type { Properties } from './protocol/packets.js'
+import { startMidge, type MidgeRuntime, type RuntimeEvents, type RuntimeListener, type StartOptions } from './server/runtime.js'
 
 export type { Broker } from './broker/broker.js'
 export type { BrokerOptions, ListenerInfo } from './broker/options.js'
 export type { MidgeConfig } from './config/types.js'
+export type { LogType } from './observability/logger.js'
+export type { Properties } from './protocol/packets.js'
+export type { QoS } from './protocol/constants.js'
 export { ConfigError, ConfigInvalidError } from './config/errors.js'
 export { loadConfig, loadConfigText } from './config/load.js'
 export { MidgeRuntime, startMidge, StartFailure } from './server/index.js'
@@ -36,6 +42,25 @@ export interface CreateBrokerOptions {
   configFile?: string
   /** BrokerOptions that win over the config's (kept across reloads). */
   broker?: Partial<BrokerOptions>
+  /**
+   * Where log lines go (mosquitto's wording; `type` as log_type). Default: the config's log_dest when it
+   * has one, else nowhere.
+   */
+  log?: (line: string, type: LogType) => void
+}
+
+export interface PublishOptions {
+  topic: string
+  payload: string | Uint8Array
+  qos?: QoS
+  retain?: boolean
+  /** MQTT 5 properties to forward (e.g. contentType, userProperties, messageExpiryInterval). */
+  properties?: Properties
+}
+
+export interface HandleOptions {
+  /** Who is at the other end, for logs and brute-force accounting. Default 'custom'. */
+  remoteAddress?: string
 }
 
 export interface MidgeBroker {
@@ -45,44 +70,59 @@ export interface MidgeBroker {
   readonly runtime: MidgeRuntime
   /** Every listener of the config with its bound addresses. */
   listeners(): RuntimeListener[]
-  /** Publishes from the host application, as if a client had (no client id, ACLs do not apply). */
-  publish(topic: string, payload: string | Uint8Array, opts?: { qos?: QoS; retain?: boolean }): void
+  /** Publishes from the host application to every matching subscriber (ACLs do not apply). Returns whether anyone matched. */
+  publish(message: PublishOptions): boolean
   on<E extends keyof RuntimeEvents>(event: E, fn: (...args: RuntimeEvents[E]) => void): MidgeBroker
+  off<E extends keyof RuntimeEvents>(event: E, fn: (...args: RuntimeEvents[E]) => void): MidgeBroker
   /**
    * Speaks MQTT on a connected stream of the application's own transport. Such clients get the global
    * security settings (allow_anonymous, password_file, acl_file of the config).
    */
-  handle(stream: Duplex, peer?: { address?: string }): void
+  handle(stream: Duplex, options?: HandleOptions): void
   /** Applies new mosquitto.conf text (or the running text again, re-reading its files) as SIGHUP does. */
   reload(config?: string): Promise<boolean>
   close(): Promise<void>
 }
 
-/** With neither `config` nor `host`/`port`: anonymous clients on 127.0.0.1:1883; errors and warnings on stderr. */
+/** With neither `config` nor `host`/`port`: anonymous clients on 127.0.0.1:1883, logging nowhere. Resolves once the listeners are open. */
 export async function createBroker(opts: CreateBrokerOptions = {}): Promise<MidgeBroker> {
   const load = (text: string | undefined): MidgeConfig => loadConfigText(configText(text, opts), opts.configFile === undefined ? {} : { file: opts.configFile })
   let text = opts.config
-  const runtime = await startMidge(load(text), opts.broker === undefined ? {} : { broker: opts.broker })
+  const cfg = load(text)
+  const start: StartOptions = opts.broker === undefined ? {} : { broker: opts.broker }
+  const log = opts.log
+  if (log !== undefined) start.logSinks = [{ write: (line, type) => log(line, type) } satisfies LogSink]
+  else if (cfg.global.origins['log_dest'] === undefined) start.logSinks = []
+  const runtime = await startMidge(cfg, start)
   const broker = runtime.broker
   const info: ListenerInfo = { name: 'handle', allowAnonymous: false, mountPoint: '', protocol: 'mqtt' }
   const followConfig = (): void => { info.allowAnonymous = runtime.config.global.security.allowAnonymous ?? false }
   followConfig()
+  let handled = 0
   const port = runtime.listeners().find((l) => l.addresses.length > 0)?.addresses[0]?.port ?? 0
   const api: MidgeBroker = {
     port,
     broker,
     runtime,
     listeners: () => runtime.listeners(),
-    publish(topic, payload, o = {}) {
-      broker.publish(topic, Buffer.from(payload), o.qos ?? 0, o.retain ?? false, undefined)
+    publish(m) {
+      const { topic, qos = 0, retain = false, properties } = m
+      if (typeof topic !== 'string' || !isValidTopicName(topic)) throw new TypeError(`publish: invalid topic name '${String(topic)}'`)
+      if (qos !== 0 && qos !== 1 && qos !== 2) throw new TypeError(`publish: QoS must be 0, 1 or 2, not ${String(qos)}`)
+      const payload = typeof m.payload === 'string' ? Buffer.from(m.payload) : Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength)
+      return broker.publish(topic, payload, qos, retain, properties)
     },
     on(event, fn) {
       runtime.on(event, fn)
       return api
     },
-    handle(stream, peer = {}) {
-      const address = peer.address ?? 'embedded'
-      broker.handle(stream, info, { remoteAddress: address, remoteIp: address })
+    off(event, fn) {
+      runtime.off(event, fn)
+      return api
+    },
+    handle(stream, o = {}) {
+      const address = o.remoteAddress ?? 'custom'
+      broker.handle(stream, info, { remoteAddress: `${address}#${++handled}`, remoteIp: address })
     },
     async reload(config) {
       if (config !== undefined) text = config
@@ -101,6 +141,6 @@ function configText(config: string | undefined, opts: CreateBrokerOptions): stri
   if (/\s/.test(host) || host === '') throw new TypeError(`createBroker: host '${host}' is not an address`)
   const port = opts.port ?? (config === undefined ? 1883 : undefined)
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new TypeError(`createBroker: port ${port} is not a port number (0-65535; 0 picks a free one)`)
-  if (config === undefined) return `log_type error\nlog_type warning\nlistener ${port} ${host}\nallow_anonymous true\n`
+  if (config === undefined) return `listener ${port} ${host}\nallow_anonymous true\n`
   return port === undefined ? config : `${config}\nlistener ${port} ${host}\n`
 }

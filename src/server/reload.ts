@@ -37,7 +37,8 @@ export async function reloadRuntime(rt: MidgeRuntime, source: ReloadSource): Pro
     return false
   }
   let sinks: LogSinkSet | undefined
-  const sameDest = JSON.stringify(next.global.logDest) === JSON.stringify(rt.cfg.global.logDest)
+  // The application's own sinks (StartOptions.logSinks) stay whatever log_dest says.
+  const sameDest = rt.options.logSinks !== undefined || JSON.stringify(next.global.logDest) === JSON.stringify(rt.cfg.global.logDest)
   if (!sameDest) {
     try {
       sinks = createLogSinks(next.global.logDest)

@@ -29,7 +29,7 @@ import type { BrokerOptions, ListenerInfo } from '../broker/options.js'
 import { formatWarning } from '../config/errors.js'
 import { isTlsListener, type ListenerConfig, type MidgeConfig } from '../config/types.js'
 import { createLogSinks, type LogSinkSet } from '../observability/log-sinks.js'
-import { Logger, stderrSink } from '../observability/logger.js'
+import { Logger, stderrSink, type LogSink } from '../observability/logger.js'
 import type { TlsListener } from '../transport/tls.js'
 import { VERSION } from '../version.js'
 import type { AcmeListeners } from './acme-listeners.js'
@@ -52,6 +52,8 @@ export interface StartOptions {
   dropPrivileges?: boolean
   /** BrokerOptions that win over the config's, at start and after every reload (createBroker's overrides). */
   broker?: Partial<BrokerOptions>
+  /** Where log lines go instead of the config's log_dest (an embedding application's own logger; [] = nowhere). */
+  logSinks?: LogSink[]
 }
 
 export type ListenerKind = 'mqtt' | 'websockets' | 'tls' | 'wss'
@@ -180,7 +182,7 @@ export class MidgeRuntime {
   async openLog(): Promise<void> {
     const cfg = this.cfg
     try {
-      this.sinks = createLogSinks(cfg.global.logDest)
+      this.sinks = this.options.logSinks === undefined ? createLogSinks(cfg.global.logDest) : fixedSinks(this.options.logSinks)
     } catch (err) {
       throw new StartFailure(`cannot open the log file: ${(err as Error).message}`, false, false)
     }
@@ -354,6 +356,11 @@ export class MidgeRuntime {
   private removePidFile(): void {
     if (this.pidFile !== undefined) removePidFile(this.pidFile)
   }
+}
+
+/** The application's sinks, in place of log_dest: nothing to open, reopen or close. */
+function fixedSinks(sinks: LogSink[]): LogSinkSet {
+  return { sinks, topic: undefined, file: undefined, syslog: undefined, reopen: () => undefined, close: () => undefined }
 }
 
 /**

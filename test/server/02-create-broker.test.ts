@@ -33,7 +33,7 @@ test('createBroker({ port: 0 }): a free port, MQTT.js connects, publish() from t
     const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${b.port}`, opts())
     try {
       const got = await subscribed(c, 'app/news')
-      b.publish('app/news', 'hello from the host', { qos: 1 })
+      assert.equal(b.publish({ topic: 'app/news', payload: 'hello from the host', qos: 1 }), true)
       assert.equal(await got.first, 'hello from the host')
     } finally {
       await c.endAsync()
@@ -48,7 +48,7 @@ test('handle(stream): a client on the application\'s own transport shares the br
   let inner: mqtt.MqttClient | undefined
   try {
     const [server, client] = memoryPair()
-    b.handle(server, { address: 'in-process' })
+    b.handle(server, { remoteAddress: 'in-process' })
     inner = new mqtt.MqttClient(() => client as never, { ...opts(), clientId: 'inner' })
     await new Promise<void>((resolve, reject) => { inner?.once('connect', () => resolve()); inner?.once('error', reject) })
     const tcp = await mqtt.connectAsync(`mqtt://127.0.0.1:${b.port}`, opts())
@@ -73,10 +73,13 @@ test('config text: read like a file (a bad line is named), its listeners served;
   })
   let b: MidgeBroker | undefined
   try {
-    b = await createBroker({ config: 'log_dest none\nlistener 0 127.0.0.1\nallow_anonymous false\n' })
+    const lines: string[] = []
+    b = await createBroker({ config: 'log_dest none\nlistener 0 127.0.0.1\nallow_anonymous false\n', log: (line) => lines.push(line) })
     const port = b.port
+    assert.ok(lines.some((l) => l.endsWith(`Opening ipv4 listen socket on 127.0.0.1 port ${port} (listener 0#0).`)), lines.join('\n'))
     await assert.rejects(mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, opts()), /Not authorized|Bad User Name or Password|refused/i)
     assert.equal(await b.reload('log_dest none\nlistener 0 127.0.0.1\nallow_anonymous true\n'), true)
+    assert.ok(lines.some((l) => l.endsWith('Configuration reloaded.')), lines.join('\n'))
     const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, opts())
     await c.endAsync()
   } finally {
