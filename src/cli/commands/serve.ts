@@ -35,6 +35,9 @@ export async function run(argv: string[]): Promise<number> {
   }
   // Like mosquitto -d: configuration errors are reported to the terminal before going to the background.
   if (args.daemon) return daemonize(argv)
+  // Caught from before the start: a SIGTERM while the listeners open (systemd stopping a unit that is still
+  // starting, a test that saw the first "Opening" line) stops the broker cleanly once the start is over.
+  const stopSignal = nextStopSignal()
   let runtime: MidgeRuntime
   try {
     runtime = await startMidge(cfg, { dropPrivileges: true })
@@ -48,11 +51,26 @@ export async function run(argv: string[]): Promise<number> {
     return 1
   }
   await toDaemonParent({ ready: true })
-  return serve(args, runtime)
+  return serve(args, runtime, stopSignal)
+}
+
+/** The first SIGINT or SIGTERM from now on (a second one gets the default action: the process ends at once). */
+function nextStopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals) => (): void => {
+      process.off('SIGINT', onInt)
+      process.off('SIGTERM', onTerm)
+      resolve(signal)
+    }
+    const onInt = on('SIGINT')
+    const onTerm = on('SIGTERM')
+    process.on('SIGINT', onInt)
+    process.on('SIGTERM', onTerm)
+  })
 }
 
 /** Signals and systemd around a started runtime, until SIGTERM or SIGINT; the exit status. */
-function serve(args: ServeArgs, runtime: MidgeRuntime): Promise<number> {
+async function serve(args: ServeArgs, runtime: MidgeRuntime, stopSignal: Promise<NodeJS.Signals>): Promise<number> {
   const systemd = new SystemdNotifier(process.env['NOTIFY_SOCKET'], runtime.logger)
   void systemd.ready(runtime.status())
   let reloading = Promise.resolve()
@@ -68,23 +86,15 @@ function serve(args: ServeArgs, runtime: MidgeRuntime): Promise<number> {
     })
   }
   process.on('SIGHUP', onHup)
-  return new Promise<number>((resolve) => {
-    let stopping = false
-    const stop = async (signal: string): Promise<void> => {
-      if (stopping) return
-      stopping = true
-      runtime.logger.notice(`midge version ${VERSION} terminating (${signal}).`)
-      const told = systemd.stopping()
-      process.off('SIGHUP', onHup)
-      // The process's hashing threads: queued password checks fail now instead of delaying the exit.
-      sharedHashThreads().release()
-      await runtime.close()
-      await told
-      resolve(0)
-    }
-    process.once('SIGINT', () => { void stop('SIGINT') })
-    process.once('SIGTERM', () => { void stop('SIGTERM') })
-  })
+  const signal = await stopSignal
+  runtime.logger.notice(`midge version ${VERSION} terminating (${signal}).`)
+  const told = systemd.stopping()
+  process.off('SIGHUP', onHup)
+  // The process's hashing threads: queued password checks fail now instead of delaying the exit.
+  sharedHashThreads().release()
+  await runtime.close()
+  await told
+  return 0
 }
 
 /** Set in the copy that `-d` starts in the background: it has an IPC channel to the waiting parent. */
