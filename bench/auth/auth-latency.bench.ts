@@ -24,7 +24,7 @@ import { formatPasswordHash, hashPassword } from '../../src/auth/password-hash.j
 import { AuthThrottle, ThrottledAuthenticator } from '../../src/auth/throttle.js'
 import { FileLogSink } from '../../src/observability/log-sinks.js'
 import { Logger } from '../../src/observability/logger.js'
-import { startServer } from '../../src/server.js'
+import { startServer } from '../../src/server/index.js'
 
 const { values } = parseArgs({ options: { attempts: { type: 'string', default: '200' }, bound: { type: 'string', default: '50' } } })
 const Attempts = Number(values.attempts)

@@ -4,7 +4,7 @@
  * the log store without fsync (kill -9 safe), `fsync` = with fdatasync per commit (power-loss safe).
  */
 import { silentLogger } from '../../src/observability/logger.js'
-import { localOnlyPlan, startServer } from '../../src/server.js'
+import { localOnlyPlan, startServer } from '../../src/server/index.js'
 
 async function main(): Promise<void> {
   const [mode, dir] = process.argv.slice(2)

@@ -45,6 +45,8 @@ export interface IssuedCertificate {
   key: string
 }
 
+// Process-wide on purpose: acme-client's axios defaults (and so these settings and interceptor) are global to
+// the process, and an agent per ACME server serves every runtime that talks to that server.
 let acmeModule: Promise<AcmeModule> | undefined
 const agents = new Map<string, https.Agent>()
 

@@ -126,7 +126,7 @@ export class AcmeStateDir {
 
   /**
    * Installs a new certificate and key. The key goes first: the listener's watcher groups events for
-   * 250 ms, and serve.ts reloads explicitly once both are in place.
+   * 250 ms, and the runtime (server/runtime.ts) reloads explicitly once both are in place.
    */
   installCertificate(files: CertificateFiles, fullchain: string, key: string): void {
     this.write(files.keyfile, key)

@@ -130,6 +130,8 @@ export class HashThreads {
   }
 }
 
+// Process-wide on purpose (see the header): threads are per process, not per broker. Only the process's owner
+// (`midge serve` at SIGTERM) calls release(); an embedded runtime's close() leaves the pool to the others.
 let shared: HashThreads | undefined
 
 /**

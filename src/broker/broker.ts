@@ -38,6 +38,8 @@ export class Broker {
   readonly shared = new SharedTrie<SubEntry>()
   readonly retained = new RetainedIndex<Message>()
   readonly stats = new BrokerStats()
+  /** Values other parts add under $SYS/broker/ (e.g. a TLS listener's certificate), read at each $SYS publish. */
+  readonly sysValues = new Map<string, () => string>()
   readonly startedAt = Date.now()
   /**
    * The Receive Maximum announced to v5 clients now: max_inflight_messages, as in mosquitto, so one number

@@ -1,14 +1,13 @@
 /**
  * $SYS/broker/... topics, published retained every sys_interval seconds with mosquitto's names so
- * existing dashboards keep working. Other modules add their own values through `extra`.
+ * existing dashboards keep working. Other parts add their own values through the broker's `sysValues`
+ * (per broker: two brokers in one process never show each other's values).
  */
 import type { Broker } from './broker.js'
 
 export class SysPublisher {
   private readonly broker: Broker
   private readonly timer: NodeJS.Timeout
-  /** Values contributed by other parts (e.g. TLS expiry), read at each publish. */
-  static readonly extra = new Map<string, () => string>()
 
   constructor(broker: Broker, intervalSeconds: number) {
     this.broker = broker
@@ -35,7 +34,7 @@ export class SysPublisher {
       ['retained messages/count', String(b.retained.size)],
       ['heap/current', String(process.memoryUsage().heapUsed)],
     ]
-    for (const [k, f] of SysPublisher.extra) values.push([k, f()])
+    for (const [k, f] of b.sysValues) values.push([k, f()])
     for (const [k, v] of values) b.publish(`$SYS/broker/${k}`, Buffer.from(v), 0, true, undefined)
   }
 

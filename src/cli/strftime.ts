@@ -103,6 +103,7 @@ interface Zone {
   dst?: string
 }
 
+// Process-wide on purpose: the zone follows the process's TZ, and is re-read whenever TZ changes.
 let zoneCache: { tz: string | undefined; zone: Zone | null } | null = null
 
 function loadZone (): Zone | null {

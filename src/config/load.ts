@@ -5,11 +5,12 @@
  * check` (cli/commands/check.ts) adds those checks.
  */
 import { isIP } from 'node:net'
+import { dirname, resolve } from 'node:path'
 import { LogTypes, type LogType } from '../observability/logger.js'
 import {
   ConfigError, ConfigErrorCode, ConfigInvalidError, formatLocation, type ConfigWarning, type SourceLocation,
 } from './errors.js'
-import { parseConfigFile, type ConfigEntry } from './parse.js'
+import { parseConfigFile, parseConfigText, type ConfigEntry, type ParsedConfig } from './parse.js'
 import { BridgeBlocks } from './bridge-blocks.js'
 import { classifyOption, findOption, OptionTable, suggestOption, type OptionSpec } from './schema.js'
 import type {
@@ -57,7 +58,23 @@ export interface LoadOptions {
 
 /** Reads and validates a config file. Throws ConfigInvalidError listing every problem. */
 export function loadConfig(file: string, opts: LoadOptions = {}): MidgeConfig {
-  const parsed = parseConfigFile(file, opts.from === undefined ? {} : { from: opts.from })
+  return build(parseConfigFile(file, opts.from === undefined ? {} : { from: opts.from }))
+}
+
+/**
+ * Validates a config given as mosquitto.conf text, exactly as loadConfig does a file. `file` names the text
+ * in messages (`file:line: …`) and its directory is where relative paths resolve; without it the text is
+ * `(config text)` in the working directory. Throws ConfigInvalidError listing every problem.
+ */
+export function loadConfigText(text: string, opts: { file?: string } = {}): MidgeConfig {
+  const file = opts.file === undefined ? ConfigTextName : resolve(opts.file)
+  return build(parseConfigText(text, file, opts.file === undefined ? process.cwd() : dirname(file)))
+}
+
+/** What a config given as text without a file name is called in messages. */
+export const ConfigTextName = '(config text)'
+
+function build(parsed: ParsedConfig): MidgeConfig {
   const b = new Builder(parsed.baseDir)
   b.errors.push(...parsed.errors)
   if (parsed.files.length > 0) b.run(parsed.entries)

@@ -77,10 +77,18 @@ export interface ParseOptions {
 /** Reads the main config file and every include_dir file. Never throws for config problems: they land in `errors`. */
 export function parseConfigFile(path: string, opts: ParseOptions = {}): ParsedConfig {
   const file = resolve(path)
-  const baseDir = dirname(file)
+  const errors: ConfigError[] = []
+  const text = readConfigText(file, opts.from ?? { file: path, line: 0 }, errors)
+  if (text === undefined) return { file, baseDir: dirname(file), files: [], entries: [], errors }
+  return parseConfigText(text, file, dirname(file))
+}
+
+/**
+ * A main config given as text (an embedding application's): parsed as if read from `file`, which names it
+ * in messages and whose directory relative paths and include_dir resolve against.
+ */
+export function parseConfigText(text: string, file: string, baseDir: string): ParsedConfig {
   const out: ParsedConfig = { file, baseDir, files: [], entries: [], errors: [] }
-  const text = readConfigText(file, opts.from ?? { file: path, line: 0 }, out.errors)
-  if (text === undefined) return out
   out.files.push(file)
   for (const entry of parseText(text, file)) {
     if (entry.key !== 'include_dir') {

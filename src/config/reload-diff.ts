@@ -1,7 +1,7 @@
 /**
  * What a SIGHUP can and cannot apply: compares the running config with the newly loaded one, option by
  * option from the table, and lists the changed options that need a restart (listeners, user, pid_file,
- * persistence, …). Reloadable ones are applied by serve.ts.
+ * persistence, …). Reloadable ones are applied by server/reload.ts.
  */
 import { OptionTable } from './schema.js'
 import type { ListenerConfig, MidgeConfig } from './types.js'

@@ -1,5 +1,5 @@
 /**
- * The typed result of loading a config: what serve.ts, transport/ and auth/ consume. Option names map onto
+ * The typed result of loading a config: what server/ (the runtime), transport/ and auth/ consume. Option names map onto
  * these camelCase fields in schema.ts only.
  */
 import type { BridgeOptions } from '../bridge/options.js'
@@ -7,7 +7,7 @@ import type { BrokerOptions } from '../broker/options.js'
 import type { LogType } from '../observability/logger.js'
 import type { ConfigWarning, SourceLocation } from './errors.js'
 
-/** The BrokerOptions fields a config file can set (not the logger or auth objects, which serve.ts builds). */
+/** The BrokerOptions fields a config file can set (not the logger or auth objects, which server/ builds). */
 export type ConfigurableBrokerOptions = Omit<BrokerOptions, 'logger' | 'authenticator' | 'authorizer'>
 
 export type LogDest =

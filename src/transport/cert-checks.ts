@@ -27,6 +27,7 @@ export function findIssuer(cert: X509Certificate, pool: readonly X509Certificate
   return pool.find((c) => cert.checkIssued(c) && safeVerify(cert, c))
 }
 
+// Process-wide on purpose: Node's bundled root store is the same for every listener and never changes.
 let systemRoots: X509Certificate[] | undefined
 /** Node's bundled root store, parsed once, when a leaf's issuer is in none of the listener's files. */
 function rootStore(): X509Certificate[] {

@@ -1,7 +1,7 @@
 /**
  * The TLS listener (mosquitto's `listener 8883` with certfile/keyfile/cafile): accepts connections,
  * completes the handshake, works out the certificate username (use_identity_as_username /
- * use_subject_as_username) and hands the socket on. No MQTT here: serve.ts passes each socket to
+ * use_subject_as_username) and hands the socket on. No MQTT here: server/tls-listeners.ts passes each socket to
  * broker.handle().
  *
  * The certificate is swapped with server.setSecureContext(): new handshakes get the new certificate,
@@ -198,7 +198,7 @@ function certLabel(info: CertificateInfo): string {
 
 /**
  * The $SYS values of a TLS listener, as (key under `$SYS/broker/`, reader) pairs for the broker's $SYS
- * publisher (serve.ts registers them; transport/ does not import the broker). Readers run at each
+ * publisher (server/tls-listeners.ts adds them to the broker's sysValues; transport/ does not import the broker). Readers run at each
  * publish, so a swapped certificate shows at the next interval.
  *   tls/LISTENER/certificate/expires        2027-02-23T12:49:20.000Z
  *   tls/LISTENER/certificate/days_left      89

@@ -6,7 +6,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { silentLogger } from '../../src/observability/logger.js'
-import { startServer, type RunningServer } from '../../src/server.js'
+import { startServer, type RunningServer } from '../../src/server/index.js'
 import { connected, freePort, LocalMidge, once, Peer } from './support.js'
 
 async function remoteMidge (): Promise<RunningServer> {

@@ -19,7 +19,7 @@ import { parseBridgeEntries } from '../../src/config/bridge-blocks.js'
 import { parseText } from '../../src/config/parse.js'
 import { Logger, silentLogger, type LogSink } from '../../src/observability/logger.js'
 import type { PublishPacket } from '../../src/protocol/index.js'
-import { startServer, type RunningServer } from '../../src/server.js'
+import { startServer, type RunningServer } from '../../src/server/index.js'
 
 export const MosquittoBin = '/usr/sbin/mosquitto'
 

@@ -22,7 +22,7 @@ import type {
   AckPacket, AuthPacket, ConnackPacket, ConnectPacket, DisconnectPacket, Packet, PingreqPacket, PingrespPacket,
   Properties, PublishPacket, SubackPacket, SubscribePacket, UnsubackPacket, UnsubscribePacket, WillMessage,
 } from '../../src/protocol/packets.js'
-import { startServer, type RunningServer } from '../../src/server.js'
+import { startServer, type RunningServer } from '../../src/server/index.js'
 import { memoryPair } from '../../src/transport/memory-pair.js'
 
 // ---- in-memory duplex pair -----------------------------------------------------------------------

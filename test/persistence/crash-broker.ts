@@ -4,7 +4,7 @@
  * listens. Log lines go to stderr. It does not depend on the CLI or the config loader on purpose.
  */
 import { Logger } from '../../src/observability/logger.js'
-import { localOnlyPlan, startServer } from '../../src/server.js'
+import { localOnlyPlan, startServer } from '../../src/server/index.js'
 
 async function main(): Promise<void> {
   const [dir, port] = process.argv.slice(2)

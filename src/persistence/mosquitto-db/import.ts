@@ -1,7 +1,7 @@
 /**
  * Taking over a Mosquitto store: when the configured store file is Mosquitto's mosquitto.db, its content
  * is written into a new Midge store through the Store interface (one snapshot), and the original is kept,
- * untouched, as `<file>.imported-<time>`. Used at start-up (server.ts) and by `midge import-mosquitto`.
+ * untouched, as `<file>.imported-<time>`. Used at start-up (server/start-server.ts) and by `midge import-mosquitto`.
  *
  * Never silent and never fatal for damage: whatever parses is imported, every skipped part is reported.
  * Only a failure to write the new store stops the start, after putting the original back.

@@ -1,10 +1,11 @@
 /**
- * Assembles a running Midge: one Broker plus its listeners. `midge serve` and the tests call this;
- * config/ turns a mosquitto.conf into a ServerPlan.
+ * One Broker with its store and its plain TCP and websockets listeners, from a ServerPlan: the lower layer
+ * of the runtime (runtime.ts builds the plan from a MidgeConfig and adds TLS, wss, ACME and bridges), also
+ * used directly by tests and benchmarks.
  */
-import { Broker } from './broker/broker.js'
-import type { BrokerOptions, ListenerInfo } from './broker/options.js'
-import { startTcpListener, type RunningListener } from './transport/tcp.js'
+import { Broker } from '../broker/broker.js'
+import type { BrokerOptions, ListenerInfo } from '../broker/options.js'
+import { startTcpListener, type RunningListener } from '../transport/tcp.js'
 // ws (the package), the store and the Mosquitto importer are loaded only by a plan that uses them: together
 // they are about half of the start-up time and 10 MB of RSS (docs/performance.md). startServer runs before
 // the broker drops root, so whatever it loads is loaded while every installed file is still readable.
@@ -53,8 +54,8 @@ export function localOnlyPlan(port = 1883): ServerPlan {
 export async function startServer(plan: ServerPlan): Promise<RunningServer> {
   const options = { ...plan.broker }
   let broker: Broker | undefined
-  const persistence = plan.persistence === undefined ? undefined : await Promise.all([import('./persistence/log-store.js'), import('./persistence/mosquitto-db/import.js')])
-  const ws = plan.listeners.some((l) => l.protocol === 'websockets') ? await import('./transport/ws.js') : undefined
+  const persistence = plan.persistence === undefined ? undefined : await Promise.all([import('../persistence/log-store.js'), import('../persistence/mosquitto-db/import.js')])
+  const ws = plan.listeners.some((l) => l.protocol === 'websockets') ? await import('../transport/ws.js') : undefined
   if (plan.persistence !== undefined && persistence !== undefined) options.store = new persistence[0].LogStore({ ...plan.persistence, onError: (message) => broker?.options.logger.error(message) })
   broker = new Broker(options)
   const listeners: RunningListener[] = []
