@@ -11,7 +11,7 @@ export { Bridge, BridgeState, formatAddress } from './bridge.js'
 export type { BridgeStateValue } from './bridge.js'
 export { bridgeOptions, BridgeDefaults, defaultLocalClientId, defaultNotificationTopic, defaultRemoteClientId } from './options.js'
 export type { BridgeAddress, BridgeDirection, BridgeOptions, BridgeTlsOptions, BridgeTlsVersion, BridgeTopicSpec } from './options.js'
-export { BridgeTopic, mapIncoming, mapOutgoing, topicMatches, topicSpecProblem } from './topic-map.js'
+export { BridgeTopic, mapIncoming, mapOutgoing, topicSpecProblem } from './topic-map.js'
 export { RestartBackoff } from './backoff.js'
 
 export interface RunningBridges {

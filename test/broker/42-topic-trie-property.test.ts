@@ -7,6 +7,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { TopicTrie } from '../../src/broker/topic-trie.js'
+import { topicMatches } from '../../src/protocol/index.js'
 
 function referenceMatch (filter: string, topic: string): boolean {
   const f = filter.split('/')
@@ -54,6 +55,10 @@ test('the reference matcher agrees with the spec examples it is checked against'
   assert.equal(referenceMatch('#', '$SYS/x'), false)
   assert.equal(referenceMatch('$SYS/#', '$SYS/x'), true)
   assert.equal(referenceMatch('a/b/#', 'a'), false)
+})
+
+test('the trie applies the rules of the one matcher (protocol topicMatches): the reference agrees with it', () => {
+  fc.assert(fc.property(filterArb, topicArb, (f, t) => referenceMatch(f, t) === topicMatches(f, t)), { numRuns: 3000 })
 })
 
 test('TopicTrie matches exactly like the reference matcher under random add/remove/match', () => {
