@@ -5,6 +5,7 @@
  */
 import { hostname } from 'node:os'
 import type { ProtocolVersion, QoS } from '../protocol/index.js'
+import type { TlsVersionName } from '../transport/tls-context.js'
 
 export type BridgeDirection = 'in' | 'out' | 'both'
 
@@ -24,12 +25,12 @@ export interface BridgeAddress {
   port: number
 }
 
-export type BridgeTlsVersion = 'tlsv1.1' | 'tlsv1.2' | 'tlsv1.3'
+export type BridgeTlsVersion = TlsVersionName
 
 /** TLS towards the remote: on when bridge_cafile or bridge_capath is set, as in Mosquitto. */
 export interface BridgeTlsOptions {
   cafile: string | undefined
-  /** Every *.crt / *.pem file in it is trusted (Node has no hashed-directory lookup). */
+  /** Read by transport/cert-files.ts's readCapath rule. */
   capath: string | undefined
   certfile: string | undefined
   keyfile: string | undefined

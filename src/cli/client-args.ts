@@ -8,6 +8,7 @@ import type { ProtocolVersion, QoS } from '../protocol/index.js'
 import { parseProperty } from './client-props.js'
 import type { CommandProperties } from './client-props.js'
 import { checkFormat } from './sub-format.js'
+import { TlsVersions } from '../transport/tls-context.js'
 
 export type ClientKind = 'pub' | 'sub'
 export type PubMode = 'none' | 'message' | 'file' | 'stdin-file' | 'stdin-line' | 'null'
@@ -146,7 +147,7 @@ function parseFlags (kind: ClientKind, argv: readonly string[]): ClientConfig | 
       case '--tls-use-os-certs': cfg.tls.useOsCerts = true; break
       case '--tls-version': {
         const v = value('version')
-        if (!['tlsv1.3', 'tlsv1.2', 'tlsv1.1'].includes(v)) throw new ArgError(`Error: Invalid TLS version '${v}': use tlsv1.3, tlsv1.2 or tlsv1.1.`)
+        if (!Object.hasOwn(TlsVersions, v)) throw new ArgError(`Error: Invalid TLS version '${v}': use tlsv1.3, tlsv1.2 or tlsv1.1.`)
         cfg.tls.version = v
         break
       }

@@ -12,7 +12,7 @@ import type { BridgeTlsOptions, BridgeTopicSpec } from '../bridge/options.js'
 import {
   bridgeAddresses, bridgeProtocolVersion, bridgeTopic, restartTimeout, startType, topicName, word,
 } from './bridge-values.js'
-import { bool, dirPath, int, oneOf, path, text, type ValueType } from './value-types.js'
+import { bool, dirPath, int, path, text, tlsVersion, type ValueType } from './value-types.js'
 import type { BridgeAddress } from '../bridge/options.js'
 import type { ProtocolVersion } from '../protocol/index.js'
 
@@ -116,14 +116,14 @@ export const BridgeOptionTable: readonly BridgeOptionSpec[] = [
   opt({ name: 'bridge_cafile', type: path, default: '(unset)', set: (d, v) => { d.tls.cafile = v },
     doc: 'PEM CA certificate(s) that signed the remote\'s certificate. Setting this or `bridge_capath` turns TLS on; the remote\'s name is checked against the address.' }),
   opt({ name: 'bridge_capath', type: dirPath, default: '(unset)', set: (d, v) => { d.tls.capath = v },
-    doc: 'Directory of PEM CA certificates (every `*.crt` and `*.pem` file is trusted), e.g. /etc/ssl/certs for a Let\'s Encrypt certificate.' }),
+    doc: 'Directory of CA certificates, e.g. /etc/ssl/certs for a Let\'s Encrypt certificate: every regular file in it holding PEM certificates is trusted (as `capath`).' }),
   opt({ name: 'bridge_certfile', type: path, default: '(unset)', set: (d, v) => { d.tls.certfile = v },
     doc: 'PEM client certificate for a remote that requires one; needs `bridge_keyfile`.' }),
   opt({ name: 'bridge_keyfile', type: path, default: '(unset)', set: (d, v) => { d.tls.keyfile = v },
     doc: 'PEM private key of `bridge_certfile`.' }),
   opt({ name: 'bridge_insecure', type: bool, default: 'false', set: (d, v) => { d.tls.insecure = v },
     doc: 'Do not check that the remote certificate names the host connected to (the chain is still verified). For tests only: anyone with a certificate from the same CA could pose as the remote.' }),
-  opt({ name: 'bridge_tls_version', type: oneOf(['tlsv1.3', 'tlsv1.2', 'tlsv1.1'] as const), default: 'tlsv1.2', set: (d, v) => { d.tls.version = v },
+  opt({ name: 'bridge_tls_version', type: tlsVersion, default: 'tlsv1.2', set: (d, v) => { d.tls.version = v },
     doc: 'Lowest TLS version used with the remote.' }),
   opt({ name: 'bridge_alpn', type: word, default: '(unset)', set: (d, v) => { d.tls.alpn = v },
     doc: 'ALPN protocol name offered in the TLS handshake, for remotes serving several protocols on one port.' }),
