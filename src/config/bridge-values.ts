@@ -9,6 +9,7 @@ import { BridgeDefaults } from '../bridge/options.js'
 import { topicSpecProblem } from '../bridge/topic-map.js'
 import type { ProtocolVersion, QoS } from '../protocol/index.js'
 import { BadValue, type ValueType } from './value-types.js'
+import { hostPort } from '../transport/peer-address.js'
 
 /** Mosquitto's placeholder for "no prefix" (and, as the pattern, "the prefixes are the whole topics"). */
 const Empty = '""'
@@ -96,7 +97,7 @@ export const bridgeAddresses: ValueType<BridgeAddress[]> = {
     if (list.length === 0) throw new BadValue()
     return list.map(parseBridgeAddress)
   },
-  show: (v) => v.map((a) => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`)).join(' '),
+  show: (v) => v.map((a) => hostPort(a.host, a.port)).join(' '),
 }
 
 /** `restart_timeout CONSTANT` or `restart_timeout BASE CAP`, whole seconds of at least 1. */
