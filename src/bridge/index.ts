@@ -9,7 +9,6 @@ import type { BridgeOptions } from './options.js'
 
 export { Bridge, BridgeState } from './bridge.js'
 export type { BridgeStateValue } from './bridge.js'
-export { bridgeOptions, BridgeDefaults, defaultLocalClientId, defaultNotificationTopic, defaultRemoteClientId } from './options.js'
 export type { BridgeAddress, BridgeDirection, BridgeOptions, BridgeTlsOptions, BridgeTlsVersion, BridgeTopicSpec } from './options.js'
 export { BridgeTopic, mapIncoming, mapOutgoing, topicSpecProblem } from './topic-map.js'
 export { RestartBackoff } from './backoff.js'

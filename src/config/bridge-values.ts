@@ -5,7 +5,6 @@
  */
 import { isIP } from 'node:net'
 import type { BridgeAddress, BridgeDirection, BridgeTopicSpec } from '../bridge/options.js'
-import { BridgeDefaults } from '../bridge/options.js'
 import { topicSpecProblem } from '../bridge/topic-map.js'
 import type { ProtocolVersion, QoS } from '../protocol/index.js'
 import { BadValue, type ValueType } from './value-types.js'
@@ -80,13 +79,16 @@ export function parseBridgeAddress (w: string): BridgeAddress {
   if (bracket === null && host.includes(':') && isIP(host) !== 6) {
     throw new BadValue(`bridge address '${w}': an IPv6 address needs its port: ${isIP(w) === 6 ? `[${w}]:1883` : '[::1]:1883'}`)
   }
-  if (port === undefined) return { host, port: BridgeDefaults.port }
+  if (port === undefined) return { host, port: MqttPort }
   const n = Number(port)
   if (!/^\d+$/.test(port) || n < 1 || n > 65535) {
     throw new BadValue(`bridge address '${w}': port '${port}' is not a number from 1 to 65535${host.includes(':') && bracket === null ? ' (an IPv6 address needs its port: ::1:1883 or [::1]:1883)' : ''}`)
   }
   return { host, port: n }
 }
+
+/** An address without a port: MQTT's registered port, as Mosquitto. */
+const MqttPort = 1883
 
 export const bridgeAddresses: ValueType<BridgeAddress[]> = {
   label: 'HOST[:PORT] [HOST[:PORT]]…',
