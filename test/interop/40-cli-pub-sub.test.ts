@@ -13,7 +13,7 @@ import { parseClientArgs } from '../../src/cli/client-args.js'
 import { refusedArgsOutput } from '../../src/cli/client-usage.js'
 import { Brokers, startBrokers } from '../client/support/brokers.js'
 import type { BrokerKind, BrokerProcess, Refusal } from '../client/support/brokers.js'
-import { freePort } from '../client/support/broker-process.js'
+import { freePort } from '../helpers/ports.js'
 import { midge, run, runMidge, start } from '../client/support/cli.js'
 import type { RunResult } from '../client/support/cli.js'
 

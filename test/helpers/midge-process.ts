@@ -1,6 +1,7 @@
 /**
- * Runs `node bin/midge.js ARGS` as a child process and follows its log (stdout + stderr) line by line,
- * so tests wait for log events instead of sleeping.
+ * The one runner of Midge's real binary, `node bin/midge.js ARGS`, for every test that needs the process (a
+ * broker, `midge check`, `midge -d`): it follows the output (stdout + stderr) line by line, so tests wait for log
+ * events instead of sleeping, and run() takes a command to its end with a bound on how long that may take.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { resolve } from 'node:path'
@@ -19,7 +20,15 @@ export class MidgeProcess {
   readonly child: ChildProcess
   readonly lines: string[] = []
   private waiters: Array<{ re: RegExp; from: number; resolve: (m: RegExpMatchArray) => void }> = []
+  /** Once the output pipes have closed too: every line is in `lines`. */
   readonly exited: Promise<number | null>
+  /** Once the process itself has ended, its pipes maybe still held open (by a daemon it forked). */
+  readonly ended: Promise<number | null>
+  /** Everything printed so far, as it came. */
+  output = ''
+  /** The same, each stream apart. */
+  stdout = ''
+  stderr = ''
 
   /** `wrap`: a command that runs `node bin/midge.js ARGS` itself (e.g. in a namespace), given as its leading arguments. */
   constructor(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; wrap?: string[] } = {}) {
@@ -28,6 +37,7 @@ export class MidgeProcess {
     this.child = spawn(cmd as string, argv, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] })
     let partial = ''
     const onData = (d: Buffer): void => {
+      this.output += d.toString()
       partial += d.toString()
       let nl: number
       while ((nl = partial.indexOf('\n')) !== -1) {
@@ -36,9 +46,38 @@ export class MidgeProcess {
         this.check()
       }
     }
-    this.child.stdout?.on('data', onData)
-    this.child.stderr?.on('data', onData)
-    this.exited = new Promise((done) => this.child.on('close', (code) => done(code)))
+    this.child.stdout?.on('data', (d: Buffer) => { this.stdout += d.toString(); onData(d) })
+    this.child.stderr?.on('data', (d: Buffer) => { this.stderr += d.toString(); onData(d) })
+    // A command that cannot start (the `wrap` missing) reads as an exit with its reason in the output.
+    const failed = new Promise<null>((done) => this.child.once('error', (err) => {
+      this.output += `cannot run ${String(cmd)}: ${err.message}\n`
+      this.lines.push(`cannot run ${String(cmd)}: ${err.message}`)
+      done(null)
+    }))
+    this.exited = Promise.race([failed, new Promise<number | null>((done) => this.child.on('close', (code) => done(code)))])
+    this.ended = Promise.race([failed, new Promise<number | null>((done) => this.child.on('exit', (code) => done(code)))])
+  }
+
+  /**
+   * `midge ARGS` to its end: the exit status and all it printed. `until: 'exit'` stops waiting when the process
+   * ends even if a child it forked keeps the pipes open (`midge -d`). Killed, and rejected, after `timeoutMs`.
+   */
+  static async run(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; wrap?: string[]; until?: 'close' | 'exit'; timeoutMs?: number } = {}): Promise<{ code: number | null; out: string; stdout: string; stderr: string }> {
+    const m = new MidgeProcess(args, opts)
+    const timeoutMs = opts.timeoutMs ?? 20_000
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        m.child.kill('SIGKILL')
+        reject(new Error(`midge ${args.join(' ')} did not finish within ${timeoutMs} ms; output:\n${m.output}`))
+      }, timeoutMs)
+    })
+    try {
+      const code = await Promise.race([opts.until === 'exit' ? m.ended : m.exited, late])
+      return { code, out: m.output, stdout: m.stdout, stderr: m.stderr }
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   private check(): void {
