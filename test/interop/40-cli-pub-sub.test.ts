@@ -141,6 +141,16 @@ function brokerSuite (kind: BrokerKind): void {
     assert.equal((await left.result).stdout.toString(), 'ret/b B\n')
   })
 
+  test('midge sub -T uses the one topic matcher: + one level (the empty one too), # the parent level and below', async () => {
+    const sub = await midgeSub('tf/#', ['-v', '-T', 'tf/+/x', '-T', 'tf/p/#', '-C', '2'])
+    for (const t of ['tf/a/x', 'tf//x', 'tf/p', 'tf/p/q/r', 'tf/a/y', 'tf/a/x/deeper']) {
+      assert.equal((await run('mosquitto_pub', [...P(), '-t', t, '-m', 'm', '-q', '1'])).code, 0)
+    }
+    const r = await sub.result
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.stdout.toString(), 'tf/a/y m\ntf/a/x/deeper m\n')
+  })
+
   test('midge sub -E exits after SUBACK, -U unsubscribes, -W times out with exit code 27 as mosquitto_sub', async () => {
     const [e, w, wm] = await Promise.all([
       runMidge(['sub', ...P(), '-t', 'e/1', '-t', 'e/2', '-q', '1', '-E', '-d', '-i', 'exiter']),
