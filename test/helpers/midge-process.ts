@@ -20,15 +20,7 @@ export class MidgeProcess {
   readonly child: ChildProcess
   readonly lines: string[] = []
   private waiters: Array<{ re: RegExp; from: number; resolve: (m: RegExpMatchArray) => void }> = []
-  /** Once the output pipes have closed too: every line is in `lines`. */
   readonly exited: Promise<number | null>
-  /** Once the process itself has ended, its pipes maybe still held open (by a daemon it forked). */
-  readonly ended: Promise<number | null>
-  /** Everything printed so far, as it came. */
-  output = ''
-  /** The same, each stream apart. */
-  stdout = ''
-  stderr = ''
 
   /** `wrap`: a command that runs `node bin/midge.js ARGS` itself (e.g. in a namespace), given as its leading arguments. */
   constructor(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; wrap?: string[] } = {}) {
@@ -37,7 +29,6 @@ export class MidgeProcess {
     this.child = spawn(cmd as string, argv, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] })
     let partial = ''
     const onData = (d: Buffer): void => {
-      this.output += d.toString()
       partial += d.toString()
       let nl: number
       while ((nl = partial.indexOf('\n')) !== -1) {
@@ -46,38 +37,33 @@ export class MidgeProcess {
         this.check()
       }
     }
-    this.child.stdout?.on('data', (d: Buffer) => { this.stdout += d.toString(); onData(d) })
-    this.child.stderr?.on('data', (d: Buffer) => { this.stderr += d.toString(); onData(d) })
-    // A command that cannot start (the `wrap` missing) reads as an exit with its reason in the output.
-    const failed = new Promise<null>((done) => this.child.once('error', (err) => {
-      this.output += `cannot run ${String(cmd)}: ${err.message}\n`
-      this.lines.push(`cannot run ${String(cmd)}: ${err.message}`)
-      done(null)
-    }))
-    this.exited = Promise.race([failed, new Promise<number | null>((done) => this.child.on('close', (code) => done(code)))])
-    this.ended = Promise.race([failed, new Promise<number | null>((done) => this.child.on('exit', (code) => done(code)))])
+    this.child.stdout?.on('data', onData)
+    this.child.stderr?.on('data', onData)
+    this.exited = new Promise((done) => this.child.on('close', (code) => done(code)))
   }
 
   /**
-   * `midge ARGS` to its end: the exit status and all it printed. `until: 'exit'` stops waiting when the process
-   * ends even if a child it forked keeps the pipes open (`midge -d`). Killed, and rejected, after `timeoutMs`.
+   * `midge ARGS` to its end: the exit status and all it printed, both streams together (`out`) and apart.
+   * `until: 'exit'` stops waiting when the process ends even if a child it forked keeps the pipes open
+   * (`midge -d`). A `wrap` command that cannot start reads as status null with the reason in `out`. Killed,
+   * and rejected, after `timeoutMs`.
    */
   static async run(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; wrap?: string[]; until?: 'close' | 'exit'; timeoutMs?: number } = {}): Promise<{ code: number | null; out: string; stdout: string; stderr: string }> {
     const m = new MidgeProcess(args, opts)
+    const r = { code: null as number | null, out: '', stdout: '', stderr: '' }
+    m.child.stdout?.on('data', (d: Buffer) => { r.stdout += d.toString(); r.out += d.toString() })
+    m.child.stderr?.on('data', (d: Buffer) => { r.stderr += d.toString(); r.out += d.toString() })
     const timeoutMs = opts.timeoutMs ?? 20_000
     let timer: NodeJS.Timeout | undefined
-    const late = new Promise<never>((_resolve, reject) => {
+    const code = await new Promise<number | null>((resolve, reject) => {
+      m.child.once('error', (err) => { r.out += `cannot run ${(opts.wrap ?? [process.execPath])[0]}: ${err.message}\n`; resolve(null) })
+      m.child.once(opts.until === 'exit' ? 'exit' : 'close', (c: number | null) => resolve(c))
       timer = setTimeout(() => {
         m.child.kill('SIGKILL')
-        reject(new Error(`midge ${args.join(' ')} did not finish within ${timeoutMs} ms; output:\n${m.output}`))
+        reject(new Error(`midge ${args.join(' ')} did not finish within ${timeoutMs} ms; output:\n${r.out}`))
       }, timeoutMs)
-    })
-    try {
-      const code = await Promise.race([opts.until === 'exit' ? m.ended : m.exited, late])
-      return { code, out: m.output, stdout: m.stdout, stderr: m.stderr }
-    } finally {
-      clearTimeout(timer)
-    }
+    }).finally(() => clearTimeout(timer))
+    return { ...r, code }
   }
 
   private check(): void {

@@ -7,7 +7,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
-import net from 'node:net'
 import type { TestContext } from 'node:test'
 import { localOnlyPlan, startServer } from '../../src/server/index.js'
 import { silentLogger } from '../../src/observability/logger.js'
@@ -131,14 +130,6 @@ test('the seed exchange verbatim: mosquitto_sub -h localhost -t test / mosquitto
   assert.equal(await s.exit(), 0, 'mosquitto_sub exits cleanly on SIGTERM')
 })
 
-/** Resolves once something accepts TCP connections on host:port. */
-async function listening (host: string, port: number): Promise<void> {
-  await waitUntilAsync(() => new Promise<boolean>((resolve) => {
-    const s = net.connect({ host, port }, () => { s.destroy(); resolve(true) })
-    s.once('error', () => resolve(false))
-  }), `a listener on ${host}:${port}`)
-}
-
 async function waitUntilAsync (cond: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
   const start = Date.now()
   while (!(await cond())) {
@@ -154,7 +145,8 @@ test('the seed exchange against the real binary: node bin/midge.js -p PORT, then
     midge.child.kill('SIGKILL')
     await midge.exited
   })
-  await listening('127.0.0.1', port)
+  // Its log says when both loopback sockets are open; a broker that dies first fails with its log.
+  await midge.guard(midge.opened(2), 'midge -p to open its listeners', 30_000)
   const s = sub(t, ['-h', 'localhost', '-t', 'test', '-p', String(port)])
   // no in-process broker to look at: publish until the subscriber has caught one (it subscribes within ms)
   await waitUntilAsync(async () => {
@@ -165,7 +157,7 @@ test('the seed exchange against the real binary: node bin/midge.js -p PORT, then
   assert.equal(s.lines[0], 'hello world')
   s.kill('SIGTERM')
   assert.equal(await s.exit(), 0)
-  assert.equal(await midge.stop(), 0, `midge exits with status 0 on SIGTERM; output: ${midge.output}`)
+  assert.equal(await midge.stop(), 0, `midge exits with status 0 on SIGTERM; output: ${midge.lines.join('\n')}`)
 })
 
 for (const v of Versions) {

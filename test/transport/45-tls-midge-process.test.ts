@@ -28,7 +28,7 @@ async function startMidge(conf: string, listeners: number): Promise<{ proc: Midg
   fs.writeFileSync(file, conf)
   const proc = new MidgeProcess(['-c', file, '-v'])
   const opened = await proc.guard(proc.opened(listeners), 'the listeners')
-  assert.ok(opened.every((o) => o.tls), proc.output)
+  assert.ok(opened.every((o) => o.tls), proc.lines.join('\n'))
   return { proc, ports: opened.map((o) => o.port) }
 }
 
@@ -66,7 +66,7 @@ use_identity_as_username true
     le.renew(second)
     for (;;) {
       if ((await probe(port, { ca: readPem(pki.root.cert) })).fingerprint === second.fingerprint) break
-      assert.ok(Date.now() - renewedAt < 2000, `the renewal was not served within 2 s:\n${midge.proc.output}`)
+      assert.ok(Date.now() - renewedAt < 2000, `the renewal was not served within 2 s:\n${midge.proc.lines.join('\n')}`)
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
     const renewed = await runMosquitto('mosquitto_pub', [...target(port), ...tls, '-t', 'test', '-m', 'after renewal', '-q', '1'])
