@@ -28,11 +28,12 @@
  *
  * Speed: canRead/canPublish run per message. Per client (cached in a WeakMap on the ClientIdentity
  * object, dropped on reload) the rules are compiled once into two arrays of pre-split filters with the
- * patterns already substituted; a check is a linear scan with an allocation-free matcher, no RegExp.
+ * patterns already substituted; a check is a linear scan with the allocation-free topicMatches, no RegExp.
  */
 import { readFile } from 'node:fs/promises'
 import { AuthError, AuthErrorCode } from './errors.js'
-import { filterCovers, filterMatchesTopic, filtersIntersect, isValidAclFilter, splitLevels } from './topic-match.js'
+import { isValidFilterLevels, topicMatches } from '../protocol/topic.js'
+import { filterCovers, filtersIntersect, splitLevels } from './topic-match.js'
 import type { Authorizer, ClientIdentity } from './types.js'
 
 export const AclAccess = { Deny: 0, Read: 1, Write: 2, ReadWrite: 3 } as const
@@ -118,7 +119,7 @@ export function parseAcl(text: string, file = '<acl_file>'): AclRules {
       access = a
       filter = sp[2]!.trim()
     }
-    if (!isValidAclFilter(filter)) {
+    if (!isValidFilterLevels(filter)) {
       throw aclError(`invalid topic filter '${filter}' (+ and # must fill a whole level, # only at the end)`, file, lineNo)
     }
     const rule: AclRule = { access, filter, line: lineNo }
@@ -147,10 +148,14 @@ export async function loadAcl(file: string): Promise<AclRules> {
 /** One rule ready for matching. */
 class CompiledRule {
   readonly deny: boolean
+  /** Substituted; what topicMatches reads per message. */
+  readonly filter: string
+  /** The same, split, for the filter-against-filter relations of SUBSCRIBE. */
   readonly levels: string[]
-  constructor(deny: boolean, levels: string[]) {
+  constructor(deny: boolean, filter: string) {
     this.deny = deny
-    this.levels = levels
+    this.filter = filter
+    this.levels = splitLevels(filter)
   }
 }
 
@@ -188,7 +193,7 @@ function compileClientRules(rules: AclRules, clientId: string, username: string 
   const read: CompiledRule[] = []
   const write: CompiledRule[] = []
   const add = (access: AclAccess, filter: string): void => {
-    const r = new CompiledRule(access === AclAccess.Deny, splitLevels(filter))
+    const r = new CompiledRule(access === AclAccess.Deny, filter)
     if (access === AclAccess.Deny || (access & AclAccess.Read) !== 0) read.push(r)
     if (access === AclAccess.Deny || (access & AclAccess.Write) !== 0) write.push(r)
   }
@@ -208,7 +213,7 @@ function compileClientRules(rules: AclRules, clientId: string, username: string 
 function decide(list: readonly CompiledRule[], topic: string): boolean {
   for (let i = 0; i < list.length; i++) {
     const r = list[i]!
-    if (filterMatchesTopic(r.levels, topic)) return !r.deny
+    if (topicMatches(r.filter, topic)) return !r.deny
   }
   return false
 }
@@ -272,7 +277,7 @@ export class AclAuthorizer implements Authorizer {
   }
 
   canSubscribe(client: ClientIdentity, filter: string): boolean {
-    if (!isValidAclFilter(filter)) return false
+    if (!isValidFilterLevels(filter)) return false
     const levels = splitLevels(filter)
     const list = this.forClient(client).read
     for (let i = 0; i < list.length; i++) {

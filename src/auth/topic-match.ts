@@ -1,60 +1,24 @@
 /**
- * Topic filter relations the ACL needs, on filters pre-split into levels.
+ * Filter-against-filter relations the ACL needs for SUBSCRIBE, on filters pre-split into levels. Matching a
+ * filter against a topic name (PUBLISH, delivery) is protocol/topic.ts's topicMatches, the project's one matcher;
+ * these two extend its rules to a wildcard on both sides:
  *
- *   filterMatchesTopic(F, t)  t is one of the topics F matches            (PUBLISH, delivery: per message)
  *   filtersIntersect(A, F)    some topic is matched by both A and F        (SUBSCRIBE: may F ever read via A?)
  *   filterCovers(A, F)        every topic F matches is also matched by A   (SUBSCRIBE: does deny A refuse F?)
  *
- * All three apply [MQTT-4.7.2-1]: a filter whose first level is `+` or `#` never matches a topic that
- * starts with `$`, which is what keeps `$SYS/#` private unless an ACL line names `$SYS` itself.
- * filterMatchesTopic runs per message: it walks the topic string with indexOf/startsWith and allocates nothing.
+ * Both apply [MQTT-4.7.2-1]: a filter whose first level is `+` or `#` never matches a topic that starts with
+ * `$`, which is what keeps `$SYS/#` private unless an ACL line names `$SYS` itself.
  */
 
 const DOLLAR = 0x24
 
-/** Splits a filter that has already been validated (see isValidAclFilter). */
+/** Splits a filter that has already been validated (isValidFilterLevels). */
 export function splitLevels(filter: string): string[] {
   return filter.split('/')
 }
 
-/** Mosquitto's mosquitto_sub_topic_check: `+` and `#` fill a whole level, `#` only last, 1..65535 chars. */
-export function isValidAclFilter(filter: string): boolean {
-  if (filter.length === 0 || filter.length > 65535) return false
-  const levels = filter.split('/')
-  for (let i = 0; i < levels.length; i++) {
-    const l = levels[i]!
-    if (l === '#') {
-      if (i !== levels.length - 1) return false
-    } else if (l !== '+' && (l.includes('+') || l.includes('#'))) {
-      return false
-    }
-  }
-  return true
-}
-
 function isWildcard(level: string): boolean {
   return level === '+' || level === '#'
-}
-
-export function filterMatchesTopic(levels: readonly string[], topic: string): boolean {
-  const tlen = topic.length
-  const dollar = tlen > 0 && topic.charCodeAt(0) === DOLLAR
-  let pos = 0
-  for (let i = 0; i < levels.length; i++) {
-    const level = levels[i]!
-    // '#' also matches the parent level ("a/#" matches "a"), so test it before running out of topic.
-    if (level === '#') return !(i === 0 && dollar)
-    if (pos > tlen) return false
-    let end = topic.indexOf('/', pos)
-    if (end < 0) end = tlen
-    if (level === '+') {
-      if (i === 0 && dollar) return false
-    } else if (end - pos !== level.length || !topic.startsWith(level, pos)) {
-      return false
-    }
-    pos = end + 1
-  }
-  return pos === tlen + 1
 }
 
 /** The `$` rule at level 0: a wildcard on one side cannot meet a `$` literal on the other. */

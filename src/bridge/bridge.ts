@@ -27,13 +27,14 @@ import type { Broker } from '../broker/broker.js'
 import { ClientErrorCode, MqttClient } from '../client/index.js'
 import type { ClientError, SubscribeRequest } from '../client/index.js'
 import type { Logger } from '../observability/logger.js'
-import { ConnackReturnCode, encodedSize, isValidTopicName, PacketType } from '../protocol/index.js'
+import { ConnackReturnCode, encodedSize, isValidTopicName, PacketType, topicMatches } from '../protocol/index.js'
 import type { ConnackPacket, Properties, PublishPacket, QoS, Subscription } from '../protocol/index.js'
 import { RestartBackoff } from './backoff.js'
 import { LocalLink } from './local-link.js'
 import type { BridgeAddress, BridgeOptions } from './options.js'
 import { remoteClientOptions } from './remote-options.js'
-import { BridgeTopic, mapIncoming, mapOutgoing, topicMatches } from './topic-map.js'
+import { BridgeTopic, mapIncoming, mapOutgoing } from './topic-map.js'
+import { hostPort } from '../transport/peer-address.js'
 
 export const BridgeState = { Idle: 0, Connecting: 1, Connected: 2, Waiting: 3, Stopped: 4 } as const
 export type BridgeStateValue = (typeof BridgeState)[keyof typeof BridgeState]
@@ -402,8 +403,8 @@ function forwardable (props: Properties | undefined): Properties | undefined {
   return Object.keys(out).length === 0 ? undefined : out
 }
 
-export function formatAddress (a: BridgeAddress): string {
-  return net.isIPv6(a.host) ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`
+function formatAddress (a: BridgeAddress): string {
+  return hostPort(a.host, a.port)
 }
 
 function noop (): void {}

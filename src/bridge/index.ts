@@ -7,11 +7,10 @@ import type { Logger } from '../observability/logger.js'
 import { Bridge } from './bridge.js'
 import type { BridgeOptions } from './options.js'
 
-export { Bridge, BridgeState, formatAddress } from './bridge.js'
+export { Bridge, BridgeState } from './bridge.js'
 export type { BridgeStateValue } from './bridge.js'
-export { bridgeOptions, BridgeDefaults, defaultLocalClientId, defaultNotificationTopic, defaultRemoteClientId } from './options.js'
 export type { BridgeAddress, BridgeDirection, BridgeOptions, BridgeTlsOptions, BridgeTlsVersion, BridgeTopicSpec } from './options.js'
-export { BridgeTopic, mapIncoming, mapOutgoing, topicMatches, topicSpecProblem } from './topic-map.js'
+export { BridgeTopic, mapIncoming, mapOutgoing, topicSpecProblem } from './topic-map.js'
 export { RestartBackoff } from './backoff.js'
 
 export interface RunningBridges {

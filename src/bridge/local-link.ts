@@ -19,12 +19,9 @@ import type { Duplex } from 'node:stream'
 import type { Broker } from '../broker/broker.js'
 import type { ListenerInfo } from '../broker/options.js'
 import type { Authenticator, Authorizer } from '../auth/types.js'
-import { Decoder, encode, PacketType, ReasonCode } from '../protocol/index.js'
+import { Decoder, encode, NeverExpires, PacketType, ReasonCode } from '../protocol/index.js'
 import type { ConnackPacket, Packet, PublishPacket, SubackPacket, Subscription } from '../protocol/index.js'
 import { memoryPair } from '../transport/memory-pair.js'
-
-/** Session Expiry Interval meaning "never" [MQTT-3.1.2-23 ff.]. */
-const NeverExpires = 0xffffffff
 
 export interface LocalLinkOptions {
   /** The `connection` name, for the connection's address in logs (`bridge:NAME`). */

@@ -1,10 +1,10 @@
 /**
- * What one bridge is told: mosquitto.conf's `connection` block in the bridge's own camelCase. config/ parses
- * the block into this (src/config/bridge-blocks.ts); an embedder can build one directly. Defaults follow
- * Mosquitto 2.0 (mosquitto.conf(5), "Configuring Bridges") except where a comment says otherwise.
+ * What one bridge is told: mosquitto.conf's `connection` block in the bridge's own camelCase, every field
+ * resolved. config/ parses the block into this (src/config/bridge-blocks.ts), taking the defaults from the bridge
+ * option table (src/config/bridge-options.ts), their one home; the bridge applies none of its own.
  */
-import { hostname } from 'node:os'
 import type { ProtocolVersion, QoS } from '../protocol/index.js'
+import type { TlsVersionName } from '../transport/tls-context.js'
 
 export type BridgeDirection = 'in' | 'out' | 'both'
 
@@ -24,12 +24,12 @@ export interface BridgeAddress {
   port: number
 }
 
-export type BridgeTlsVersion = 'tlsv1.1' | 'tlsv1.2' | 'tlsv1.3'
+export type BridgeTlsVersion = TlsVersionName
 
 /** TLS towards the remote: on when bridge_cafile or bridge_capath is set, as in Mosquitto. */
 export interface BridgeTlsOptions {
   cafile: string | undefined
-  /** Every *.crt / *.pem file in it is trusted (Node has no hashed-directory lookup). */
+  /** Read by transport/cert-files.ts's readCapath rule. */
   capath: string | undefined
   certfile: string | undefined
   keyfile: string | undefined
@@ -81,69 +81,4 @@ export interface BridgeOptions {
   maxPacketSize: number
   /** Unsubscribe `out`-only topics on the remote, so a topic that used to be `in` stops flowing in. */
   attemptUnsubscribe: boolean
-}
-
-export const BridgeDefaults = {
-  port: 1883,
-  roundRobin: false,
-  cleanSession: false,
-  keepalive: 60,
-  /** Mosquitto 2's "restart_timeout 5 30". */
-  restartBase: 5,
-  restartCap: 30,
-  protocolVersion: 4 as ProtocolVersion,
-  tryPrivate: true,
-  notifications: true,
-  notificationsLocalOnly: false,
-  startType: 'automatic' as const,
-  outgoingRetain: true,
-  maxPacketSize: 0,
-  attemptUnsubscribe: true,
-  /** Mosquitto refuses smaller keepalive_interval values. */
-  minKeepalive: 5,
-} as const
-
-/** Mosquitto's default remote client id: `hostname.NAME`. */
-export function defaultRemoteClientId (name: string): string {
-  return `${hostname()}.${name}`
-}
-
-/** Mosquitto's default local client id: `local.REMOTE_CLIENTID`. */
-export function defaultLocalClientId (remoteClientId: string): string {
-  return `local.${remoteClientId}`
-}
-
-/** Mosquitto's default notification topic. */
-export function defaultNotificationTopic (remoteClientId: string): string {
-  return `$SYS/broker/connection/${remoteClientId}/state`
-}
-
-/** A bridge with every default, for embedders and tests: name, addresses and topics are all it needs. */
-export function bridgeOptions (o: Pick<BridgeOptions, 'name' | 'addresses' | 'topics'> & Partial<BridgeOptions>): BridgeOptions {
-  const remoteClientId = o.remoteClientId ?? defaultRemoteClientId(o.name)
-  const cleanSession = o.cleanSession ?? BridgeDefaults.cleanSession
-  return {
-    roundRobin: BridgeDefaults.roundRobin,
-    remoteUsername: undefined,
-    remotePassword: undefined,
-    localUsername: undefined,
-    keepalive: BridgeDefaults.keepalive,
-    restartTimeout: { base: BridgeDefaults.restartBase, cap: BridgeDefaults.restartCap },
-    protocolVersion: BridgeDefaults.protocolVersion,
-    tryPrivate: BridgeDefaults.tryPrivate,
-    notifications: BridgeDefaults.notifications,
-    notificationsLocalOnly: BridgeDefaults.notificationsLocalOnly,
-    tls: undefined,
-    bindAddress: undefined,
-    startType: BridgeDefaults.startType,
-    outgoingRetain: BridgeDefaults.outgoingRetain,
-    maxPacketSize: BridgeDefaults.maxPacketSize,
-    attemptUnsubscribe: BridgeDefaults.attemptUnsubscribe,
-    ...o,
-    remoteClientId,
-    localClientId: o.localClientId ?? defaultLocalClientId(remoteClientId),
-    cleanSession,
-    localCleanSession: o.localCleanSession ?? cleanSession,
-    notificationTopic: o.notificationTopic ?? defaultNotificationTopic(remoteClientId),
-  }
 }

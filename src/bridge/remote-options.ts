@@ -1,35 +1,16 @@
 /**
- * BridgeOptions + one address → the MqttClient options of one connection attempt. TLS files are read here,
- * at each attempt, so a renewed CA bundle or client certificate is picked up at the next reconnection.
+ * BridgeOptions + one address → the MqttClient options of one connection attempt. TLS files are read
+ * (client/tls-options.ts) at each attempt, so a renewed CA bundle or client certificate is picked up at the next reconnection.
  */
-import { readdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import type { ConnectionOptions } from 'node:tls'
 import type { ClientOptions } from '../client/index.js'
+import { clientTlsOptions } from '../client/tls-options.js'
+import { NeverExpires } from '../protocol/index.js'
 import type { BridgeAddress, BridgeOptions, BridgeTlsOptions } from './options.js'
 
-const TlsVersions = { 'tlsv1.1': 'TLSv1.1', 'tlsv1.2': 'TLSv1.2', 'tlsv1.3': 'TLSv1.3' } as const
-
-/** Session Expiry Interval "never": a v5 bridge without cleansession keeps its remote session like a v3 one. */
-const NeverExpires = 0xffffffff
-
-/** Throws (an fs error naming the file) when a certificate or key cannot be read. */
+/** Throws a ClientTlsFileError naming the file when a certificate, key or the capath cannot be read. */
 export function tlsConnectionOptions (t: BridgeTlsOptions): ConnectionOptions {
-  const ca: Buffer[] = []
-  if (t.cafile !== undefined) ca.push(readFileSync(t.cafile))
-  if (t.capath !== undefined) {
-    // Mosquitto hands capath to OpenSSL's hashed lookup; Node has none, so every certificate file is loaded.
-    for (const name of readdirSync(t.capath).sort()) {
-      if (name.endsWith('.crt') || name.endsWith('.pem')) ca.push(readFileSync(join(t.capath, name)))
-    }
-  }
-  const o: ConnectionOptions = { ca }
-  if (t.certfile !== undefined) o.cert = readFileSync(t.certfile)
-  if (t.keyfile !== undefined) o.key = readFileSync(t.keyfile)
-  if (t.insecure) o.checkServerIdentity = () => undefined
-  if (t.version !== undefined) o.minVersion = TlsVersions[t.version]
-  if (t.alpn !== undefined) o.ALPNProtocols = [t.alpn]
-  return o
+  return clientTlsOptions(t).options
 }
 
 /**

@@ -15,7 +15,7 @@
  * One addition to Mosquitto: an incoming message whose topic matches no in/both remote topic is dropped
  * (a remote session kept from an older configuration must not inject topics this one never asked for).
  */
-import { isValidTopicFilter, isValidTopicName } from '../protocol/index.js'
+import { isValidTopicFilter, isValidTopicName, topicMatches } from '../protocol/index.js'
 import type { QoS } from '../protocol/index.js'
 import type { BridgeDirection, BridgeTopicSpec } from './options.js'
 
@@ -64,40 +64,6 @@ export function topicSpecProblem (spec: BridgeTopicSpec): string | undefined {
     return `the ${side} topic '${filter}' is not a valid topic filter${hint}`
   }
   return undefined
-}
-
-/**
- * Whether topic name `topic` matches `filter` ([MQTT-4.7]): '+' one level, '#' this level and all below
- * (including the parent), and no wildcard first level matches a '$' topic [MQTT-4.7.2-1]. Index scans, no
- * split: this runs for every bridged message.
- */
-export function topicMatches (filter: string, topic: string): boolean {
-  const fl = filter.length
-  const tl = topic.length
-  const f0 = filter.charCodeAt(0)
-  if (topic.charCodeAt(0) === 0x24 && (f0 === 0x23 || f0 === 0x2b)) return false
-  let fi = 0
-  let ti = 0
-  for (;;) {
-    const c = filter.charCodeAt(fi)
-    if (c === 0x23) return true // '#'
-    if (c === 0x2b) { // '+': the whole of this topic level
-      while (ti < tl && topic.charCodeAt(ti) !== 0x2f) ti++
-      fi++
-    } else {
-      while (fi < fl && filter.charCodeAt(fi) !== 0x2f) {
-        if (ti >= tl || topic.charCodeAt(ti) !== filter.charCodeAt(fi)) return false
-        fi++
-        ti++
-      }
-      if (ti < tl && topic.charCodeAt(ti) !== 0x2f) return false
-    }
-    // Both sit at the end of a level.
-    if (fi >= fl) return ti >= tl
-    fi++ // the filter's '/'
-    if (ti >= tl) return filter.charCodeAt(fi) === 0x23 && fi + 1 === fl // "a/#" matches "a"
-    ti++ // the topic's '/'
-  }
 }
 
 /** The remote topic of a local message (Mosquitto's send__publish remapping). */

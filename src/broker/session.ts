@@ -12,8 +12,7 @@ import type { Message } from './message.js'
 import type { Connection } from './connection.js'
 import type { ListenerInfo } from './options.js'
 
-/** Seconds meaning "never expires" (v5 Session Expiry Interval 0xFFFFFFFF). */
-export const NeverExpires = 0xffffffff
+export { NeverExpires } from '../protocol/constants.js'
 
 export class SubEntry {
   readonly session: Session

@@ -3,11 +3,12 @@
  * meanings, defaults and refusals. One table-free parser, as mosquitto's client_config_line_proc, because
  * most flags need their own check and sentence; the sentences are mosquitto's, with the program name ours.
  */
-import { isValidTopicFilter, isValidTopicName } from '../protocol/index.js'
+import { isValidTopicFilter, isValidTopicName, NeverExpires } from '../protocol/index.js'
 import type { ProtocolVersion, QoS } from '../protocol/index.js'
 import { parseProperty } from './client-props.js'
 import type { CommandProperties } from './client-props.js'
 import { checkFormat } from './sub-format.js'
+import { TlsVersions } from '../transport/tls-context.js'
 
 export type ClientKind = 'pub' | 'sub'
 export type PubMode = 'none' | 'message' | 'file' | 'stdin-file' | 'stdin-line' | 'null'
@@ -146,7 +147,7 @@ function parseFlags (kind: ClientKind, argv: readonly string[]): ClientConfig | 
       case '--tls-use-os-certs': cfg.tls.useOsCerts = true; break
       case '--tls-version': {
         const v = value('version')
-        if (!['tlsv1.3', 'tlsv1.2', 'tlsv1.1'].includes(v)) throw new ArgError(`Error: Invalid TLS version '${v}': use tlsv1.3, tlsv1.2 or tlsv1.1.`)
+        if (!Object.hasOwn(TlsVersions, v)) throw new ArgError(`Error: Invalid TLS version '${v}': use tlsv1.3, tlsv1.2 or tlsv1.1.`)
         cfg.tls.version = v
         break
       }
@@ -309,10 +310,10 @@ function parseFlags (kind: ClientKind, argv: readonly string[]): ClientConfig | 
       case '-x': {
         const v = value('session expiry interval')
         // strtol(v, 0) as mosquitto: decimal or 0x hex; -1 and ∞ mean "never expires".
-        const n = v === '∞' ? 0xffffffff : /^-?[0-9]+$|^0x[0-9a-f]+$/i.test(v) ? Number(v) : NaN
+        const n = v === '∞' ? NeverExpires : /^-?[0-9]+$|^0x[0-9a-f]+$/i.test(v) ? Number(v) : NaN
         if (Number.isNaN(n)) throw new ArgError('Error: session-expiry-interval not a number.')
-        if (n > 0xffffffff || n < -1) throw new ArgError('Error: session-expiry-interval out of range.')
-        cfg.sessionExpiry = n === -1 ? 0xffffffff : n
+        if (n > NeverExpires || n < -1) throw new ArgError('Error: session-expiry-interval out of range.')
+        cfg.sessionExpiry = n === -1 ? NeverExpires : n
         break
       }
       default: throw new ArgError(`Error: Unknown option '${a}'.`)
@@ -381,9 +382,9 @@ function validate (cfg: ClientConfig): void {
   if (cfg.will.retain && cfg.will.topic === undefined) throw new ArgError('Error: Will retain given, but no will topic given.')
   if ((cfg.tls.cert === undefined) !== (cfg.tls.key === undefined)) throw new ArgError('Error: Both certfile and keyfile must be provided if one of them is set.')
   if (cfg.protocolVersion === 5) {
-    if (!cfg.cleanSession && cfg.sessionExpiry === -1) cfg.sessionExpiry = 0xffffffff
+    if (!cfg.cleanSession && cfg.sessionExpiry === -1) cfg.sessionExpiry = NeverExpires
     if (cfg.sessionExpiry > 0) {
-      if (cfg.sessionExpiry === 0xffffffff && (cfg.idPrefix !== undefined || cfg.id === undefined)) {
+      if (cfg.sessionExpiry === NeverExpires && (cfg.idPrefix !== undefined || cfg.id === undefined)) {
         throw new ArgError('Error: You must provide a client id if you are using an infinite session expiry interval.')
       }
       ;(cfg.props.connect ??= {}).sessionExpiryInterval = cfg.sessionExpiry

@@ -3,7 +3,6 @@
  * (TLS trust included), the -d trace in libmosquitto's words, and mosquitto's error sentences and exit codes.
  */
 import fs from 'node:fs'
-import path from 'node:path'
 import tls from 'node:tls'
 import { ClientErrorCode } from '../client/errors.js'
 import type { ClientError } from '../client/errors.js'
@@ -11,33 +10,15 @@ import type { MqttClient } from '../client/client.js'
 import type { ClientOptions } from '../client/options.js'
 import type { Packet } from '../protocol/index.js'
 import type { ClientConfig } from './client-args.js'
+import { ClientTlsFileError, clientTlsOptions, type ClientTls } from '../client/tls-options.js'
+import { pemCertificates, readCapath } from '../transport/cert-files.js'
+import type { TlsVersionName } from '../transport/tls-context.js'
 
 /** Exit codes that are libmosquitto's MOSQ_ERR_* values, for scripts written against mosquitto_pub/sub. */
 /** Exit codes: libmosquitto's MOSQ_ERR_* numbers where mosquitto_pub/sub exit with one (7 CONN_LOST, 8 TLS). */
 export const ExitCode = { Ok: 0, Error: 1, ConnLost: 7, Tls: 8, Timeout: 27 } as const
 
 export class SetupError extends Error {}
-
-const PemCert = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
-
-function certsIn (text: string): string[] {
-  return text.match(PemCert) ?? []
-}
-
-/** Every PEM certificate in the directory's files (OpenSSL's hashed links and plain .pem/.crt alike). */
-function certsInDir (dir: string): string[] {
-  const seen = new Set<string>()
-  for (const name of fs.readdirSync(dir)) {
-    const file = path.join(dir, name)
-    try {
-      if (!fs.statSync(file).isFile()) continue
-      for (const c of certsIn(fs.readFileSync(file, 'latin1'))) seen.add(c)
-    } catch {
-      // A dangling link or unreadable file is skipped, as OpenSSL's lookup would.
-    }
-  }
-  return [...seen]
-}
 
 /** Where distributions keep the system trust store, after OpenSSL's own environment variables. */
 const SystemBundles = [
@@ -52,24 +33,16 @@ export function systemTrustStore (): { certs: string[]; source: string } {
   // OpenSSL's own overrides first, as mosquitto_pub (linked to OpenSSL) honours them.
   const envFile = process.env.SSL_CERT_FILE
   const envDir = process.env.SSL_CERT_DIR
-  if (envFile !== undefined && fs.existsSync(envFile)) return { certs: certsIn(fs.readFileSync(envFile, 'latin1')), source: envFile }
-  if (envDir !== undefined && fs.existsSync(envDir)) return { certs: certsInDir(envDir), source: envDir }
+  if (envFile !== undefined && fs.existsSync(envFile)) return { certs: pemCertificates(fs.readFileSync(envFile, 'latin1')), source: envFile }
+  if (envDir !== undefined && fs.existsSync(envDir)) return { certs: readCapath(envDir).certs, source: envDir }
   const getCa = (tls as unknown as { getCACertificates?: (type: string) => string[] }).getCACertificates
   if (typeof getCa === 'function') {
     try { return { certs: getCa('system'), source: 'the operating system' } } catch { /* older Node: fall through */ }
   }
   for (const file of SystemBundles) {
-    if (fs.existsSync(file)) return { certs: certsIn(fs.readFileSync(file, 'latin1')), source: file }
+    if (fs.existsSync(file)) return { certs: pemCertificates(fs.readFileSync(file, 'latin1')), source: file }
   }
   return { certs: [...tls.rootCertificates], source: "Node's bundled Mozilla roots (no system store found)" }
-}
-
-function readOrFail (file: string): Buffer {
-  try {
-    return fs.readFileSync(file)
-  } catch {
-    throw new SetupError('Error: Problem setting TLS options: File not found.')
-  }
 }
 
 /** TLS is on with a CA given, on port 8883, with mqtts:// or wss://, or with --tls-use-os-certs (as mosquitto). */
@@ -106,33 +79,27 @@ export function buildClientOptions (cfg: ClientConfig, clientId: string, notes: 
     if (cfg.props.will !== undefined) o.will.properties = cfg.props.will
   }
   if (useTls) {
-    const opts: tls.ConnectionOptions = {}
-    if (hasCa) {
-      const ca: string[] = []
-      if (t.cafile !== undefined) ca.push(...certsIn(readOrFail(t.cafile).toString('latin1')))
-      if (t.capath !== undefined) {
-        if (!fs.existsSync(t.capath)) throw new SetupError('Error: Problem setting TLS options: File not found.')
-        ca.push(...certsInDir(t.capath))
-      }
-      opts.ca = ca
-      notes.push(`TLS: trusting only the ${ca.length} CA certificate(s) from ${[t.cafile, t.capath].filter((x) => x !== undefined).join(' and ')}`)
+    let built: ClientTls
+    try {
+      // A certificate without its key (or the reverse) is left out, as mosquitto_pub does.
+      const pair = t.cert !== undefined && t.key !== undefined
+      built = clientTlsOptions({
+        cafile: t.cafile, capath: t.capath, certfile: pair ? t.cert : undefined, keyfile: pair ? t.key : undefined,
+        insecure: t.insecure, version: t.version as TlsVersionName | undefined, alpn: t.alpn, ciphers: t.ciphers,
+      })
+    } catch (err) {
+      if (!(err instanceof ClientTlsFileError)) throw err
+      throw new SetupError('Error: Problem setting TLS options: File not found.')
+    }
+    const opts = built.options
+    if (built.caCount !== undefined) {
+      notes.push(`TLS: trusting only the ${built.caCount} CA certificate(s) from ${[t.cafile, t.capath].filter((x) => x !== undefined).join(' and ')}`)
+      for (const s of built.skipped) notes.push(`TLS: capath ${t.capath}: skipped ${s}`)
     } else {
       const store = systemTrustStore()
       opts.ca = store.certs
       notes.push(`TLS: no --cafile or --capath given, using the system trust store (${store.source}, ${store.certs.length} certificates)`)
     }
-    if (t.cert !== undefined && t.key !== undefined) {
-      opts.cert = readOrFail(t.cert)
-      opts.key = readOrFail(t.key)
-    }
-    if (t.insecure) opts.checkServerIdentity = () => undefined
-    if (t.version !== undefined) {
-      const v = ({ 'tlsv1.3': 'TLSv1.3', 'tlsv1.2': 'TLSv1.2', 'tlsv1.1': 'TLSv1.1' } as const)[t.version as 'tlsv1.3']
-      opts.minVersion = v
-      opts.maxVersion = v
-    }
-    if (t.alpn !== undefined) opts.ALPNProtocols = [t.alpn]
-    if (t.ciphers !== undefined) opts.ciphers = t.ciphers
     o.tls = opts
   }
   return o

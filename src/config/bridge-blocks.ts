@@ -11,8 +11,7 @@
  * CA, two bridges cannot share a name or a local client id.
  */
 import type { BridgeOptions } from '../bridge/options.js'
-import { BridgeDefaults, defaultLocalClientId, defaultNotificationTopic, defaultRemoteClientId } from '../bridge/options.js'
-import { BridgeOptionAliases, findBridgeOption, isBridgeOption } from './bridge-options.js'
+import { BridgeOptionAliases, BridgeOptionTable, findBridgeOption, isBridgeOption } from './bridge-options.js'
 import type { BridgeDraft } from './bridge-options.js'
 import { ConfigError, ConfigErrorCode, formatLocation, type ConfigWarning, type SourceLocation } from './errors.js'
 import type { ConfigEntry } from './parse.js'
@@ -158,35 +157,35 @@ export class BridgeBlocks {
       this.warn(at('bridge_insecure'), `${where} has bridge_insecure true: the remote's certificate is not checked against its name, so another holder of a certificate from the same CA could pose as the remote`)
     }
     if (this.errors.length > before || b.name === '') return undefined
-    const remoteClientId = d.remoteClientId ?? defaultRemoteClientId(b.name)
-    const cleanSession = d.cleanSession ?? BridgeDefaults.cleanSession
+    // Defaults come from the option table alone, in its order (remote_clientid before the ids derived from it).
+    for (const spec of BridgeOptionTable) spec.fallback?.(d, b.name)
     return {
       name: b.name,
       addresses: d.addresses!,
-      roundRobin: d.roundRobin ?? BridgeDefaults.roundRobin,
+      roundRobin: d.roundRobin!,
       topics: d.topics,
-      remoteClientId,
-      localClientId: d.localClientId ?? defaultLocalClientId(remoteClientId),
+      remoteClientId: d.remoteClientId!,
+      localClientId: d.localClientId!,
       remoteUsername: d.remoteUsername,
       remotePassword: d.remotePassword,
       localUsername: d.localUsername,
-      cleanSession,
-      localCleanSession: d.localCleanSession ?? cleanSession,
-      keepalive: d.keepalive ?? BridgeDefaults.keepalive,
-      restartTimeout: d.restartTimeout ?? { base: BridgeDefaults.restartBase, cap: BridgeDefaults.restartCap },
-      protocolVersion: d.protocolVersion ?? BridgeDefaults.protocolVersion,
-      tryPrivate: d.tryPrivate ?? BridgeDefaults.tryPrivate,
-      notifications: d.notifications ?? BridgeDefaults.notifications,
-      notificationsLocalOnly: d.notificationsLocalOnly ?? BridgeDefaults.notificationsLocalOnly,
-      notificationTopic: d.notificationTopic ?? defaultNotificationTopic(remoteClientId),
+      cleanSession: d.cleanSession!,
+      localCleanSession: d.localCleanSession!,
+      keepalive: d.keepalive!,
+      restartTimeout: d.restartTimeout!,
+      protocolVersion: d.protocolVersion!,
+      tryPrivate: d.tryPrivate!,
+      notifications: d.notifications!,
+      notificationsLocalOnly: d.notificationsLocalOnly!,
+      notificationTopic: d.notificationTopic!,
       tls: hasCa
-        ? { cafile: t.cafile, capath: t.capath, certfile: t.certfile, keyfile: t.keyfile, insecure: t.insecure ?? false, version: t.version, alpn: t.alpn }
+        ? { cafile: t.cafile, capath: t.capath, certfile: t.certfile, keyfile: t.keyfile, insecure: t.insecure!, version: t.version, alpn: t.alpn }
         : undefined,
       bindAddress: d.bindAddress,
-      startType: d.startType ?? BridgeDefaults.startType,
-      outgoingRetain: d.outgoingRetain ?? BridgeDefaults.outgoingRetain,
-      maxPacketSize: d.maxPacketSize ?? BridgeDefaults.maxPacketSize,
-      attemptUnsubscribe: d.attemptUnsubscribe ?? BridgeDefaults.attemptUnsubscribe,
+      startType: d.startType!,
+      outgoingRetain: d.outgoingRetain!,
+      maxPacketSize: d.maxPacketSize!,
+      attemptUnsubscribe: d.attemptUnsubscribe!,
     }
   }
 

@@ -5,10 +5,10 @@
  */
 import { isIP } from 'node:net'
 import type { BridgeAddress, BridgeDirection, BridgeTopicSpec } from '../bridge/options.js'
-import { BridgeDefaults } from '../bridge/options.js'
 import { topicSpecProblem } from '../bridge/topic-map.js'
 import type { ProtocolVersion, QoS } from '../protocol/index.js'
 import { BadValue, type ValueType } from './value-types.js'
+import { hostPort } from '../transport/peer-address.js'
 
 /** Mosquitto's placeholder for "no prefix" (and, as the pattern, "the prefixes are the whole topics"). */
 const Empty = '""'
@@ -79,13 +79,16 @@ export function parseBridgeAddress (w: string): BridgeAddress {
   if (bracket === null && host.includes(':') && isIP(host) !== 6) {
     throw new BadValue(`bridge address '${w}': an IPv6 address needs its port: ${isIP(w) === 6 ? `[${w}]:1883` : '[::1]:1883'}`)
   }
-  if (port === undefined) return { host, port: BridgeDefaults.port }
+  if (port === undefined) return { host, port: MqttPort }
   const n = Number(port)
   if (!/^\d+$/.test(port) || n < 1 || n > 65535) {
     throw new BadValue(`bridge address '${w}': port '${port}' is not a number from 1 to 65535${host.includes(':') && bracket === null ? ' (an IPv6 address needs its port: ::1:1883 or [::1]:1883)' : ''}`)
   }
   return { host, port: n }
 }
+
+/** An address without a port: MQTT's registered port, as Mosquitto. */
+const MqttPort = 1883
 
 export const bridgeAddresses: ValueType<BridgeAddress[]> = {
   label: 'HOST[:PORT] [HOST[:PORT]]…',
@@ -96,7 +99,7 @@ export const bridgeAddresses: ValueType<BridgeAddress[]> = {
     if (list.length === 0) throw new BadValue()
     return list.map(parseBridgeAddress)
   },
-  show: (v) => v.map((a) => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`)).join(' '),
+  show: (v) => v.map((a) => hostPort(a.host, a.port)).join(' '),
 }
 
 /** `restart_timeout CONSTANT` or `restart_timeout BASE CAP`, whole seconds of at least 1. */

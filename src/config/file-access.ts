@@ -7,13 +7,13 @@
  *   certfile /etc/letsencrypt/live/example.org/cert.pem: permission denied for user 'mosquitto'
  *     (the directory /etc/letsencrypt/live is mode 0700 root)
  */
-import { existsSync, readFileSync, statSync, type Stats } from 'node:fs'
+import { existsSync, statSync, type Stats } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import {
-  currentUser, explainDirectoryAccess, explainFileAccess, lookupUser, type AccessDenial, type UserIdentity,
+  currentUser, describeMode, explainDirectoryAccess, explainFileAccess, groupName, lookupUser, type AccessDenial, type UserIdentity,
 } from '../transport/file-access.js'
 
-export { currentUser, explainDirectoryAccess, explainFileAccess, lookupUser, type AccessDenial, type UserIdentity }
+export { currentUser, describeMode, explainDirectoryAccess, explainFileAccess, lookupUser, type AccessDenial, type UserIdentity }
 
 export interface BrokerUser {
   user: UserIdentity | undefined
@@ -43,35 +43,12 @@ export interface AccessProblem {
   fix: string | undefined
 }
 
-let passwdCache: { users: Map<number, string>; groups: Map<number, string> } | undefined
-
-function names(): { users: Map<number, string>; groups: Map<number, string> } {
-  if (passwdCache !== undefined) return passwdCache
-  const read = (f: string): string[][] => {
-    try { return readFileSync(f, 'utf8').split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => l.split(':')) } catch { return [] }
-  }
-  passwdCache = {
-    users: new Map(read('/etc/passwd').map((f) => [Number(f[2]), f[0] ?? ''])),
-    groups: new Map(read('/etc/group').map((f) => [Number(f[2]), f[0] ?? ''])),
-  }
-  return passwdCache
-}
-
-/** "mode 0700 root", or "mode 0750 root:ssl-cert" when the group bits grant something. */
-export function describeMode(st: Stats): string {
-  const n = names()
-  const owner = n.users.get(st.uid) ?? String(st.uid)
-  const group = n.groups.get(st.gid) ?? String(st.gid)
-  const mode = (st.mode & 0o7777).toString(8).padStart(4, '0')
-  return (st.mode & 0o070) !== 0 ? `mode ${mode} ${owner}:${group}` : `mode ${mode} ${owner}`
-}
-
 function modeOf(path: string): string {
   try { return describeMode(statSync(path)) } catch { return 'unknown mode' }
 }
 
 function groupOf(user: UserIdentity): string {
-  return names().groups.get(user.gid) ?? String(user.gid)
+  return groupName(user.gid)
 }
 
 /** Turns a denial from the path walk into the report line and its fix. `label` is e.g. "certfile /path". */

@@ -97,7 +97,7 @@ export const OptionTable: readonly OptionSpec[] = [
   opt({ name: 'cafile', type: path, scope: 'listener', reload: true, target: { listener: 'cafile' },
     doc: 'PEM CA certificates trusted for client certificates. Re-read on SIGHUP.' }),
   opt({ name: 'capath', type: dirPath, scope: 'listener', reload: true, target: { listener: 'capath' },
-    doc: 'Directory of PEM CA certificates (`*.pem`, `*.crt`) trusted for client certificates. Re-read on SIGHUP.' }),
+    doc: 'Directory of CA certificates trusted for client certificates: every regular file in it holding PEM certificates (hash links made by `openssl rehash` followed), other entries skipped. Re-read on SIGHUP.' }),
   opt({ name: 'crlfile', type: path, scope: 'listener', reload: true, target: { listener: 'crlfile' },
     doc: 'PEM certificate revocation list checked against client certificates (with `require_certificate`). Re-read on SIGHUP.' }),
   opt({ name: 'tls_version', type: tlsVersion, scope: 'listener', reload: false, target: { listener: 'tlsVersion' },

@@ -6,6 +6,7 @@ import type { BridgeOptions } from '../bridge/options.js'
 import type { BrokerOptions } from '../broker/options.js'
 import type { LogType } from '../observability/logger.js'
 import type { ConfigWarning, SourceLocation } from './errors.js'
+import type { TlsVersionName } from '../transport/tls-context.js'
 
 /** The BrokerOptions fields a config file can set (not the logger or auth objects, which server/ builds). */
 export type ConfigurableBrokerOptions = Omit<BrokerOptions, 'logger' | 'authenticator' | 'authorizer'>
@@ -18,7 +19,7 @@ export type LogDest =
   /** facility: 0-7 for local0-local7 (log_facility); absent means daemon. */
   | { kind: 'syslog'; facility?: number }
 
-export type TlsVersion = 'tlsv1.1' | 'tlsv1.2' | 'tlsv1.3'
+export type TlsVersion = TlsVersionName
 
 /** Security options: per listener with per_listener_settings true, else one global set copied to every listener. */
 export interface SecuritySettings {

@@ -6,6 +6,7 @@
 import { isIP } from 'node:net'
 import { isAbsolute, resolve } from 'node:path'
 import { LogTypes, unsupportedTimestampConversions, type LogType } from '../observability/logger.js'
+import { TlsVersions } from '../transport/tls-context.js'
 import type { LogDest, TlsVersion } from './types.js'
 
 export interface ValueContext {
@@ -139,7 +140,7 @@ export const duration: ValueType<number> = {
   show: (v) => (v === 0 ? 'never' : `${v}s`),
 }
 
-export const tlsVersion: ValueType<TlsVersion> = oneOf(['tlsv1.3', 'tlsv1.2', 'tlsv1.1'] as const)
+export const tlsVersion: ValueType<TlsVersion> = oneOf(Object.keys(TlsVersions) as TlsVersion[])
 
 export interface ListenerArgs {
   port: number

@@ -121,3 +121,6 @@ export const PropertyId = {
 
 /** The largest Remaining Length the variable byte integer can express (268,435,455). */
 export const MaxVarint = 268_435_455
+
+/** Session Expiry Interval 0xFFFFFFFF: the session does not expire (MQTT 5.0 section 3.1.2.11.2). */
+export const NeverExpires = 0xffff_ffff

@@ -5,7 +5,9 @@ export { MqttProtocolError, MqttEncodeError } from './errors.js'
 export type { MqttProtocolErrorCode } from './errors.js'
 export { varintLength, writeVarint, readVarint, VarintResult, VarintStatus, isVarintValue } from './varint.js'
 export { isValidMqttString } from './utf8.js'
-export { isValidTopicName, isValidTopicFilter, parseSharedFilter, isValidSharedFilter, topicHasWildcard } from './topic.js'
+export {
+  isValidTopicName, isValidTopicFilter, isValidFilterLevels, parseSharedFilter, isValidSharedFilter, topicHasWildcard, topicMatches,
+} from './topic.js'
 export { Decoder } from './decoder.js'
 export type { DecoderOptions } from './decoder.js'
 export {

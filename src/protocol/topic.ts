@@ -6,6 +6,7 @@
 const Slash = 47
 const Plus = 43
 const Hash = 35
+const Dollar = 36
 /** A UTF-16 unit is at most 3 UTF-8 bytes, so strings this short cannot pass the 65,535-byte limit. */
 const SafeLength = 21_845
 const SharePrefix = '$share/'
@@ -26,8 +27,12 @@ export function isValidTopicName (t: string): boolean {
   return withinByteLimit(t)
 }
 
-/** The level rules alone: '#' only as the whole last level [MQTT-4.7.1-2], '+' only as a whole level [MQTT-4.7.1-3]. */
-function isFilterSyntax (f: string): boolean {
+/**
+ * The level rules alone: '#' only as the whole last level [MQTT-4.7.1-2], '+' only as a whole level [MQTT-4.7.1-3],
+ * no U+0000, 1 to 65,535 UTF-8 bytes. For filters matched as written, where '$share/' is an ordinary first level:
+ * acl_file lines (as mosquitto_sub_topic_check, which knows no shares). isValidTopicFilter adds the share rule.
+ */
+export function isValidFilterLevels (f: string): boolean {
   const n = f.length
   if (n === 0) return false
   for (let i = 0; i < n; i++) {
@@ -48,7 +53,7 @@ function isFilterSyntax (f: string): boolean {
  * (see isValidSharedFilter), so a broker that checks this first can trust parseSharedFilter's result.
  */
 export function isValidTopicFilter (f: string): boolean {
-  if (!isFilterSyntax(f)) return false
+  if (!isValidFilterLevels(f)) return false
   return !f.startsWith(SharePrefix) || isValidSharedFilter(f)
 }
 
@@ -72,7 +77,7 @@ export function isValidSharedFilter (f: string): boolean {
     const c = g.charCodeAt(i)
     if (c === Plus || c === Hash || c === 0) return false
   }
-  return isFilterSyntax(p.filter)
+  return isValidFilterLevels(p.filter)
 }
 
 export function topicHasWildcard (f: string): boolean {
@@ -81,4 +86,41 @@ export function topicHasWildcard (f: string): boolean {
     if (c === Plus || c === Hash) return true
   }
   return false
+}
+
+/**
+ * Whether topic name `topic` matches `filter` [MQTT-4.7]: '+' is one whole level, the empty one included ('+/+'
+ * matches '/x'); '#' is its parent level and everything below ('a/#' matches 'a') [MQTT-4.7.1-2]; a filter whose
+ * first level is '+' or '#' never matches a topic starting with '$' [MQTT-4.7.2-1]. `filter` is a valid filter
+ * without a '$share/{group}/' prefix. The one matcher of the project (bridge topic maps, acl_file, `sub -T`, the
+ * mosquitto.db import); the broker's TopicTrie is an index over many filters that applies the same rules.
+ * Index scans, no split: it runs per message on the bridge and for every ACL line.
+ */
+export function topicMatches (filter: string, topic: string): boolean {
+  const fl = filter.length
+  const tl = topic.length
+  const f0 = filter.charCodeAt(0)
+  if (topic.charCodeAt(0) === Dollar && (f0 === Hash || f0 === Plus)) return false
+  let fi = 0
+  let ti = 0
+  for (;;) {
+    const c = filter.charCodeAt(fi)
+    if (c === Hash) return true
+    if (c === Plus) { // the whole of this topic level
+      while (ti < tl && topic.charCodeAt(ti) !== Slash) ti++
+      fi++
+    } else {
+      while (fi < fl && filter.charCodeAt(fi) !== Slash) {
+        if (ti >= tl || topic.charCodeAt(ti) !== filter.charCodeAt(fi)) return false
+        fi++
+        ti++
+      }
+      if (ti < tl && topic.charCodeAt(ti) !== Slash) return false
+    }
+    // Both sit at the end of a level.
+    if (fi >= fl) return ti >= tl
+    fi++ // the filter's '/'
+    if (ti >= tl) return filter.charCodeAt(fi) === Hash && fi + 1 === fl // "a/#" matches "a"
+    ti++ // the topic's '/'
+  }
 }

@@ -43,6 +43,7 @@ import { Refused, StartFailure } from './start-failure.js'
 import { startServer, type ListenerPlan, type RunningServer } from './start-server.js'
 import { switchUser } from './switch-user.js'
 import { closeTlsListener, openTlsListener, tlsOptions, type TlsOpenContext } from './tls-listeners.js'
+import { hostPort } from '../transport/peer-address.js'
 
 export interface StartOptions {
   /**
@@ -144,7 +145,7 @@ export class MidgeRuntime {
 
   /** One line for `systemctl status`: where the broker listens. */
   status(): string {
-    const at = (a: net.AddressInfo): string => (a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`)
+    const at = (a: net.AddressInfo): string => hostPort(a.address, a.port)
     const plain = (this.server?.listeners ?? []).map((l) => at(l.address()))
     const tls = this.tlsListeners.flatMap(({ listener }) => listener.addresses().map((a) => `${at(a)} (TLS)`))
     const all = [...plain, ...tls]

@@ -11,6 +11,7 @@ import type { ListenerConfig } from '../config/types.js'
 import type { Logger } from '../observability/logger.js'
 import type { TlsListener, TlsListenerOptions } from '../transport/tls.js'
 import { loaded, type OptionalModules } from './optional-modules.js'
+import { socketPeer } from '../transport/peer-address.js'
 
 export type TlsFileOptions = Omit<TlsListenerOptions, 'logger' | 'port'> & { name: string; certfile: string; keyfile: string }
 
@@ -50,7 +51,7 @@ export async function openTlsListener(ctx: TlsOpenContext, l: ListenerConfig, in
   const listener = l.protocol === 'websockets'
     ? await loaded(ctx.modules.wss, 'wss').startWssListener(broker, { ...options, info, noDelay: ctx.noDelay, maxConnections: l.maxConnections })
     : await loaded(ctx.modules.tls, 'tls').startTlsListener(options, (socket: tls.TLSSocket, certUser) => {
-      const meta = remote(socket as unknown as net.Socket)
+      const meta = socketPeer(socket as unknown as net.Socket)
       broker.handle(socket, info, certUser === undefined ? meta : { ...meta, certificateUsername: certUser })
     })
   // $SYS/broker/tls/<listener>/certificate/{expires,days_left,subject,fingerprint}
@@ -62,9 +63,4 @@ export async function openTlsListener(ctx: TlsOpenContext, l: ListenerConfig, in
 export async function closeTlsListener(ctx: TlsOpenContext, l: ListenerConfig, listener: TlsListener): Promise<void> {
   await listener.close()
   for (const [k] of loaded(ctx.modules.tls, 'tls').tlsSysValues(l.name, listener)) ctx.broker.sysValues.delete(k)
-}
-
-function remote(socket: net.Socket): { remoteAddress: string; remoteIp: string } {
-  const ip = socket.remoteAddress ?? 'unknown'
-  return { remoteAddress: ip.includes(':') ? `[${ip}]:${socket.remotePort}` : `${ip}:${socket.remotePort}`, remoteIp: ip }
 }

@@ -63,33 +63,75 @@ function accessProblem(role: string, file: string, kind: string, why: string, us
   return tlsError(TlsProblemCode.FileUnreadable, `${role} ${file} is unreadable for user '${user.name}': ${why}.${hint}`, file)
 }
 
-/** Certificates of a capath directory: the `openssl rehash` names (8 hex digits, dot, number). */
-export function readCapath(dir: string, asUser?: UserIdentity): { certs: string[]; problems: TlsProblem[]; listing: string } {
+/** The PEM certificates in a text, each block whole (BEGIN and END lines included). */
+export function pemCertificates(text: string): string[] {
+  const out: string[] = []
+  for (const b of pemBlocks(text)) if (b.label === 'CERTIFICATE' || b.label === 'TRUSTED CERTIFICATE') out.push(b.text)
+  return out
+}
+
+export interface CapathRead {
+  /** Each certificate once, however many names lead to it. */
+  certs: string[]
+  /** Entries not used, each `NAME: reason`. */
+  skipped: string[]
+  /** The directory cannot be used, or a file in it cannot be read. */
+  problems: TlsProblem[]
+  /** The names, for the change digest. */
+  listing: string
+}
+
+const HashName = /^[0-9a-f]{8}\.\d+$/
+
+/**
+ * A capath directory: the one rule for listeners, bridges and `midge pub/sub`. OpenSSL (so mosquitto) looks a CA
+ * up when it needs it, by subject hash, in files named HASH.N that `openssl rehash` (c_rehash) links to the
+ * certificates. Node has no lookup by hash, so what OpenSSL could find is loaded up front: every regular file in
+ * the directory (symlinks followed, as the hash names usually are links) holding PEM certificates. Other entries
+ * are skipped with a reason: subdirectories, dangling links, files with no certificate (keys, READMEs, DER files).
+ * A file that cannot be read is a problem, not a skip: trusting less than the operator put there would show only
+ * as a failed handshake. A directory without hash names works here but not with OpenSSL-based tools: a warning.
+ */
+export function readCapath(dir: string, asUser?: UserIdentity): CapathRead {
   const denial = explainDirectoryAccess(dir, asUser ?? currentUser())
   if (denial !== undefined) {
     const code = denial.kind === 'missing' ? TlsProblemCode.FileMissing : TlsProblemCode.FileUnreadable
-    return { certs: [], listing: '', problems: [tlsError(code, `capath ${dir} cannot be used: ${denial.message}`, dir)] }
+    return { certs: [], skipped: [], listing: '', problems: [tlsError(code, `capath ${dir} cannot be used: ${denial.message}`, dir)] }
   }
   let names: string[]
   try {
     names = fs.readdirSync(dir).sort()
   } catch (err) {
-    return { certs: [], listing: '', problems: [tlsError(TlsProblemCode.FileUnreadable, `capath ${dir} cannot be listed: ${(err as Error).message}`, dir)] }
+    return { certs: [], skipped: [], listing: '', problems: [tlsError(TlsProblemCode.FileUnreadable, `capath ${dir} cannot be listed: ${(err as Error).message}`, dir)] }
   }
-  const hashed = names.filter((n) => /^[0-9a-f]{8}\.\d+$/.test(n))
   const problems: TlsProblem[] = []
-  if (hashed.length === 0) {
-    problems.push(tlsWarning(TlsProblemCode.CapathNotHashed,
-      `capath ${dir} has no hashed certificate names (like 1a2b3c4d.0): run \`openssl rehash ${dir}\` after adding or removing a certificate`, dir))
-  }
+  const skipped: string[] = []
+  const seen = new Set<string>()
   const certs: string[] = []
-  for (const name of hashed) {
+  for (const name of names) {
     const file = path.join(dir, name)
+    let st: fs.Stats
+    try {
+      st = fs.statSync(file)
+    } catch {
+      skipped.push(`${name}: a link to nothing`)
+      continue
+    }
+    if (!st.isFile()) { skipped.push(`${name}: not a regular file`); continue }
     const read = readPemFile('capath certificate', file, asUser)
     if (!read.ok) { problems.push(read.problem); continue }
-    for (const b of pemBlocks(read.text)) if (b.label === 'CERTIFICATE' || b.label === 'TRUSTED CERTIFICATE') certs.push(b.text)
+    const found = pemCertificates(read.text)
+    if (found.length === 0) { skipped.push(`${name}: no PEM certificate in it`); continue }
+    for (const c of found) {
+      const key = c.replace(/\r\n/g, '\n')
+      if (!seen.has(key)) { seen.add(key); certs.push(c) }
+    }
   }
-  return { certs, problems, listing: hashed.join('\n') }
+  if (!names.some((n) => HashName.test(n))) {
+    problems.push(tlsWarning(TlsProblemCode.CapathNotHashed,
+      `capath ${dir} has no hashed certificate names (like 1a2b3c4d.0): Midge reads every certificate file in it, but OpenSSL-based tools (mosquitto, mosquitto_sub --capath) find none; run \`openssl rehash ${dir}\` after adding or removing a certificate`, dir))
+  }
+  return { certs, skipped, problems, listing: names.join('\n') }
 }
 
 /** A digest of everything a listener reads, to tell a real change from a touch or a no-op event. */

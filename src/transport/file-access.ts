@@ -6,9 +6,7 @@
  *
  * Classic permission bits only: POSIX ACLs, capabilities other than root's and MAC (AppArmor, SELinux)
  * are not modelled. Root (uid 0) passes every read and search check, as the kernel's DAC override does.
- *
- * Note for the lead: src/config/ may grow its own copy of this ("can the broker user read the
- * password_file"); keep one and have the other import it.
+ * config/file-access.ts builds `midge check`'s report on this walk, and on its passwd reader and mode format.
  */
 import fs from 'node:fs'
 import os from 'node:os'
@@ -42,14 +40,16 @@ export function currentUser(): UserIdentity {
   return { name, uid, gid, groups: groups.includes(gid) ? groups : [gid, ...groups] }
 }
 
-interface PasswdEntry { name: string; uid: number; gid: number }
-interface GroupEntry { name: string; gid: number; members: string[] }
+export interface PasswdEntry { name: string; uid: number; gid: number }
+export interface GroupEntry { name: string; gid: number; members: string[] }
 
-function readPasswd(): PasswdEntry[] {
+/** /etc/passwd, the one reader of it (user names in messages, `user` and `midge check --user`). */
+export function readPasswd(): PasswdEntry[] {
   return readColonFile('/etc/passwd').map((f) => ({ name: f[0] ?? '', uid: Number(f[2]), gid: Number(f[3]) }))
 }
 
-function readGroups(): GroupEntry[] {
+/** /etc/group. */
+export function readGroups(): GroupEntry[] {
   return readColonFile('/etc/group').map((f) => ({
     name: f[0] ?? '',
     gid: Number(f[2]),
@@ -72,12 +72,24 @@ export function lookupUser(nameOrUid: string): UserIdentity | undefined {
   return { name: entry.name, uid: entry.uid, gid: entry.gid, groups }
 }
 
-function userName(uid: number): string {
+/** The user's name, or the number when /etc/passwd has none. */
+export function userName(uid: number): string {
   return readPasswd().find((p) => p.uid === uid)?.name ?? String(uid)
 }
 
-function groupName(gid: number): string {
+/** The group's name, or the number when /etc/group has none. */
+export function groupName(gid: number): string {
   return readGroups().find((g) => g.gid === gid)?.name ?? String(gid)
+}
+
+/**
+ * The one way a file's permissions are written: "mode 0700 root", or "mode 0750 root:ssl-cert" when the group bits
+ * grant something (then the group is what an operator can use to let the broker's user in).
+ */
+export function describeMode(st: fs.Stats): string {
+  const mode = (st.mode & 0o7777).toString(8).padStart(4, '0')
+  const owner = userName(st.uid)
+  return (st.mode & 0o070) !== 0 ? `mode ${mode} ${owner}:${groupName(st.gid)}` : `mode ${mode} ${owner}`
 }
 
 /** Whether `st` grants `bit` (4 = r, 1 = x) to `user`: owner bits, else group bits, else other bits. */
@@ -86,10 +98,6 @@ function grants(st: fs.Stats, user: UserIdentity, bit: 4 | 1): boolean {
   if (st.uid === user.uid) return ((st.mode >> 6) & bit) !== 0
   if (user.groups.includes(st.gid)) return ((st.mode >> 3) & bit) !== 0
   return (st.mode & bit) !== 0
-}
-
-function describe(st: fs.Stats): string {
-  return `owner ${userName(st.uid)}:${groupName(st.gid)}, mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}`
 }
 
 const MAX_SYMLINKS = 40
@@ -106,7 +114,7 @@ class Walk {
       const dirStat = fs.statSync(dir)
       if (!grants(dirStat, this.user, 1)) {
         return this.deny(dir, 'directory-search',
-          `directory ${dir} (${describe(dirStat)}) does not let user '${this.user.name}' enter it: search (x) permission is missing`)
+          `directory ${dir} (${describeMode(dirStat)}) does not let user '${this.user.name}' enter it: search (x) permission is missing`)
       }
       const next = path.join(dir, parts[i] as string)
       let st: fs.Stats
@@ -158,7 +166,7 @@ export function explainFileAccess(file: string, user: UserIdentity = currentUser
   if (!grants(st, user, 4)) {
     const where = real === path.resolve(file) ? `file ${real}` : `file ${real} (the target of ${file})`
     return walk.deny(real, 'file-read',
-      `${where} (${describe(st)}) does not let user '${user.name}' read it: read (r) permission is missing`)
+      `${where} (${describeMode(st)}) does not let user '${user.name}' read it: read (r) permission is missing`)
   }
   return undefined
 }
@@ -177,7 +185,7 @@ export function explainDirectoryAccess(dir: string, user: UserIdentity = current
   if (!st.isDirectory()) return walk.deny(real, 'not-a-file', `${dir} is not a directory`)
   if (!grants(st, user, 4) || !grants(st, user, 1)) {
     return walk.deny(real, 'directory-search',
-      `directory ${real} (${describe(st)}) does not let user '${user.name}' list it: read and search (r-x) permissions are needed`)
+      `directory ${real} (${describeMode(st)}) does not let user '${user.name}' list it: read and search (r-x) permissions are needed`)
   }
   return undefined
 }

@@ -17,6 +17,7 @@ import net from 'node:net'
 import type tls from 'node:tls'
 import type { Logger } from '../observability/logger.js'
 import { describeHandshakeFailure } from './tls-errors.js'
+import { socketPeer } from './peer-address.js'
 
 export const HandshakeDefaults = {
   /** handshake_timeout, seconds. */
@@ -45,12 +46,6 @@ export function handshakeLimits(o: { handshakeTimeoutMs?: number | undefined; ma
 
 const RefusalLogIntervalMs = 10_000
 
-/** `ip:port`, or `[ip]:port` for IPv6, as the broker's connection logs write addresses. */
-export function formatAddress(ip: string | undefined, port: number | undefined): string {
-  if (ip === undefined) return 'an unknown address'
-  return ip.includes(':') ? `[${ip}]:${port ?? 0}` : `${ip}:${port ?? 0}`
-}
-
 export interface GuardedTlsServer {
   /** The socket that listens; the tls.Server itself never does. */
   readonly front: net.Server
@@ -78,7 +73,7 @@ class HandshakeCounter {
     // Reset before it was accepted: nothing to hand on (and no address to count it under).
     if (raw.remoteAddress === undefined) { this.refuseQuietly(raw); return false }
     const ip = raw.remoteAddress
-    const address = formatAddress(raw.remoteAddress, raw.remotePort)
+    const address = socketPeer(raw).remoteAddress
     const { maxPending, maxPendingPerAddress } = this.limits
     if (maxPending >= 0 && this.inProgress.size >= maxPending) {
       this.refuse(raw, address, `${this.inProgress.size} TLS handshakes are already in progress on this listener (max_handshakes ${maxPending})`)
@@ -98,7 +93,7 @@ class HandshakeCounter {
 
   /** Ends counting `tlsServer`'s handshakes when they succeed or fail; a failure closes and is logged. */
   watch(tlsServer: tls.Server): void {
-    tlsServer.on('secureConnection', (socket: tls.TLSSocket) => this.finish(formatAddress(socket.remoteAddress, socket.remotePort)))
+    tlsServer.on('secureConnection', (socket: tls.TLSSocket) => this.finish(socketPeer(socket).remoteAddress))
     tlsServer.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
       // A timed-out handshake is only reported; every failure ends the connection here.
       socket.destroy()
@@ -106,7 +101,7 @@ class HandshakeCounter {
       const parent = (socket as unknown as { _parent?: unknown })._parent
       const raw = parent instanceof net.Socket ? parent : undefined
       if (raw !== undefined && this.refused.has(raw)) return
-      const address = (raw === undefined ? undefined : this.addresses.get(raw)) ?? formatAddress(socket.remoteAddress, socket.remotePort)
+      const address = (raw === undefined ? undefined : this.addresses.get(raw)) ?? socketPeer(socket).remoteAddress
       this.finish(address)
       const failure = describeHandshakeFailure(err, this.limits.timeoutMs)
       this.log.log(failure.notable ? 'notice' : 'information', `${this.label}: TLS handshake with ${address} failed: ${failure.reason}.`)

@@ -5,6 +5,7 @@
 import net from 'node:net'
 import type { Broker } from '../broker/broker.js'
 import type { ListenerInfo } from '../broker/options.js'
+import { hostPort, socketPeer } from './peer-address.js'
 
 export interface TcpListenerOptions {
   host: string
@@ -25,9 +26,7 @@ export interface RunningListener {
 export function startTcpListener(broker: Broker, opts: TcpListenerOptions): Promise<RunningListener> {
   const server = net.createServer({ noDelay: opts.noDelay, keepAlive: false }, (socket) => {
     if (opts.noDelay) socket.setNoDelay(true)
-    const ip = socket.remoteAddress ?? 'unknown'
-    const remoteAddress = ip.includes(':') ? `[${ip}]:${socket.remotePort}` : `${ip}:${socket.remotePort}`
-    broker.handle(socket, opts.info, { remoteAddress, remoteIp: ip })
+    broker.handle(socket, opts.info, socketPeer(socket))
   })
   if (opts.maxConnections >= 0) server.maxConnections = opts.maxConnections
   return listen(server, opts.host, opts.port, opts.info)
@@ -37,7 +36,7 @@ export function startTcpListener(broker: Broker, opts: TcpListenerOptions): Prom
 export function listen(server: net.Server, host: string, port: number, info: ListenerInfo): Promise<RunningListener> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
-      const where = `${host.includes(':') ? `[${host}]` : host}:${port}`
+      const where = hostPort(host, port)
       if (err.code === 'EADDRINUSE') reject(new Error(`cannot listen on ${where}: the address is already in use (is another broker running?)`, { cause: err }))
       else if (err.code === 'EACCES') reject(new Error(`cannot listen on ${where}: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)`, { cause: err }))
       else if (err.code === 'EADDRNOTAVAIL') reject(new Error(`cannot listen on ${where}: no such local address`, { cause: err }))

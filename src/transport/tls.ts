@@ -9,7 +9,8 @@
  */
 import tls from 'node:tls'
 import type net from 'node:net'
-import { formatAddress, guardHandshakes, handshakeLimits } from './handshake-guard.js'
+import { guardHandshakes, handshakeLimits } from './handshake-guard.js'
+import { hostPort, socketPeer } from './peer-address.js'
 import { commonName, subjectRfc2253 } from './cert-names.js'
 import { lookupUser, type UserIdentity } from './file-access.js'
 import { TlsCertificate, loadCertificate, type CertificateInfo, type TlsCertificateOptions } from './tls-certificate.js'
@@ -115,7 +116,7 @@ export async function startTlsListener(opts: TlsListenerOptions, onSocket: TlsSo
       username = peer === undefined ? undefined : opts.useIdentityAsUsername ? commonName(peer) : subjectRfc2253(peer.subject)
       if (username === undefined || username === '' || username.includes('\0')) {
         const why = peer === undefined ? 'it sent no client certificate' : 'its client certificate has no usable common name (CN)'
-        log.notice(`TLS listener ${name}: refusing ${formatAddress(socket.remoteAddress, socket.remotePort)}: ${why}, and use_identity_as_username needs one`)
+        log.notice(`TLS listener ${name}: refusing ${socketPeer(socket).remoteAddress}: ${why}, and use_identity_as_username needs one`)
         socket.destroy()
         return
       }
@@ -152,7 +153,7 @@ export async function startTlsListener(opts: TlsListenerOptions, onSocket: TlsSo
     await new Promise<void>((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         front.off('listening', onListening)
-        const where = host === undefined ? `port ${opts.port}` : `${host.includes(':') ? `[${host}]` : host}:${opts.port}`
+        const where = host === undefined ? `port ${opts.port}` : hostPort(host, opts.port)
         const why = err.code === 'EADDRINUSE' ? `port ${opts.port} is already in use (another broker, or mosquitto still running?)`
           : err.code === 'EACCES' ? 'ports below 1024 need root or CAP_NET_BIND_SERVICE'
             : err.code === 'EADDRNOTAVAIL' ? `no interface on this machine has address ${host ?? ''}` : err.message

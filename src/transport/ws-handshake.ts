@@ -12,6 +12,8 @@
 import net from 'node:net'
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
+import { socketPeer, type PeerAddress } from './peer-address.js'
+export type { PeerAddress } from './peer-address.js'
 
 export const WsSubprotocol = {
   Mqtt: 'mqtt',
@@ -72,29 +74,18 @@ export function refuseUpgrade(socket: Duplex, r: Refusal): void {
   socket.once('finish', () => socket.destroy())
 }
 
-export interface PeerAddress {
-  remoteAddress: string
-  remoteIp: string
-}
-
-function hostPort(ip: string, port: number | undefined): string {
-  return ip.includes(':') ? `[${ip}]:${port ?? 0}` : `${ip}:${port ?? 0}`
-}
-
 /**
  * The client's address. With `trustForwardedFor` (a reverse proxy in front adds X-Forwarded-For), the
  * last address in the header is the one the proxy saw, and it replaces the socket's; entries before
  * it were written by the client or earlier hops and are not trusted. The log keeps the proxy's address.
  */
 export function peerAddress(req: IncomingMessage, trustForwardedFor: boolean): PeerAddress {
-  const socket = req.socket
-  const ip = socket.remoteAddress ?? 'unknown'
-  const direct = hostPort(ip, socket.remotePort)
+  const direct = socketPeer(req.socket)
   if (trustForwardedFor) {
     const forwarded = lastForwardedFor(req.headers['x-forwarded-for'])
-    if (forwarded !== undefined) return { remoteAddress: `${forwarded} via ${direct}`, remoteIp: forwarded }
+    if (forwarded !== undefined) return { remoteAddress: `${forwarded} via ${direct.remoteAddress}`, remoteIp: forwarded }
   }
-  return { remoteAddress: direct, remoteIp: ip }
+  return direct
 }
 
 /** The right-most valid IP address of X-Forwarded-For, or undefined. */

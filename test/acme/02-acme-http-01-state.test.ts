@@ -15,7 +15,7 @@ import { type AcmeError, AcmeErrorCode } from '../../src/acme/errors.js'
 import { ChallengeResponder, WebrootChallenges } from '../../src/acme/http-01.js'
 import { AcmeStateDir, certificateId } from '../../src/acme/state-dir.js'
 import { lookupUser } from '../../src/transport/file-access.js'
-import { freePort } from '../helpers/pebble.js'
+import { freePort } from '../helpers/ports.js'
 import { RecordingLogger } from '../helpers/tls-harness.js'
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'midge-acme-http01-'))

@@ -15,7 +15,8 @@ import tls from 'node:tls'
 import mqtt from 'mqtt'
 import { AcmeErrorCode, type AcmeError } from '../../src/acme/errors.js'
 import { AcmeManager, type AcmeManagerOptions } from '../../src/acme/manager.js'
-import { freePort, startPebble, type Pebble } from '../helpers/pebble.js'
+import { startPebble, type Pebble } from '../helpers/pebble.js'
+import { freePort } from '../helpers/ports.js'
 import { RecordingLogger, startTlsBroker } from '../helpers/tls-harness.js'
 
 let pebble: Pebble

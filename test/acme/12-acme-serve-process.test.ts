@@ -8,14 +8,13 @@
  */
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import tls from 'node:tls'
 import mqtt from 'mqtt'
-import { MIDGE, MidgeProcess } from '../config/midge-process.js'
+import { MidgeProcess } from '../helpers/midge-process.js'
 import { startPebble, type Pebble } from '../helpers/pebble.js'
 
 let pebble: Pebble
@@ -30,17 +29,7 @@ after(async () => {
   fs.rmSync(tmp, { recursive: true, force: true })
 })
 
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MIDGE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
-  })
-}
+const runCli = (args: string[]): ReturnType<typeof MidgeProcess.run> => MidgeProcess.run(args)
 
 function serial(port: number, root: string): Promise<{ authorized: boolean; error: unknown; serial: string }> {
   return new Promise((resolve, reject) => {

@@ -13,7 +13,7 @@ import { test } from 'node:test'
 import { PacketType, ReasonCode } from '../../src/protocol/constants.js'
 import type { ProtocolVersion } from '../../src/protocol/constants.js'
 import { TestClient } from '../helpers/broker-harness.js'
-import { freePort } from '../auth/e2e-broker.js'
+import { freePort } from '../helpers/ports.js'
 import { AttackTarget } from './harness.js'
 
 const LongTopic = 'w'.repeat(65_535)

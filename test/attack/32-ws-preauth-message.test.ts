@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import WebSocket from 'ws'
-import { freePort } from '../auth/e2e-broker.js'
+import { freePort } from '../helpers/ports.js'
 import { packet, u16, utf8 } from '../helpers/wire.js'
 import { AttackTarget } from './harness.js'
 

@@ -12,7 +12,7 @@ import tls from 'node:tls'
 import { after, before, test } from 'node:test'
 import { readFileSync } from 'node:fs'
 import { WebSocket } from 'ws'
-import { freePort } from '../auth/e2e-broker.js'
+import { freePort } from '../helpers/ports.js'
 import { TestPki, type Issued } from '../helpers/certs.js'
 import { AttackTarget, closedWithin, sleep } from './harness.js'
 

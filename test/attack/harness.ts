@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { ProtocolVersion } from '../../src/protocol/constants.js'
 import { TestClient } from '../helpers/broker-harness.js'
-import { freePort } from '../auth/e2e-broker.js'
-import { MidgeProcess } from '../config/midge-process.js'
+import { freePort } from '../helpers/ports.js'
+import { MidgeProcess } from '../helpers/midge-process.js'
 
 export class AttackTarget {
   private readonly sockets = new Set<net.Socket>()

@@ -10,13 +10,13 @@ import assert from 'node:assert/strict'
 import { execFile, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough, Writable } from 'node:stream'
 import { PasswordFileAuthenticator } from '../../src/auth/password-authenticator.js'
 import { runPasswd } from '../../src/cli/commands/passwd.js'
 import type { AuthRequest } from '../../src/auth/types.js'
+import { freePort } from '../helpers/ports.js'
 
 const MOSQUITTO = '/usr/sbin/mosquitto'
 const MOSQUITTO_PASSWD = '/usr/bin/mosquitto_passwd'
@@ -83,18 +83,6 @@ async function midgePasswd(argv: string[]): Promise<void> {
   const err = new Sink()
   const code = await runPasswd(argv, { stdin: new PassThrough(), stdout: new Sink(), stderr: err })
   assert.equal(code, 0, `midge passwd ${argv.join(' ')}: ${err.text}`)
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address()
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0
-      s.close(() => resolve(port))
-    })
-  })
 }
 
 async function startMosquitto(conf: string): Promise<{ stop: () => Promise<void>; log: () => string }> {

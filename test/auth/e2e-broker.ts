@@ -14,18 +14,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { formatPasswordHash, hashPassword } from '../../src/auth/password-hash.js'
-import { MIDGE, MidgeProcess } from '../config/midge-process.js'
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.once('error', reject)
-    s.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(port))
-    })
-  })
-}
+import { MIDGE, MidgeProcess } from '../helpers/midge-process.js'
+import { freePort } from '../helpers/ports.js'
 
 /** `midge passwd ARGS`; throws with its output when it fails. */
 export function midgePasswd(args: string[]): void {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { hostname } from 'node:os'
 import { parseBridgeEntries } from '../../src/config/bridge-blocks.js'
 import { parseBridgeAddress } from '../../src/config/bridge-values.js'
+import { BridgeOptionTable } from '../../src/config/bridge-options.js'
 import { parseText } from '../../src/config/parse.js'
 
 function parse (text: string): ReturnType<typeof parseBridgeEntries> {
@@ -47,6 +48,20 @@ test('a minimal block gets Mosquitto\'s defaults (client ids from the host name,
     maxPacketSize: 0,
     attemptUnsubscribe: true,
   }])
+})
+
+test('defaults live in the option table alone: writing each shown default out changes nothing', () => {
+  const base = 'connection vps\naddress vps.example.org\ntopic #\nbridge_cafile /etc/ssl/ca.pem\n'
+  const plain = parse(base)
+  assert.deepEqual(plain.errors, [])
+  const constants = BridgeOptionTable.filter((o) => o.fallback !== undefined && !/[A-Z]|^cleansession$/.test(o.default))
+  assert.deepEqual(constants.map((o) => o.name).sort(), ['bridge_attempt_unsubscribe', 'bridge_insecure', 'bridge_max_packet_size', 'bridge_outgoing_retain',
+    'bridge_protocol_version', 'cleansession', 'keepalive_interval', 'notifications', 'notifications_local_only', 'restart_timeout', 'round_robin', 'start_type', 'try_private'])
+  for (const o of constants) {
+    const explicit = parse(`${base}${o.name} ${o.default}\n`)
+    assert.deepEqual(explicit.errors, [], o.name)
+    assert.deepEqual(explicit.bridges, plain.bridges, `${o.name} ${o.default} is what an unset ${o.name} gives`)
+  }
 })
 
 test('every option of a full block lands where it belongs; relative TLS paths resolve against the config directory', () => {

@@ -7,7 +7,8 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { connected, freePort, LocalMidge, once, Peer, RemoteMosquitto } from './support.js'
+import { connected, LocalMidge, once, Peer, RemoteMosquitto } from './support.js'
+import { freePort } from '../helpers/ports.js'
 
 const State = '$SYS/broker/connection/pi-bridge/state'
 

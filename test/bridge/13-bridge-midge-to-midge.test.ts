@@ -7,7 +7,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { silentLogger } from '../../src/observability/logger.js'
 import { startServer, type RunningServer } from '../../src/server/index.js'
-import { connected, freePort, LocalMidge, once, Peer } from './support.js'
+import { connected, LocalMidge, once, Peer } from './support.js'
+import { freePort } from '../helpers/ports.js'
 
 async function remoteMidge (): Promise<RunningServer> {
   return startServer({

@@ -11,7 +11,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { renderBridgeOptionsMarkdown } from '../../src/config/bridge-options.js'
 import { loadConfig } from '../../src/config/load.js'
-import { MIDGE, MidgeProcess } from '../config/midge-process.js'
+import { MIDGE, MidgeProcess } from '../helpers/midge-process.js'
 import { Peer, RemoteMosquitto, tempDir } from './support.js'
 
 const root = path.resolve(import.meta.dirname, '../../..')

@@ -9,7 +9,6 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
-import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { startBridges, type Bridge, type BridgeOptions, type RunningBridges } from '../../src/bridge/index.js'
@@ -20,23 +19,13 @@ import { parseText } from '../../src/config/parse.js'
 import { Logger, silentLogger, type LogSink } from '../../src/observability/logger.js'
 import type { PublishPacket } from '../../src/protocol/index.js'
 import { startServer, type RunningServer } from '../../src/server/index.js'
+import { freePort } from '../helpers/ports.js'
 
 export const MosquittoBin = '/usr/sbin/mosquitto'
 
 export function requireMosquitto (): void {
   if (!fs.existsSync(MosquittoBin)) throw new Error(`${MosquittoBin} is missing: install the Debian package mosquitto`)
   if (spawnSync('mosquitto_passwd', ['--help']).error !== undefined) throw new Error('mosquitto_passwd is missing: install the Debian package mosquitto')
-}
-
-export async function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.once('error', reject)
-    s.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(port))
-    })
-  })
 }
 
 export function tempDir (prefix: string): string {

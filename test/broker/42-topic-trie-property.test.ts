@@ -7,20 +7,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { TopicTrie } from '../../src/broker/topic-trie.js'
-
-function referenceMatch (filter: string, topic: string): boolean {
-  const f = filter.split('/')
-  const t = topic.split('/')
-  // [MQTT-4.7.2-1]
-  if (topic.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false
-  for (let i = 0; i < f.length; i++) {
-    // '#' matches the parent level and any number of levels below it.
-    if (f[i] === '#') return true
-    if (i >= t.length) return false
-    if (f[i] !== '+' && f[i] !== t[i]) return false
-  }
-  return f.length === t.length
-}
+import { topicMatches } from '../../src/protocol/index.js'
+import { referenceMatch } from '../helpers/topic-reference.js'
 
 const nameLevels = ['', 'a', 'b', 'ab', '$x', 'a$', 'é']
 
@@ -54,6 +42,10 @@ test('the reference matcher agrees with the spec examples it is checked against'
   assert.equal(referenceMatch('#', '$SYS/x'), false)
   assert.equal(referenceMatch('$SYS/#', '$SYS/x'), true)
   assert.equal(referenceMatch('a/b/#', 'a'), false)
+})
+
+test('the trie applies the rules of the one matcher (protocol topicMatches): the reference agrees with it', () => {
+  fc.assert(fc.property(filterArb, topicArb, (f, t) => referenceMatch(f, t) === topicMatches(f, t)), { numRuns: 3000 })
 })
 
 test('TopicTrie matches exactly like the reference matcher under random add/remove/match', () => {

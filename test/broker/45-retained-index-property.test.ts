@@ -3,19 +3,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import { RetainedIndex } from '../../src/broker/retained-index.js'
-
-function referenceMatch (filter: string, topic: string): boolean {
-  const f = filter.split('/')
-  const t = topic.split('/')
-  // [MQTT-4.7.2-1]
-  if (topic.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '#') return true
-    if (i >= t.length) return false
-    if (f[i] !== '+' && f[i] !== t[i]) return false
-  }
-  return f.length === t.length
-}
+import { referenceMatch } from '../helpers/topic-reference.js'
 
 const nameLevels = ['', 'a', 'b', 'ab', '$x', 'a$', 'é']
 const topicArb = fc.array(fc.constantFrom(...nameLevels), { minLength: 1, maxLength: 4 }).map((l) => l.join('/'))

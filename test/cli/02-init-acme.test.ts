@@ -9,8 +9,9 @@ import assert from 'node:assert/strict'
 import fs from 'node:fs'
 import path from 'node:path'
 import mqtt from 'mqtt'
-import { MidgeProcess } from '../config/midge-process.js'
-import { freePort, startPebble, type Pebble } from '../helpers/pebble.js'
+import { MidgeProcess } from '../helpers/midge-process.js'
+import { startPebble, type Pebble } from '../helpers/pebble.js'
+import { freePort } from '../helpers/ports.js'
 import { initArgs, layout, runMidge, tempRoot, waitForLogLine } from './init-harness.js'
 
 let pebble: Pebble

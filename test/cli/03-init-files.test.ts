@@ -14,7 +14,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { parsePasswordFile } from '../../src/auth/password-file.js'
 import { verifyPassword } from '../../src/auth/password-hash.js'
-import { MIDGE } from '../config/midge-process.js'
+import { MIDGE } from '../helpers/midge-process.js'
 import { initArgs, layout, runMidge, tempRoot } from './init-harness.js'
 
 let root: string

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { MIDGE } from '../config/midge-process.js'
+import { MIDGE } from '../helpers/midge-process.js'
 
 export interface CliResult { code: number | null; stdout: string; stderr: string }
 

@@ -1,9 +1,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { brokerUser, checkRead, checkWrite, currentUser, lookupUser, type UserIdentity } from '../../src/config/file-access.js'
+import { describeMode, explainFileAccess, readGroups, readPasswd } from '../../src/transport/file-access.js'
 
 function nobody(): UserIdentity {
   const u = lookupUser('nobody')
@@ -87,4 +88,28 @@ test("the broker user: as root, 'user' or mosquitto (else nobody); 'root' stays 
   assert.equal(brokerUser('no-such-user-midge', root).error, "user 'no-such-user-midge' does not exist on this machine")
   const someone: UserIdentity = { name: 'someone', uid: 4242, gid: 4242, groups: [4242] }
   assert.deepEqual(brokerUser('mosquitto', someone), { user: someone, error: undefined, switches: false })
+})
+
+test('one passwd reader and one mode format: the TLS loader and midge check describe the same directory alike', () => {
+  const users = readPasswd()
+  assert.ok(users.some((u) => u.name === 'root' && u.uid === 0 && u.gid === 0))
+  assert.ok(readGroups().some((g) => g.name === 'root' && g.gid === 0))
+  const dir = layout()
+  try {
+    const priv = join(dir, 'private')
+    assert.equal(describeMode(statSync(priv)), `mode 0700 ${currentUser().name}`)
+    chmodSync(priv, 0o750)
+    chownSync(priv, currentUser().uid, 0)
+    assert.equal(describeMode(statSync(priv)), `mode 0750 ${currentUser().name}:root`, 'the group is named when its bits grant something')
+    chmodSync(priv, 0o700)
+    chownSync(priv, 54_321, 54_321)
+    assert.equal(describeMode(statSync(priv)), 'mode 0700 54321', 'an owner without a passwd entry is its number')
+    const file = join(priv, 'file.pem')
+    const tlsWords = explainFileAccess(file, nobody())?.message ?? ''
+    const checkWords = checkRead(`cafile ${file}`, file, nobody())?.message ?? ''
+    assert.ok(tlsWords.includes(`(mode 0700 54321)`), tlsWords)
+    assert.ok(checkWords.includes(`is mode 0700 54321)`), checkWords)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 })

@@ -1,30 +1,19 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir, userInfo } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { TestPki } from '../helpers/certs.js'
+import { MidgeProcess } from '../helpers/midge-process.js'
 import { hashPassword, formatPasswordHash } from '../../src/auth/password-hash.js'
 import { writeSeedConfig } from './seed-config.js'
 
-const MIDGE = resolve(import.meta.dirname, '../../../bin/midge.js')
 const isRoot = process.getuid?.() === 0
 
-/** Runs `midge check -c FILE` as `nobody` (via setpriv) when we are root, else as ourselves. */
+/** Runs `midge check -c FILE` as `nobody` (via setpriv, in the Debian package util-linux) when we are root, else as ourselves. */
 function runCheck(file: string): Promise<{ code: number | null; out: string }> {
-  const cmd = isRoot ? 'setpriv' : process.execPath
-  const args = isRoot
-    ? ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, MIDGE, 'check', '-c', file]
-    : [MIDGE, 'check', '-c', file]
-  return new Promise((done, fail) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { out += d.toString() })
-    child.on('error', (err) => fail(new Error(`cannot run ${cmd}: ${err.message} (setpriv is in the Debian package util-linux)`)))
-    child.on('close', (code) => done({ code, out }))
-  })
+  const wrap = isRoot ? ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'] : undefined
+  return MidgeProcess.run(['check', '-c', file], { wrap })
 }
 
 async function seedSetup(): Promise<{ pki: TestPki; dir: string; conf: string; live: string }> {

@@ -8,7 +8,7 @@ import { TestPki } from '../helpers/certs.js'
 import { formatPasswordHash, hashPassword } from '../../src/auth/password-hash.js'
 import { lookupUser } from '../../src/config/file-access.js'
 import { writeSeedConfig } from './seed-config.js'
-import { MidgeProcess } from './midge-process.js'
+import { MidgeProcess } from '../helpers/midge-process.js'
 
 
 test("midge -c <the seed's config.conf> starts, serves both listeners and enforces its password file", async () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { formatPasswordHash, hashPassword } from '../../src/auth/password-hash.js'
-import { MidgeProcess } from './midge-process.js'
+import { MidgeProcess } from '../helpers/midge-process.js'
 
 async function entry(user: string, password: string): Promise<string> {
   return `${user}:${formatPasswordHash(await hashPassword(password, { iterations: 1000 }))}\n`

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { TestPki } from '../helpers/certs.js'
-import { MidgeProcess } from './midge-process.js'
+import { MidgeProcess } from '../helpers/midge-process.js'
 
 test('a `protocol websockets` listener serves MQTT.js over ws:// beside a plain listener', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'midge-ws-'))

@@ -1,25 +1,18 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer, type AddressInfo } from 'node:net'
 import mqtt from 'mqtt'
-import { MIDGE } from './midge-process.js'
+import { MidgeProcess } from '../helpers/midge-process.js'
 
 /** Runs `midge -d ARGS` and waits for the parent to return (bounded: a parent that never returns fails the test). */
-function runDaemon(args: string[]): Promise<{ code: number | null; out: string; ms: number }> {
+async function runDaemon(args: string[]): Promise<{ code: number | null; out: string; ms: number }> {
   const started = Date.now()
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [MIDGE, '-d', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    let out = ''
-    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { out += d.toString() })
-    const timer = setTimeout(() => { child.kill('SIGKILL'); fail(new Error(`midge -d did not return within 20 s; output:\n${out}`)) }, 20_000)
-    // 'exit', not 'close': a daemon that kept the parent's pipes open must not hold the test.
-    child.on('exit', (code) => { clearTimeout(timer); done({ code, out, ms: Date.now() - started }) })
-  })
+  // 'exit', not 'close': a daemon that kept the parent's pipes open must not hold the test.
+  const r = await MidgeProcess.run(['-d', ...args], { until: 'exit' })
+  return { ...r, ms: Date.now() - started }
 }
 
 function alive(pid: number): boolean {

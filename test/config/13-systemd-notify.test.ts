@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { Logger } from '../../src/observability/logger.js'
 import { SystemdNotifier } from '../../src/observability/systemd-notify.js'
-import { MidgeProcess } from './midge-process.js'
+import { MidgeProcess } from '../helpers/midge-process.js'
 
 /**
  * Plays systemd's side of sd_notify(3): a unix datagram socket (Node cannot open one, python3 can) whose

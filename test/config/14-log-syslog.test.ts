@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { loadConfig } from '../../src/config/load.js'
 import { SyslogSink } from '../../src/observability/log-sinks.js'
 import { Logger } from '../../src/observability/logger.js'
-import { MidgeProcess } from './midge-process.js'
+import { MidgeProcess } from '../helpers/midge-process.js'
 
 /** A unix datagram socket standing in for /dev/log (Node cannot open one; python3 can): its datagrams, in order. */
 function fakeDevLog(path: string): { messages: string[]; bound: Promise<void>; next: (n: number) => Promise<string[]>; close: () => void } {

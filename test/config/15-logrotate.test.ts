@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
-import { MidgeProcess } from './midge-process.js'
+import { MidgeProcess } from '../helpers/midge-process.js'
 
 test('packaging/midge.logrotate: logrotate moves the log away, its postrotate SIGHUPs the broker (pid_file), which writes on in a new file', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'midge-logrotate-'))

@@ -11,7 +11,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { TestPki } from '../helpers/certs.js'
-import { MidgeProcess } from './midge-process.js'
+import { MidgeProcess } from '../helpers/midge-process.js'
 
 /** Code a plain TCP listener without persistence or bridges does not need. */
 const optional = {

@@ -10,7 +10,6 @@
  * every packet caused by what this client (or another client that synced before) sent is in too.
  */
 import type { Duplex } from 'node:stream'
-import net from 'node:net'
 import type { TestContext } from 'node:test'
 import { Broker } from '../../src/broker/broker.js'
 import type { BrokerOptions, ListenerInfo } from '../../src/broker/options.js'
@@ -532,28 +531,4 @@ export async function startTcpBroker (opts: Partial<BrokerOptions> = {}, host = 
     host,
     close: () => server.close(),
   }
-}
-
-function canListen (host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createServer()
-    s.once('error', () => resolve(false))
-    s.listen({ host, port, ipv6Only: host.includes(':') }, () => s.close(() => resolve(true)))
-  })
-}
-
-/** A port free on both 127.0.0.1 and ::1 (for clients that resolve `localhost` either way). */
-export async function freePortOnBoth (): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const s = net.createServer()
-      s.once('error', reject)
-      s.listen({ host: '127.0.0.1', port: 0 }, () => {
-        const p = (s.address() as net.AddressInfo).port
-        s.close(() => resolve(p))
-      })
-    })
-    if (await canListen('::1', port)) return port
-  }
-  throw new Error('no port free on both 127.0.0.1 and ::1')
 }

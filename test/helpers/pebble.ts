@@ -9,12 +9,12 @@
  *                   pebble :management (roots) pebble ──http──▶ 127.0.0.1:httpPort (the HTTP-01 responder under test)
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import dgram from 'node:dgram'
 import fs from 'node:fs'
 import https from 'node:https'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
+import { freePort } from './ports.js'
 
 const Missing = 'pebble is missing: install the Debian package pebble (apt-get install -y pebble)'
 
@@ -44,28 +44,6 @@ export interface Pebble {
   stop(): Promise<void>
 }
 
-/** A port free for TCP (and UDP with `udp`) on 127.0.0.1 right now. */
-export async function freePort(udp = false): Promise<number> {
-  for (let i = 0; i < 20; i++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const s = net.createServer()
-      s.once('error', reject)
-      s.listen(0, '127.0.0.1', () => {
-        const p = (s.address() as net.AddressInfo).port
-        s.close(() => resolve(p))
-      })
-    })
-    if (!udp) return port
-    const ok = await new Promise<boolean>((resolve) => {
-      const u = dgram.createSocket('udp4')
-      u.once('error', () => { u.close(); resolve(false) })
-      u.bind(port, '127.0.0.1', () => u.close(() => resolve(true)))
-    })
-    if (ok) return port
-  }
-  throw new Error('no free port pair found')
-}
-
 function openssl(args: string[], cwd: string): void {
   execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] })
 }
@@ -84,7 +62,7 @@ export async function startPebble(o: PebbleOptions = {}): Promise<Pebble> {
   openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'key.pem', '-out', 'listener.csr', '-subj', '/CN=127.0.0.1'], dir)
   fs.writeFileSync(path.join(dir, 'ext'), 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n')
   openssl(['x509', '-req', '-in', 'listener.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'cert.pem', '-days', '2', '-extfile', 'ext'], dir)
-  const [listen, management, dns, ctsManagement] = [await freePort(), await freePort(), await freePort(true), await freePort()]
+  const [listen, management, dns, ctsManagement] = [await freePort(), await freePort(), await freePort({ udp: true }), await freePort()]
   const httpPort = o.httpPort ?? await freePort()
   fs.writeFileSync(path.join(dir, 'pebble.json'), JSON.stringify({
     pebble: {

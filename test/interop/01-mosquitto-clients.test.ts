@@ -7,13 +7,13 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
-import net from 'node:net'
-import { fileURLToPath } from 'node:url'
 import type { TestContext } from 'node:test'
 import { localOnlyPlan, startServer } from '../../src/server/index.js'
 import { silentLogger } from '../../src/observability/logger.js'
 import type { Broker } from '../../src/broker/broker.js'
-import { startTcpBroker, freePortOnBoth, waitUntil, type TcpBroker } from '../helpers/broker-harness.js'
+import { startTcpBroker, waitUntil, type TcpBroker } from '../helpers/broker-harness.js'
+import { freePort } from '../helpers/ports.js'
+import { MidgeProcess } from '../helpers/midge-process.js'
 
 const Versions = ['mqttv31', 'mqttv311', 'mqttv5'] as const
 type Version = (typeof Versions)[number]
@@ -116,7 +116,7 @@ async function broker (t: TestContext): Promise<TcpBroker> {
 const conn = (b: TcpBroker, v: Version): string[] => ['-h', '127.0.0.1', '-p', String(b.port), '-V', v]
 
 test('the seed exchange verbatim: mosquitto_sub -h localhost -t test / mosquitto_pub -h localhost -t test -m "hello world" (plus -p)', async (t) => {
-  const port = await freePortOnBoth()
+  const port = await freePort({ ipv6: true })
   const plan = localOnlyPlan(port)
   plan.broker = { logger: silentLogger(), sysInterval: 0 }
   const server = await startServer(plan)
@@ -130,14 +130,6 @@ test('the seed exchange verbatim: mosquitto_sub -h localhost -t test / mosquitto
   assert.equal(await s.exit(), 0, 'mosquitto_sub exits cleanly on SIGTERM')
 })
 
-/** Resolves once something accepts TCP connections on host:port. */
-async function listening (host: string, port: number): Promise<void> {
-  await waitUntilAsync(() => new Promise<boolean>((resolve) => {
-    const s = net.connect({ host, port }, () => { s.destroy(); resolve(true) })
-    s.once('error', () => resolve(false))
-  }), `a listener on ${host}:${port}`)
-}
-
 async function waitUntilAsync (cond: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
   const start = Date.now()
   while (!(await cond())) {
@@ -147,14 +139,14 @@ async function waitUntilAsync (cond: () => Promise<boolean>, what: string, timeo
 }
 
 test('the seed exchange against the real binary: node bin/midge.js -p PORT, then mosquitto_sub / mosquitto_pub -h localhost', async (t) => {
-  const port = await freePortOnBoth()
-  const bin = fileURLToPath(new URL('../../../bin/midge.js', import.meta.url))
-  const midge = new Proc(process.execPath, [bin, '-p', String(port)])
+  const port = await freePort({ ipv6: true })
+  const midge = new MidgeProcess(['-p', String(port)])
   t.after(async () => {
-    midge.kill('SIGKILL')
-    await midge.exit().catch(() => {})
+    midge.child.kill('SIGKILL')
+    await midge.exited
   })
-  await listening('127.0.0.1', port)
+  // Its log says when both loopback sockets are open; a broker that dies first fails with its log.
+  await midge.guard(midge.opened(2), 'midge -p to open its listeners', 30_000)
   const s = sub(t, ['-h', 'localhost', '-t', 'test', '-p', String(port)])
   // no in-process broker to look at: publish until the subscriber has caught one (it subscribes within ms)
   await waitUntilAsync(async () => {
@@ -165,8 +157,7 @@ test('the seed exchange against the real binary: node bin/midge.js -p PORT, then
   assert.equal(s.lines[0], 'hello world')
   s.kill('SIGTERM')
   assert.equal(await s.exit(), 0)
-  midge.kill('SIGTERM')
-  assert.equal(await midge.exit(), 0, `midge exits with status 0 on SIGTERM; stderr: ${midge.stderr}`)
+  assert.equal(await midge.stop(), 0, `midge exits with status 0 on SIGTERM; output: ${midge.lines.join('\n')}`)
 })
 
 for (const v of Versions) {

@@ -13,7 +13,7 @@ import { parseClientArgs } from '../../src/cli/client-args.js'
 import { refusedArgsOutput } from '../../src/cli/client-usage.js'
 import { Brokers, startBrokers } from '../client/support/brokers.js'
 import type { BrokerKind, BrokerProcess, Refusal } from '../client/support/brokers.js'
-import { freePort } from '../client/support/broker-process.js'
+import { freePort } from '../helpers/ports.js'
 import { midge, run, runMidge, start } from '../client/support/cli.js'
 import type { RunResult } from '../client/support/cli.js'
 
@@ -139,6 +139,16 @@ function brokerSuite (kind: BrokerKind): void {
     const left = await mosquittoSub('ret/#', ['-v', '--retained-only'])
     assert.equal((await run('mosquitto_pub', [...P(), '-t', 'ret/live', '-m', 'L'])).code, 0)
     assert.equal((await left.result).stdout.toString(), 'ret/b B\n')
+  })
+
+  test('midge sub -T uses the one topic matcher: + one level (the empty one too), # the parent level and below', async () => {
+    const sub = await midgeSub('tf/#', ['-v', '-T', 'tf/+/x', '-T', 'tf/p/#', '-C', '2'])
+    for (const t of ['tf/a/x', 'tf//x', 'tf/p', 'tf/p/q/r', 'tf/a/y', 'tf/a/x/deeper']) {
+      assert.equal((await run('mosquitto_pub', [...P(), '-t', t, '-m', 'm', '-q', '1'])).code, 0)
+    }
+    const r = await sub.result
+    assert.equal(r.code, 0, r.stderr)
+    assert.equal(r.stdout.toString(), 'tf/a/y m\ntf/a/x/deeper m\n')
   })
 
   test('midge sub -E exits after SUBACK, -U unsubscribes, -W times out with exit code 27 as mosquitto_sub', async () => {

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import WebSocket from 'ws'
 import { TestPki } from '../helpers/certs.js'
-import { MidgeProcess } from '../config/midge-process.js'
+import { MidgeProcess } from '../helpers/midge-process.js'
 import { packFreshCopy, run } from './pack.js'
 
 /** Every file and folder under `dir` that others (a broker's user) cannot read, or search. */

@@ -15,7 +15,7 @@ import path from 'node:path'
 import { PacketType } from '../../src/protocol/constants.js'
 import type { ProtocolVersion } from '../../src/protocol/constants.js'
 import type { Properties, PublishPacket } from '../../src/protocol/packets.js'
-import { freePort } from '../auth/e2e-broker.js'
+import { freePort } from '../helpers/ports.js'
 import { TestClient } from '../helpers/broker-harness.js'
 
 export const MosquittoBin = '/usr/sbin/mosquitto'

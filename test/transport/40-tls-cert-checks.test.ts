@@ -143,7 +143,7 @@ test('an unreadable file names the file, the user, the missing permission and th
     assert.equal(p.file, le.cert)
     assert.ok(p.message.includes(`certfile ${le.cert}`), p.message)
     assert.match(p.message, /user 'nobody'/)
-    assert.ok(p.message.includes(`directory ${liveRoot} (owner root:root, mode 0700)`), p.message)
+    assert.ok(p.message.includes(`directory ${liveRoot} (mode 0700 root)`), p.message)
     assert.match(p.message, /search \(x\) permission is missing/)
     // The same files are fine for the user running the check (root here).
     assert.deepEqual(checkTlsFiles({ ...base, certfile: le.cert, keyfile: le.privkey, cafile: le.chain }), [])
@@ -156,7 +156,7 @@ test('an unreadable file names the file, the user, the missing permission and th
     fs.chmodSync(archiveRoot, 0o755)
     const k = checkTlsFiles({ ...base, certfile: le.cert, keyfile: le.privkey, cafile: le.chain }, 'nobody')
     assert.deepEqual(codes(k), [TlsProblemCode.FileUnreadable])
-    assert.match(k[0]?.message ?? '', /privkey1\.pem \(the target of .*privkey\.pem\) \(owner root:root, mode 0600\) does not let user 'nobody' read it: read \(r\) permission is missing/)
+    assert.match(k[0]?.message ?? '', /privkey1\.pem \(the target of .*privkey\.pem\) \(mode 0600 root\) does not let user 'nobody' read it: read \(r\) permission is missing/)
   } finally {
     fs.chmodSync(liveRoot, 0o755)
     fs.chmodSync(archiveRoot, 0o755)

@@ -6,15 +6,10 @@
  */
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
 import fs from 'node:fs'
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { TestPki, type Issued, type LetsEncryptLayout } from '../helpers/certs.js'
+import { MidgeProcess } from '../helpers/midge-process.js'
 import { payloadLines, probe, readPem, runMosquitto, startSubscriber } from '../helpers/tls-harness.js'
-
-const MIDGE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/midge.js')
 
 let pki: TestPki
 let first: Issued
@@ -27,35 +22,14 @@ before(() => {
 })
 after(() => pki.remove())
 
-interface Midge { child: ChildProcess; output: () => string; ports: number[]; waitFor: (re: RegExp, from?: number) => Promise<void> }
-
-async function startMidge(conf: string, listeners: number): Promise<Midge> {
+/** midge -c CONF -v, once it has opened `listeners` TLS listeners; their ports in order. */
+async function startMidge(conf: string, listeners: number): Promise<{ proc: MidgeProcess; ports: number[] }> {
   const file = pki.path(`midge-${Date.now()}.conf`)
   fs.writeFileSync(file, conf)
-  const child = spawn(process.execPath, [MIDGE, '-c', file, '-v'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  const waiters: Array<() => void> = []
-  const onData = (d: Buffer): void => { out += d.toString(); for (const w of waiters.splice(0)) w() }
-  child.stdout?.on('data', onData)
-  child.stderr?.on('data', onData)
-  const waitFor = async (re: RegExp, from = 0): Promise<void> => {
-    const deadline = Date.now() + 10_000
-    while (!re.test(out.slice(from))) {
-      if (child.exitCode !== null) throw new Error(`midge exited (${child.exitCode}) before logging ${re}:\n${out}`)
-      if (Date.now() > deadline) throw new Error(`midge did not log ${re} within 10 s:\n${out}`)
-      await new Promise<void>((resolve) => { waiters.push(resolve); setTimeout(resolve, 200) })
-    }
-  }
-  const re = /TLS listen socket on 127\.0\.0\.1 port (\d+)/g
-  await waitFor(new RegExp(`(${re.source}[\\s\\S]*){${listeners}}`))
-  const ports = [...out.matchAll(re)].map((m) => Number(m[1]))
-  return { child, output: () => out, ports, waitFor }
-}
-
-async function stopMidge(m: Midge): Promise<void> {
-  if (m.child.exitCode !== null) return
-  m.child.kill('SIGTERM')
-  await once(m.child, 'exit')
+  const proc = new MidgeProcess(['-c', file, '-v'])
+  const opened = await proc.guard(proc.opened(listeners), 'the listeners')
+  assert.ok(opened.every((o) => o.tls), proc.lines.join('\n'))
+  return { proc, ports: opened.map((o) => o.port) }
 }
 
 const target = (port: number): string[] => ['-h', 'localhost', '-p', String(port)]
@@ -92,7 +66,7 @@ use_identity_as_username true
     le.renew(second)
     for (;;) {
       if ((await probe(port, { ca: readPem(pki.root.cert) })).fingerprint === second.fingerprint) break
-      assert.ok(Date.now() - renewedAt < 2000, `the renewal was not served within 2 s:\n${midge.output()}`)
+      assert.ok(Date.now() - renewedAt < 2000, `the renewal was not served within 2 s:\n${midge.proc.lines.join('\n')}`)
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
     const renewed = await runMosquitto('mosquitto_pub', [...target(port), ...tls, '-t', 'test', '-m', 'after renewal', '-q', '1'])
@@ -105,14 +79,14 @@ use_identity_as_username true
     assert.notEqual(unsigned.code, 0)
 
     assert.deepEqual(payloadLines((await sub.done).stdout), ['hello world', 'after renewal', 'from alice'])
-    await midge.waitFor(/alice/)
+    await midge.proc.waitFor(/alice/)
 
     // SIGHUP re-reads the files, and says so.
-    const from = midge.output().length
-    midge.child.kill('SIGHUP')
-    await midge.waitFor(/reloaded the same certificate/, from)
+    const from = midge.proc.lines.length
+    midge.proc.child.kill('SIGHUP')
+    await midge.proc.waitFor(/reloaded the same certificate/, from)
   } finally {
-    await stopMidge(midge)
+    await midge.proc.stop()
   }
 })
 
@@ -128,15 +102,15 @@ keyfile ${own.privkey}
   try {
     const [port] = midge.ports as [number]
     const stray = pki.issue('midge-stray', { cn: 'localhost' })
-    const from = midge.output().length
+    const from = midge.proc.lines.length
     own.renew(stray, { privkey: false })
-    await midge.waitFor(/the new ones are refused; still serving CN=localhost/, from)
-    await midge.waitFor(/does not match the certificate in certfile/, from)
+    await midge.proc.waitFor(/the new ones are refused; still serving CN=localhost/, from)
+    await midge.proc.waitFor(/does not match the certificate in certfile/, from)
     assert.equal((await probe(port)).fingerprint, first.fingerprint)
     const pub = await runMosquitto('mosquitto_pub', [...target(port), '--cafile', pki.root.cert, '-t', 'test', '-m', 'still fine'])
     assert.equal(pub.code, 0, pub.stderr)
   } finally {
-    await stopMidge(midge)
+    await midge.proc.stop()
   }
 })
 
@@ -157,11 +131,7 @@ keyfile ${expired.key}
 cafile ${pki.intermediate.cert}
 allow_anonymous true
 `)
-  const child = spawn(process.execPath, [MIDGE, 'check', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  child.stdout?.on('data', (d: Buffer) => { out += d.toString() })
-  child.stderr?.on('data', (d: Buffer) => { out += d.toString() })
-  const [code] = await once(child, 'exit') as [number]
+  const { code, out } = await MidgeProcess.run(['check', '-c', file])
   assert.notEqual(code, 0, out)
   assert.ok(out.includes(`keyfile ${other.key} does not match the certificate in certfile ${first.cert}`), out)
   assert.ok(out.includes(`the certificate in certfile ${expired.cert} (CN=check-expired) expired on 2020-02-01T00:00:00Z`), out)

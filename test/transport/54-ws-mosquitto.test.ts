@@ -14,7 +14,8 @@ import assert from 'node:assert/strict'
 import mqtt from 'mqtt'
 import type { IClientOptions } from 'mqtt'
 import { WebSocket } from 'ws'
-import { Mosquitto, freePort } from '../client/support/mosquitto.js'
+import { Mosquitto } from '../client/support/mosquitto.js'
+import { freePort } from '../helpers/ports.js'
 import { Connack311Accepted, RawPeer, connect311, startWsBroker, subscribe0, suback0, type WsBroker } from '../helpers/ws-harness.js'
 
 let mosquitto: Mosquitto

@@ -9,6 +9,7 @@ import { basename, dirname, resolve } from 'node:path'
 import { ConfigInvalidError } from '../../config/errors.js'
 import { loadConfig } from '../../config/load.js'
 import { describeImport, importMosquittoDb, isMosquittoFile, planImport, type ImportResult } from '../../persistence/mosquitto-db/import.js'
+import { NeverExpires } from '../../protocol/index.js'
 
 const Usage = `Usage: midge import-mosquitto FILE [-c CONFIG] [--dry-run]
 Imports Mosquitto's persistence file FILE (mosquitto.db): retained messages, persistent sessions with
@@ -29,7 +30,7 @@ function details(r: ImportResult): string[] {
   const lines: string[] = []
   for (const m of r.state.retained) lines.push(`  retained '${m.topic}' QoS ${m.qos}: ${show(m.payload)}`)
   for (const s of r.state.sessions) {
-    const expiry = s.expiryInterval === 0xffffffff ? 'never expires' : `expires ${s.expiryInterval} s after disconnect`
+    const expiry = s.expiryInterval === NeverExpires ? 'never expires' : `expires ${s.expiryInterval} s after disconnect`
     lines.push(`  session '${s.clientId}'${s.username === undefined ? '' : ` (user ${s.username})`}: ${expiry}`)
     for (const sub of s.subscriptions) {
       const opts = [`QoS ${sub.qos}`, sub.noLocal ? 'no local' : '', sub.retainAsPublished ? 'retain as published' : '', sub.subscriptionId !== 0 ? `identifier ${sub.subscriptionId}` : ''].filter((x) => x !== '')

@@ -5,26 +5,13 @@
  */
 import { MqttClient } from '../../client/client.js'
 import { ClientError, ClientErrorCode } from '../../client/errors.js'
+import { topicMatches } from '../../protocol/index.js'
 import type { PublishPacket, SubackPacket } from '../../protocol/index.js'
 import { parseClientArgs } from '../client-args.js'
 import type { ClientConfig } from '../client-args.js'
 import { buildClientOptions, clientIdFor, connectFailure, ExitCode, SetupError, traceClient } from '../client-connect.js'
 import { refusedArgsOutput, subUsage } from '../client-usage.js'
 import { formatMessage, now } from '../sub-format.js'
-
-/** MQTT topic matching for -T: '+' one level, '#' the rest; wildcards at the start skip '$' topics. */
-export function topicMatches (filter: string, topic: string): boolean {
-  if (topic.startsWith('$') && (filter.startsWith('+') || filter.startsWith('#'))) return false
-  const f = filter.split('/')
-  const t = topic.split('/')
-  for (let i = 0; i < f.length; i++) {
-    const part = f[i]
-    if (part === '#') return true
-    if (i >= t.length) return false
-    if (part !== '+' && part !== t[i]) return false
-  }
-  return f.length === t.length
-}
 
 export async function run (argv: string[]): Promise<number> {
   const parsed = parseClientArgs('sub', argv)

@@ -14,7 +14,7 @@
  *   publisher re-sends it, and Midge publishes it then.
  */
 import type { QoS } from '../../protocol/constants.js'
-import { isValidTopicFilter, isValidTopicName, parseSharedFilter } from '../../protocol/topic.js'
+import { isValidTopicFilter, isValidTopicName, parseSharedFilter, topicMatches } from '../../protocol/topic.js'
 import type { RecoveredState, StoredMessage, StoredOutgoing, StoredSession, StoredSubscription } from '../store.js'
 import { Direction, MsgState, NeverExpires, SubOption } from './format.js'
 import type { MosqMsgStore, MosquittoDb } from './reader.js'
@@ -41,20 +41,6 @@ interface SessionBuild {
   inflightIds: Set<number>
   inflight: StoredOutgoing[]
   queued: StoredOutgoing[]
-}
-
-/** Topic filter matching (MQTT 4.7): '+' one level, '#' the rest; wildcards first never match '$' topics. */
-export function topicMatches(filter: string, topic: string): boolean {
-  if (topic.startsWith('$') && (filter.startsWith('+') || filter.startsWith('#'))) return false
-  const f = filter.split('/')
-  const t = topic.split('/')
-  for (let i = 0; i < f.length; i++) {
-    const level = f[i]
-    if (level === '#') return true
-    if (i >= t.length) return false
-    if (level !== '+' && level !== t[i]) return false
-  }
-  return f.length === t.length
 }
 
 const iso = (s: number): string => new Date(s * 1000).toISOString()

@@ -46,8 +46,8 @@ export const Direction = { In: 0, Out: 1 } as const
 /** Subscription option bits as Mosquitto 2.0 persists them (no Retain Handling: it only acts at SUBSCRIBE). */
 export const SubOption = { NoLocal: 0x04, RetainAsPublished: 0x08 } as const
 
-/** A v5 Session Expiry Interval of 0xFFFFFFFF, and what Mosquitto gives v3.1.1 clean-session-0 clients. */
-export const NeverExpires = 0xffffffff
+/** Mosquitto stores it too for v3.1.1 clean-session-0 clients. */
+export { NeverExpires } from '../../protocol/constants.js'
 
 export function isMosquittoDb(head: Buffer): boolean {
   return head.length >= MosquittoMagic.length && head.subarray(0, MosquittoMagic.length).equals(MosquittoMagic)

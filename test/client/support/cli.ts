@@ -1,11 +1,10 @@
-/** Runs `node bin/midge.js ...` and mosquitto's clients as child processes, capturing bytes and exit codes. */
+/**
+ * Runs the client commands (`midge pub/sub`, mosquitto_pub/sub) as child processes, capturing bytes and exit codes;
+ * brokers run through test/helpers/midge-process.ts.
+ */
 import { spawn } from 'node:child_process'
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { MIDGE } from '../../helpers/midge-process.js'
 
-/** The repository root (this file runs from dist/test/client/support/). */
-export const Root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..')
-export const MidgeBin = path.join(Root, 'bin', 'midge.js')
 
 export interface RunResult {
   code: number | null
@@ -60,7 +59,7 @@ export function run (cmd: string, args: string[], o: RunOptions = {}): Promise<R
 }
 
 export function midge (args: string[], o: RunOptions = {}): Running {
-  return start(process.execPath, [MidgeBin, ...args], o)
+  return start(process.execPath, [MIDGE, ...args], o)
 }
 
 export function runMidge (args: string[], o: RunOptions = {}): Promise<RunResult> {

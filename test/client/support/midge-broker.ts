@@ -3,13 +3,13 @@
  * mosquitto.conf lines mosquitto gets. Its listeners use port 0; the ports come from the log lines
  * "Opening ipv4 listen socket on 127.0.0.1 port N (listener 0#I)", where I is the listener's index.
  */
-import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { BrokerProcess, securityLines } from './broker-process.js'
 import type { BrokerOptions } from './broker-process.js'
-import { MidgeBin, runMidge } from './cli.js'
+import { runMidge } from './cli.js'
+import { MidgeProcess } from '../../helpers/midge-process.js'
 
 export class MidgeBroker extends BrokerProcess {
   static async start (o: BrokerOptions = {}): Promise<MidgeBroker> {
@@ -33,7 +33,8 @@ export class MidgeBroker extends BrokerProcess {
     ]
     const file = path.join(dir, 'midge.conf')
     fs.writeFileSync(file, conf.join('\n') + '\n')
-    const proc = spawn(process.execPath, [MidgeBin, '-c', file], { stdio: ['ignore', 'ignore', 'pipe'] })
+    // The one runner of the binary; BrokerProcess follows the same stderr for its log waits.
+    const proc = new MidgeProcess(['-c', file]).child
     const ports: number[] = []
     const m = new MidgeBroker('midge', ports, dir, proc)
     try {

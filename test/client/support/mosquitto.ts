@@ -6,10 +6,10 @@ import { spawn, spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { BrokerProcess, freePort, securityLines } from './broker-process.js'
+import { BrokerProcess, securityLines } from './broker-process.js'
+import { freePort } from '../../helpers/ports.js'
 import type { BrokerOptions } from './broker-process.js'
 
-export { freePort }
 export type { BrokerOptions as MosquittoOptions }
 
 export const MosquittoBin = '/usr/sbin/mosquitto'

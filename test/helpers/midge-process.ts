@@ -1,6 +1,7 @@
 /**
- * Runs `node bin/midge.js ARGS` as a child process and follows its log (stdout + stderr) line by line,
- * so tests wait for log events instead of sleeping.
+ * The one runner of Midge's real binary, `node bin/midge.js ARGS`, for every test that needs the process (a
+ * broker, `midge check`, `midge -d`): it follows the output (stdout + stderr) line by line, so tests wait for log
+ * events instead of sleeping, and run() takes a command to its end with a bound on how long that may take.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { resolve } from 'node:path'
@@ -39,6 +40,30 @@ export class MidgeProcess {
     this.child.stdout?.on('data', onData)
     this.child.stderr?.on('data', onData)
     this.exited = new Promise((done) => this.child.on('close', (code) => done(code)))
+  }
+
+  /**
+   * `midge ARGS` to its end: the exit status and all it printed, both streams together (`out`) and apart.
+   * `until: 'exit'` stops waiting when the process ends even if a child it forked keeps the pipes open
+   * (`midge -d`). A `wrap` command that cannot start reads as status null with the reason in `out`. Killed,
+   * and rejected, after `timeoutMs`.
+   */
+  static async run(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; wrap?: string[]; until?: 'close' | 'exit'; timeoutMs?: number } = {}): Promise<{ code: number | null; out: string; stdout: string; stderr: string }> {
+    const m = new MidgeProcess(args, opts)
+    const r = { code: null as number | null, out: '', stdout: '', stderr: '' }
+    m.child.stdout?.on('data', (d: Buffer) => { r.stdout += d.toString(); r.out += d.toString() })
+    m.child.stderr?.on('data', (d: Buffer) => { r.stderr += d.toString(); r.out += d.toString() })
+    const timeoutMs = opts.timeoutMs ?? 20_000
+    let timer: NodeJS.Timeout | undefined
+    const code = await new Promise<number | null>((resolve, reject) => {
+      m.child.once('error', (err) => { r.out += `cannot run ${(opts.wrap ?? [process.execPath])[0]}: ${err.message}\n`; resolve(null) })
+      m.child.once(opts.until === 'exit' ? 'exit' : 'close', (c: number | null) => resolve(c))
+      timer = setTimeout(() => {
+        m.child.kill('SIGKILL')
+        reject(new Error(`midge ${args.join(' ')} did not finish within ${timeoutMs} ms; output:\n${r.out}`))
+      }, timeoutMs)
+    }).finally(() => clearTimeout(timer))
+    return { ...r, code }
   }
 
   private check(): void {
