@@ -122,7 +122,7 @@ class StormClient implements FrameSink {
   end(): void {
     this.done = true
     const s = this.socket
-    if (s !== null && s.writable) s.end(DISCONNECT)
+    if (s?.writable === true) s.end(DISCONNECT)
     else s?.destroy()
   }
 }
@@ -154,7 +154,7 @@ function openAll(clean: boolean, handle: (c: StormClient, what: string, detail?:
 
 async function seed(): Promise<object> {
   const t0 = performance.now()
-  const clients = await openAll(false, (c, what, detail) => {
+  const clients = await openAll(false, (c, what) => {
     if (what === 'error') return c.done ? 'wait' : 'fail'
     if (what === 'connack') { c.socket!.write(subscribePacket(`${PREFIX}/${c.idx}`)); return 'wait' }
     if (what === 'suback') { c.end(); return 'next' }
@@ -205,7 +205,7 @@ async function reconnect(): Promise<object> {
   let connacked = 0
   let tConnacked = 0
   let missingSession = 0
-  const clients = await openAll(false, (c, what, detail) => {
+  const clients = await openAll(false, (c, what) => {
     if (what === 'error') return c.done ? 'wait' : 'fail'
     if (what === 'connack') {
       connacked++
