@@ -123,14 +123,21 @@ export class Broker {
     this.dirty.push(conn)
     if (!this.flushScheduled) {
       this.flushScheduled = true
-      // Without a store: on a microtask, so what a read causes leaves at the end of that read's callback,
-      // in one write per connection, rather than after every other socket's read of the poll phase (at
-      // fan-in that made the subscriber's turn pile up to the congestion bound: 3x slower, see
-      // docs/performance.md). With a store: after the poll phase (setImmediate), so one store write (and
-      // fsync) per turn commits everything before the turn's acknowledgements leave (group commit).
-      if (this.options.store === undefined) queueMicrotask(this.runFlush)
-      else setImmediate(this.runFlush)
+      // On a microtask, so what a read causes leaves at the end of that read's callback, in one write per
+      // connection, rather than after every other socket's read of the poll phase (at fan-in that made
+      // the subscriber's turn pile up to the congestion bound: 3x slower, see docs/performance.md).
+      queueMicrotask(this.runFlushOrCommitLater)
     }
+  }
+
+  /**
+   * With store records pending, the bytes wait for the end of the poll phase (setImmediate), so one
+   * store write (and fsync) per turn commits everything before the turn's acknowledgements leave
+   * (group commit). Without (no store, or nothing persistent touched: clean sessions), they leave now.
+   */
+  private readonly runFlushOrCommitLater = (): void => {
+    if (this.options.store?.dirty === true) setImmediate(this.runFlush)
+    else this.flushAll()
   }
 
   private flushAll(): void {
