@@ -41,6 +41,7 @@ const MOSQUITTO_UID = 102
 
 const note = (m: string): void => { process.stderr.write(`storm: ${m}\n`) }
 const out = (o: object): void => { process.stdout.write(`${JSON.stringify(o)}\n`) }
+const round2 = (x: number): number => Math.round(x * 100) / 100
 
 function startBroker(name: string, dir: string, port: number, nofile: number): Spawned {
   const store = join(dir, 'store')
@@ -120,7 +121,7 @@ async function main(): Promise<number> {
     if (rs.length === 0) continue
     const all = rs.map((r) => r.all_back_s as number)
     summary.set(name, median(all)!)
-    out({ bench: 'storm', broker: name, clients: N, queued: Q, runs: rs.length, all_back_s: median(all), every: all, restart_s: median(rs.map((r) => r.restart_s as number)), connacked_s: median(rs.map((r) => r.connacked_s as number)) })
+    out({ bench: 'storm', broker: name, clients: N, queued: Q, runs: rs.length, all_back_s: round2(median(all)!), every: all, restart_s: round2(median(rs.map((r) => r.restart_s as number))!), connacked_s: round2(median(rs.map((r) => r.connacked_s as number))!) })
   }
   const m = summary.get('midge')
   const q = summary.get('mosquitto')
