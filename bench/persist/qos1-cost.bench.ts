@@ -61,7 +61,9 @@ async function startMosquitto(dir: string): Promise<{ child: ChildProcess; port:
 
 function startBroker(mode: Mode, dir: string): Promise<{ child: ChildProcess; port: number }> {
   if (mode === 'mosquitto') return startMosquitto(dir)
-  const child = spawn(process.execPath, [CHILD, mode, dir], { stdio: ['ignore', 'pipe', 'inherit'] })
+  // BENCH_BROKER_NODE_ARGS (e.g. '--cpu-prof --cpu-prof-dir=/tmp/prof') profiles the broker.
+  const nodeArgs = (process.env.BENCH_BROKER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
+  const child = spawn(process.execPath, [...nodeArgs, CHILD, mode, dir], { stdio: ['ignore', 'pipe', 'inherit'] })
   return new Promise((resolve, reject) => {
     let buf = ''
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error('broker did not start within 15 s')) }, 15_000)
@@ -150,7 +152,8 @@ async function run(mode: Mode): Promise<number> {
     for (const w of [sub, ...pubs]) w.socket.destroy()
     return Math.round(TOTAL / seconds)
   } finally {
-    child.kill('SIGKILL')
+    // A profiled broker must exit by itself to write its profile.
+    child.kill(process.env.BENCH_BROKER_NODE_ARGS === undefined ? 'SIGKILL' : 'SIGTERM')
     await new Promise((r) => child.once('exit', r))
     fs.rmSync(dir, { recursive: true, force: true })
   }
