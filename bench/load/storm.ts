@@ -98,7 +98,10 @@ class StormClient implements FrameSink {
   onFrame(first: number, buf: Buffer, start: number, end: number): void {
     const type = first >> 4
     if (type === Type.Connack) {
-      if (buf[start + 1] !== 0) return this.onEvent(this, 'error', `CONNACK return code ${buf[start + 1]}`)
+      if (buf[start + 1] !== 0) {
+        this.onEvent(this, 'error', `CONNACK return code ${buf[start + 1]}`)
+        return
+      }
       this.sessionPresent = (buf[start]! & 1) === 1
       this.onEvent(this, 'connack')
     } else if (type === Type.Suback) {

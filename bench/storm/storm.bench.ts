@@ -16,7 +16,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } f
 import os from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { ROOT } from '../brokers/broker.js'
+import { mosquittoUser, ROOT } from '../brokers/broker.js'
 import { midgeConf } from '../brokers/midge.js'
 import { mosquittoConf } from '../brokers/mosquitto.js'
 import { freePort, logTail, nofileLimit, spawnTracked, stopProcess, track, waitForMqtt, wrapCommand, type Spawned } from '../brokers/process.js'
@@ -36,8 +36,6 @@ const Q = Number(values.queued)
 const RUNS = Number(values.runs)
 const NAMES = values.brokers.split(',')
 const [BROKER_CORE, LOAD_CORE] = values.cores.split(',').map(Number) as [number, number]
-/** The mosquitto user of the Debian package: both brokers, started as root, write their store as it. */
-const MOSQUITTO_UID = 102
 
 const note = (m: string): void => { process.stderr.write(`storm: ${m}\n`) }
 const out = (o: object): void => { process.stdout.write(`${JSON.stringify(o)}\n`) }
@@ -77,7 +75,9 @@ async function once(name: string, run: number, base: string, nofile: number): Pr
   const dir = join(base, `${name}-${run}`)
   mkdirSync(join(dir, 'store'), { recursive: true })
   chmodSync(dir, 0o755)
-  chownSync(join(dir, 'store'), MOSQUITTO_UID, MOSQUITTO_UID)
+  // Both brokers, started as root, write their store as the mosquitto user.
+  const user = mosquittoUser()
+  if (user !== undefined) chownSync(join(dir, 'store'), user.uid, user.gid)
   const port = await freePort()
   let broker = startBroker(name, dir, port, nofile)
   try {
