@@ -20,6 +20,7 @@ import { mosquittoUser, ROOT } from '../brokers/broker.js'
 import { midgeConf } from '../brokers/midge.js'
 import { mosquittoConf } from '../brokers/mosquitto.js'
 import { freePort, logTail, nofileLimit, spawnTracked, stopProcess, track, waitForMqtt, wrapCommand, type Spawned } from '../brokers/process.js'
+import { procCpuSeconds } from '../load/procstat.js'
 import { median } from '../report.js'
 
 const { values } = parseArgs({
@@ -89,8 +90,11 @@ async function once(name: string, run: number, base: string, nofile: number): Pr
     broker = startBroker(name, dir, port, nofile)
     await waitForMqtt(broker, port, 120_000)
     const restartS = (performance.now() - restarted) / 1000
+    // CPU the broker spent on the storm: unlike the time, hardly moved by what else the machine runs.
+    const cpu0 = procCpuSeconds(broker.pid)
     const storm = await runStorm('reconnect', port, nofile)
-    return { broker: name, run, restart_s: Math.round(restartS * 100) / 100, ...storm, seeded_s: seeded.seeded_s }
+    const cpuS = procCpuSeconds(broker.pid) - cpu0
+    return { broker: name, run, restart_s: Math.round(restartS * 100) / 100, ...storm, broker_cpu_s: Math.round(cpuS * 100) / 100, seeded_s: seeded.seeded_s }
   } catch (err) {
     return { broker: name, run, status: 'error', error: `${(err as Error).message}\n${logTail(broker.logPath)}` }
   } finally {
@@ -111,7 +115,7 @@ async function main(): Promise<number> {
     for (const name of NAMES) {
       const r = await once(name, run, base, nofile)
       out(r)
-      note(`[${run}/${RUNS}] ${name}: ${r.status === 'ok' ? `restart ${String(r.restart_s)} s, all ${N} back with ${Q} queued each in ${String(r.all_back_s)} s (CONNACKs in ${String(r.connacked_s)} s)` : `failed: ${String(r.error)}`}`)
+      note(`[${run}/${RUNS}] ${name}: ${r.status === 'ok' ? `restart ${String(r.restart_s)} s, all ${N} back with ${Q} queued each in ${String(r.all_back_s)} s (CONNACKs in ${String(r.connacked_s)} s), broker CPU ${String(r.broker_cpu_s)} s` : `failed: ${String(r.error)}`}`)
       if (r.status === 'ok') results.get(name)!.push(r)
       else failures++
     }
@@ -121,7 +125,7 @@ async function main(): Promise<number> {
     if (rs.length === 0) continue
     const all = rs.map((r) => r.all_back_s as number)
     summary.set(name, median(all)!)
-    out({ bench: 'storm', broker: name, clients: N, queued: Q, runs: rs.length, all_back_s: round2(median(all)!), every: all, restart_s: round2(median(rs.map((r) => r.restart_s as number))!), connacked_s: round2(median(rs.map((r) => r.connacked_s as number))!) })
+    out({ bench: 'storm', broker: name, clients: N, queued: Q, runs: rs.length, all_back_s: round2(median(all)!), every: all, restart_s: round2(median(rs.map((r) => r.restart_s as number))!), connacked_s: round2(median(rs.map((r) => r.connacked_s as number))!), broker_cpu_s: round2(median(rs.map((r) => r.broker_cpu_s as number))!) })
   }
   const m = summary.get('midge')
   const q = summary.get('mosquitto')
