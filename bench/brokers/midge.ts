@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process'
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { MAX_QUEUED, mosquittoUser, ROOT, type BrokerDef, type StartContext } from './broker.js'
 import { spawnTracked } from './process.js'
 
@@ -89,7 +89,9 @@ export const midge: BrokerDef = {
 function storeDir(dir: string): string {
   const store = join(dir, 'store')
   mkdirSync(store, { recursive: true })
+  // The run's folder and the bench's folder above it (mkdtemp: 0700) must let that user through.
   chmodSync(dir, 0o755)
+  chmodSync(dirname(dir), 0o755)
   const user = mosquittoUser()
   if (user !== undefined) chownSync(store, user.uid, user.gid)
   return store
