@@ -22,6 +22,7 @@ import { encode } from '../../src/protocol/encoder.js'
 import type { Packet, PublishPacket } from '../../src/protocol/packets.js'
 import { mosquittoConf } from '../brokers/mosquitto.js'
 import { freePort, spawnTracked, waitForMqtt } from '../brokers/process.js'
+import { procCpuSeconds } from '../load/procstat.js'
 
 const { values } = parseArgs({
   options: {
@@ -104,7 +105,7 @@ class Wire {
   }
 }
 
-async function run(mode: Mode): Promise<number> {
+async function run(mode: Mode): Promise<{ rate: number; cpuUsPerMsg: number }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'midge-bench-qos1-'))
   const { child, port } = await startBroker(mode, dir)
   try {
@@ -127,6 +128,7 @@ async function run(mode: Mode): Promise<number> {
     const pubs = await Promise.all(Array.from({ length: PUBLISHERS }, (_, i) => Wire.open(port, `bench-pub-${i}`, true)))
     const per = Math.ceil(TOTAL / PUBLISHERS)
     started = process.hrtime.bigint()
+    const cpu0 = procCpuSeconds(child.pid!)
     pubs.forEach((w, i) => {
       let sent = 0
       let nextId = 1
@@ -150,7 +152,9 @@ async function run(mode: Mode): Promise<number> {
     })
     const seconds = await Promise.race([done, new Promise<number>((_, reject) => setTimeout(() => reject(new Error(`run timed out at ${received}/${TOTAL}`)), 120_000).unref())])
     for (const w of [sub, ...pubs]) w.socket.destroy()
-    return Math.round(TOTAL / seconds)
+    // The broker's CPU per message: much steadier than the rate on a shared machine.
+    const cpuUsPerMsg = Math.round(((procCpuSeconds(child.pid!) - cpu0) * 1e7) / TOTAL) / 10
+    return { rate: Math.round(TOTAL / seconds), cpuUsPerMsg }
   } finally {
     // A profiled broker must exit by itself to write its profile.
     child.kill(process.env.BENCH_BROKER_NODE_ARGS === undefined ? 'SIGKILL' : 'SIGTERM')
@@ -167,16 +171,19 @@ async function main(): Promise<void> {
     if (values.mosquitto) order.push('mosquitto')
   }
   const rates: Record<Mode, number[]> = { off: [], on: [], fsync: [], mosquitto: [] }
+  const cpus: Record<Mode, number[]> = { off: [], on: [], fsync: [], mosquitto: [] }
   for (const [i, mode] of order.entries()) {
     process.stderr.write(`run ${i + 1}/${order.length}: persistence ${mode}, ${TOTAL} messages...\n`)
-    const rate = await run(mode)
+    const { rate, cpuUsPerMsg } = await run(mode)
     rates[mode].push(rate)
-    out({ bench: 'persist.qos1', mode, run: rates[mode].length, messages: TOTAL, publishers: PUBLISHERS, window: WINDOW, payloadBytes: PAYLOAD.length, msgsPerSec: rate })
+    cpus[mode].push(cpuUsPerMsg)
+    out({ bench: 'persist.qos1', mode, run: rates[mode].length, messages: TOTAL, publishers: PUBLISHERS, window: WINDOW, payloadBytes: PAYLOAD.length, msgsPerSec: rate, brokerCpuUsPerMsg: cpuUsPerMsg })
   }
   const off = median(rates.off)
   const on = median(rates.on)
   const summary: Record<string, unknown> = { bench: 'persist.qos1.summary', offMedian: off, onMedian: on, costPct: Math.round((1 - on / off) * 1000) / 10, onVsOff: Math.round((on / off) * 100) / 100, target: 'on >= 0.8x off' }
   summary.ok = on / off >= 0.8
+  summary.brokerCpuUsPerMsg = Object.fromEntries(Object.entries(cpus).filter(([, v]) => v.length > 0).map(([k, v]) => [k, median(v)]))
   if (rates.fsync.length > 0) {
     const fs1 = median(rates.fsync)
     summary.fsyncMedian = fs1
