@@ -62,8 +62,6 @@ export interface LogStoreOptions {
   owner?: { uid: number; gid: number } | undefined
   /** Reports a failed compaction (one sentence: file, user, what to do). Default: stderr. */
   onError?: ((message: string) => void) | undefined
-  /** Called when a background compaction has replaced the file, with how long it took (ms). */
-  onCompacted?: ((ms: number) => void) | undefined
 }
 
 /** How long after a failed compaction the store reports no changes to compact, so it is not retried every turn. */
@@ -107,7 +105,6 @@ interface Compaction {
   /** An fsync runs off-thread on `other` (or the directory): its callback closes what a cancel left open. */
   busy: boolean
   cancelled: boolean
-  readonly startedAt: number
 }
 
 export class LogStore implements Store {
@@ -441,7 +438,7 @@ export class LogStore implements Store {
     }
     this.job = {
       phase: 'snapshot', other, tmp, live, retainedDone: false, w: new RecordWriter(), saved: new Set(), records: 0,
-      changesAtStart: this.changes, tail: [], busy: false, cancelled: false, startedAt: Date.now(),
+      changesAtStart: this.changes, tail: [], busy: false, cancelled: false,
     }
     return true
   }
@@ -543,7 +540,6 @@ export class LogStore implements Store {
     this.closeQuietly(job.other)
     this.liveRecords = job.records
     this.changes -= job.changesAtStart
-    this.opts.onCompacted?.(Date.now() - job.startedAt)
   }
 
   /** Gives up a compaction before its rename: the old file stays the store, complete. */
