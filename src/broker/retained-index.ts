@@ -186,11 +186,6 @@ export class RetainedIndex<M> {
     }
   }
 
-  /** Calls visit(msg, topic) for every retained message, '$' topics included (for persistence and $SYS). */
-  forEach (visit: (msg: M, topic: string) => void): void {
-    this.visitBelow(this.root, false, visit)
-  }
-
   /**
    * Every retained message, '$' topics included, as a walk that may be paused while the index changes (a
    * compaction reads it across event-loop turns): a message present from the start of the walk to its
