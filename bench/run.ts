@@ -26,7 +26,7 @@ const QUIET_PCT = 15
 
 const HELP = `Usage: npm run bench -- [options]     (node dist/bench/run.js [options])
 
-  --scenario LIST   fanin,fanout,latency,conns,persist,auth,start or all (full sizes). Without it: a quick set of
+  --scenario LIST   fanin,fanout,latency,conns,persist,auth,start,storm or all (full sizes). Without it: a quick set of
                     every scenario at small sizes (as --quick), a few minutes in all.
   --brokers LIST    midge,mosquitto,aedes (default: all three; one that cannot run is reported)
   --runs N          runs per scenario and broker, taken in turns; the median is reported (3)
@@ -54,12 +54,14 @@ interface BenchFlags {
   loadCore: number
   quietWait: number
   verbose: boolean
-  /** Run the persistence benches (QoS 1 cost of persistence, start-up time of a large store). */
+  /** Run the persistence benches (QoS 1 cost of persistence, start-up time of a large store, loop delay during compaction). */
   persist: boolean
   /** Run the password-hashing bench (event-loop latency during a wrong-password CONNECT flood). */
   auth: boolean
   /** Run the start-up bench (start to listening and idle RSS, each broker beside Mosquitto). */
   start: boolean
+  /** Run the reconnect storm (15k persistent sessions back after a restart, beside Mosquitto). */
+  storm: boolean
 }
 
 function parseFlags(argv: string[]): BenchFlags | null {
@@ -77,6 +79,7 @@ function parseFlags(argv: string[]): BenchFlags | null {
     persist: false,
     auth: false,
     start: false,
+    storm: false,
     quietWait: 3,
     verbose: false,
   }
@@ -102,6 +105,7 @@ function parseFlags(argv: string[]): BenchFlags | null {
           f.persist = true
           f.auth = true
           f.start = true
+          f.storm = true
         } else {
           const names = list.split(',')
           // `persist` is Midge against itself (persistence off vs on), run by bench/persist/ after the rest;
@@ -110,8 +114,10 @@ function parseFlags(argv: string[]): BenchFlags | null {
           f.auth = names.includes('auth')
           // `start` spawns each broker by itself, no load generator (bench/start/).
           f.start = names.includes('start')
-          f.scenarios = names.filter((s) => s !== 'persist' && s !== 'auth' && s !== 'start') as Scenario[]
-          for (const s of f.scenarios) if (!Scenarios.includes(s)) throw new Error(`unknown scenario '${s}' (${Scenarios.join(', ')}, persist, auth, start, all)`)
+          // `storm` restarts each broker between seeding and reconnecting (bench/storm/).
+          f.storm = names.includes('storm')
+          f.scenarios = names.filter((s) => s !== 'persist' && s !== 'auth' && s !== 'start' && s !== 'storm') as Scenario[]
+          for (const s of f.scenarios) if (!Scenarios.includes(s)) throw new Error(`unknown scenario '${s}' (${Scenarios.join(', ')}, persist, auth, start, storm, all)`)
         }
         break
       }
@@ -327,7 +333,7 @@ async function main(): Promise<number> {
   }
   if (f.persist) {
     // Their JSON lines go to stdout beside the others; they pin nothing, so quote them as ratios only.
-    for (const [script, args] of [['qos1-cost', f.quick ? ['-n', '30000'] : []], ['startup', f.quick ? ['--retained', '20000', '--sessions', '2000'] : []]] as const) {
+    for (const [script, args] of [['qos1-cost', f.quick ? ['-n', '30000'] : []], ['startup', f.quick ? ['--retained', '20000', '--sessions', '2000'] : []], ['compaction', f.quick ? ['--retained', '20000', '--sessions', '2000'] : []]] as const) {
       note(`persist: running bench/persist/${script}.bench`)
       const r = spawnSync(process.execPath, [join(import.meta.dirname, 'persist', `${script}.bench.js`), ...args], { stdio: ['ignore', 'inherit', 'inherit'] })
       if (r.status !== 0) failures++
@@ -342,6 +348,12 @@ async function main(): Promise<number> {
     note('start: running bench/start/listen.bench')
     const brokersHere = f.brokers.filter((b) => b !== 'aedes' && available.get(b) === null)
     const r = spawnSync(process.execPath, [join(import.meta.dirname, 'start', 'listen.bench.js'), '--runs', String(Math.max(f.runs, 5)), '--brokers', brokersHere.join(','), '--core', String(f.brokerCore)], { stdio: ['ignore', 'inherit', 'inherit'] })
+    if (r.status !== 0) failures++
+  }
+  if (f.storm) {
+    note('storm: running bench/storm/storm.bench')
+    const brokersHere = f.brokers.filter((b) => b !== 'aedes' && available.get(b) === null)
+    const r = spawnSync(process.execPath, [join(import.meta.dirname, 'storm', 'storm.bench.js'), '--runs', String(f.runs), '--brokers', brokersHere.join(','), '--cores', `${f.brokerCore},${f.loadCore}`, ...(f.quick ? ['--clients', '2000'] : [])], { stdio: ['ignore', 'inherit', 'inherit'] })
     if (r.status !== 0) failures++
   }
   if (failures === 0) rmSync(logDir, { recursive: true, force: true })

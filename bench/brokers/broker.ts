@@ -4,6 +4,7 @@
  * loopback listener, anonymous access, queues deep enough never to drop a message of a run,
  * Nagle off, no per-connection logging.
  */
+import { readFileSync } from 'node:fs'
 import type { Spawned } from './process.js'
 
 export interface StartContext {
@@ -30,3 +31,14 @@ export const ROOT = new URL('../../../', import.meta.url).pathname
 
 /** Messages a subscriber may have queued: more than any run publishes, so nothing is dropped. */
 export const MAX_QUEUED = 10_000_000
+
+/**
+ * uid and gid of the Debian package's `mosquitto` user, which both brokers drop to when started as root
+ * (a store they write must be theirs); undefined when not root or there is no such user.
+ */
+export function mosquittoUser(): { uid: number; gid: number } | undefined {
+  if (process.geteuid?.() !== 0) return undefined
+  const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('mosquitto:'))
+  const f = line?.split(':')
+  return f === undefined ? undefined : { uid: Number(f[2]), gid: Number(f[3]) }
+}

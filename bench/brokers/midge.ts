@@ -4,9 +4,9 @@
  * (checked once with `midge check -c FILE`).
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
-import { MAX_QUEUED, ROOT, type BrokerDef, type StartContext } from './broker.js'
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { MAX_QUEUED, mosquittoUser, ROOT, type BrokerDef, type StartContext } from './broker.js'
 import { spawnTracked } from './process.js'
 
 const BIN = join(ROOT, 'bin/midge.js')
@@ -43,6 +43,19 @@ function acceptsConfig(dir: string): boolean {
   return configWorks
 }
 
+/** Midge with a config of its own (`extra` lines appended), for the persistence variants below. */
+function midgeWith(name: string, extra: (dir: string) => string[]): BrokerDef {
+  return {
+    ...midge,
+    name,
+    start(ctx: StartContext) {
+      const conf = join(ctx.dir, 'midge.conf')
+      writeFileSync(conf, midgeConf(ctx.port) + extra(ctx.dir).join('\n') + '\n')
+      return spawnTracked(process.execPath, [BIN, '-c', conf], { core: ctx.core, nofile: ctx.nofile, logPath: join(ctx.dir, 'midge.log'), cwd: ROOT })
+    },
+  }
+}
+
 export const midge: BrokerDef = {
   name: 'midge',
   missing() {
@@ -68,3 +81,20 @@ export const midge: BrokerDef = {
     }
   },
 }
+
+/**
+ * `--brokers midge-persist,midge-fsync` (issue #18): `persistence true`, and with `persistence_fsync true`.
+ * Started as root, Midge runs as the mosquitto user: the store goes to a folder it may write.
+ */
+function storeDir(dir: string): string {
+  const store = join(dir, 'store')
+  mkdirSync(store, { recursive: true })
+  // The run's folder and the bench's folder above it (mkdtemp: 0700) must let that user through.
+  chmodSync(dir, 0o755)
+  chmodSync(dirname(dir), 0o755)
+  const user = mosquittoUser()
+  if (user !== undefined) chownSync(store, user.uid, user.gid)
+  return store
+}
+export const midgePersist = midgeWith('midge-persist', (dir) => ['persistence true', `persistence_location ${storeDir(dir)}/`])
+export const midgeFsync = midgeWith('midge-fsync', (dir) => ['persistence true', `persistence_location ${storeDir(dir)}/`, 'persistence_fsync true'])

@@ -11,7 +11,8 @@ async function main(): Promise<void> {
   if (mode !== 'off' && mode !== 'on' && mode !== 'fsync') throw new Error('usage: broker-child.js off|on|fsync DIR')
   const plan = localOnlyPlan(0)
   plan.listeners = plan.listeners.slice(0, 1)
-  plan.broker = { sysInterval: 0, maxQueuedMessages: 0, logger: silentLogger() }
+  // BENCH_MAX_INFLIGHT: max_inflight_messages (default 20, as Mosquitto's), to show what bounds the fsync mode.
+  plan.broker = { sysInterval: 0, maxQueuedMessages: 0, logger: silentLogger(), ...(process.env.BENCH_MAX_INFLIGHT !== undefined ? { maxInflightMessages: Number(process.env.BENCH_MAX_INFLIGHT) } : {}) }
   if (mode !== 'off') plan.persistence = { dir: dir!, file: 'midge.db', fsync: mode === 'fsync' }
   const server = await startServer(plan)
   process.stdout.write(`PORT ${server.listeners[0]!.address().port}\n`)

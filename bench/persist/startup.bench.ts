@@ -14,6 +14,7 @@ import path from 'node:path'
 import { parseArgs } from 'node:util'
 import { Broker } from '../../src/broker/broker.js'
 import { LogStore } from '../../src/persistence/log-store.js'
+import { buildStore } from './big-store.js'
 import { silentLogger } from '../../src/observability/logger.js'
 
 const { values } = parseArgs({
@@ -36,37 +37,12 @@ const median = (xs: number[]): number => {
 const ms = (start: bigint): number => Number(process.hrtime.bigint() - start) / 1e6
 const out = (o: object): void => { process.stdout.write(JSON.stringify(o) + '\n') }
 
-function build(dir: string): void {
-  const store = new LogStore({ dir, file: 'midge.db', fsync: false })
-  store.load()
-  const payload = Buffer.alloc(64, 0x61)
-  let id = 1
-  for (let i = 0; i < RETAINED; i++) {
-    const topic = `site/${i % 100}/device/${i}/state`
-    store.messageSaved({ id, topic, payload, qos: 1, retain: true, properties: undefined, expiresAt: 0, origin: `dev-${i}` })
-    store.retainedSet(topic, id++)
-    if (i % 1000 === 999) store.commit()
-  }
-  let oid = 1
-  for (let s = 0; s < SESSIONS; s++) {
-    const clientId = `client-${s}`
-    store.sessionSaved(clientId, 0xffffffff, undefined, Date.now())
-    store.subscriptionAdded(clientId, { key: `cmd/${s}/#`, filter: `cmd/${s}/#`, group: '', qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionId: 0 })
-    for (let q = 0; q < QUEUED; q++) {
-      store.messageSaved({ id, topic: `cmd/${s}/set`, payload, qos: 1, retain: false, properties: undefined, expiresAt: 0, origin: 'controller' })
-      store.outgoingQueued(clientId, { oid: oid++, messageId: id++, qos: 1, retain: false, subscriptionIds: undefined, packetId: 0, released: false })
-    }
-    if (s % 100 === 99) store.commit()
-  }
-  store.close()
-}
-
 function main(): void {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'midge-bench-startup-'))
   try {
     process.stderr.write(`building a store: ${RETAINED} retained, ${SESSIONS} sessions x (1 subscription + ${QUEUED} queued)...\n`)
     let t = process.hrtime.bigint()
-    build(dir)
+    buildStore(dir, { retained: RETAINED, sessions: SESSIONS, queued: QUEUED })
     const file = path.join(dir, 'midge.db')
     out({ bench: 'persist.startup.build', retained: RETAINED, sessions: SESSIONS, queuedPerSession: QUEUED, fileBytes: fs.statSync(file).size, ms: Math.round(ms(t)) })
     const restores: number[] = []

@@ -11,7 +11,7 @@ import { allowAllAuthorizer } from '../auth/types.js'
 import { defaultBrokerOptions, type BrokerOptions, type ListenerInfo } from './options.js'
 import { Connection, ConnState, type ConnectionMeta } from './connection.js'
 import { Session, SubEntry, NeverExpires, Outgoing } from './session.js'
-import type { RecoveredState, StoredMessage, StoredOutgoing, StoredSession, StoredSubscription, StoredWill } from '../persistence/store.js'
+import type { LiveSession, LiveSnapshot, RecoveredState, StoredMessage, StoredOutgoing, StoredSession, StoredSubscription, StoredWill } from '../persistence/store.js'
 import { Message } from './message.js'
 import { TopicTrie, SharedTrie, type SharedGroup } from './topic-trie.js'
 import { RetainedIndex } from './retained-index.js'
@@ -123,14 +123,21 @@ export class Broker {
     this.dirty.push(conn)
     if (!this.flushScheduled) {
       this.flushScheduled = true
-      // Without a store: on a microtask, so what a read causes leaves at the end of that read's callback,
-      // in one write per connection, rather than after every other socket's read of the poll phase (at
-      // fan-in that made the subscriber's turn pile up to the congestion bound: 3x slower, see
-      // docs/performance.md). With a store: after the poll phase (setImmediate), so one store write (and
-      // fsync) per turn commits everything before the turn's acknowledgements leave (group commit).
-      if (this.options.store === undefined) queueMicrotask(this.runFlush)
-      else setImmediate(this.runFlush)
+      // On a microtask, so what a read causes leaves at the end of that read's callback, in one write per
+      // connection, rather than after every other socket's read of the poll phase (at fan-in that made
+      // the subscriber's turn pile up to the congestion bound: 3x slower, see docs/performance.md).
+      queueMicrotask(this.runFlushOrCommitLater)
     }
+  }
+
+  /**
+   * With store records pending, the bytes wait for the end of the poll phase (setImmediate), so one
+   * store write (and fsync) per turn commits everything before the turn's acknowledgements leave
+   * (group commit). Without (no store, or nothing persistent touched: clean sessions), they leave now.
+   */
+  private readonly runFlushOrCommitLater = (): void => {
+    if (this.options.store?.dirty === true) setImmediate(this.runFlush)
+    else this.flushAll()
   }
 
   private flushAll(): void {
@@ -138,7 +145,7 @@ export class Broker {
     // Group commit: one store write per turn, before any of the turn's acknowledgements leave.
     this.commitStore()
     const autosave = this.options.autosaveOnChanges
-    if (autosave > 0 && this.options.store !== undefined && this.options.store.changesSinceCompaction >= autosave) this.compactStore()
+    if (autosave > 0 && this.options.store !== undefined && this.options.store.changesSinceCompaction >= autosave) this.compactInBackground()
     const list = this.dirty
     this.dirty = []
     for (let i = 0; i < list.length; i++) list[i]!.flush()
@@ -470,7 +477,8 @@ export class Broker {
   }
 
   private persistMessage(m: Message): void {
-    if (m.persisted) return
+    // During a background compaction a record may refer to a message whose earlier copy the new file lacks.
+    if (m.persisted && this.options.store!.compacting !== true) return
     m.persisted = true
     this.options.store!.messageSaved(m)
   }
@@ -593,43 +601,90 @@ export class Broker {
     const messages = new Map<number, StoredMessage>()
     const sessions: StoredSession[] = []
     for (const s of this.sessions.values()) {
-      if (!s.stored) continue
-      const outgoing: StoredOutgoing[] = []
-      const add = (o: Outgoing): void => {
-        if (o.qos === 0) return // QoS 0 waiting on a slow socket is not kept across restarts
-        messages.set(o.msg.id, o.msg)
-        outgoing.push({ oid: o.oid, messageId: o.msg.id, qos: o.qos, retain: o.retain, subscriptionIds: o.subscriptionIds, packetId: o.packetId, released: o.released })
-      }
-      for (const o of s.inflight.values()) add(o)
-      for (let i = s.queueHead; i < s.queue.length; i++) add(s.queue[i]!)
-      const subscriptions: StoredSubscription[] = []
-      for (const [key, e] of s.subscriptions) subscriptions.push({ key, filter: e.filter, group: e.group, qos: e.qos, noLocal: e.noLocal, retainAsPublished: e.retainAsPublished, retainHandling: e.retainHandling, subscriptionId: e.subscriptionId })
-      let will: StoredWill | undefined
-      if (s.pendingWill !== undefined) will = { will: s.pendingWill, dueAt: s.pendingWillAt }
-      else if (s.connection !== null && s.connection.will !== undefined) will = { will: s.connection.will, dueAt: 0 }
-      sessions.push({ clientId: s.clientId, expiryInterval: s.expiryInterval, username: s.identity.username, disconnectedAt: s.connection === null ? s.disconnectedAt : 0, subscriptions, outgoing, incomingQos2: [...s.incomingQos2], will })
+      const live = this.storedSession(s)
+      if (live === undefined) continue
+      sessions.push(live.session)
+      for (const m of live.messages) messages.set(m.id, m)
     }
     const retained: StoredMessage[] = []
-    this.retained.forEach((m: Message, topic: string) => { if (!topic.startsWith('$SYS/')) retained.push(m) })
+    for (const m of this.retained.messages()) if (!m.topic.startsWith('$SYS/')) retained.push(m)
     return { sessions, retained, messages, nextMessageId: this.nextMessageId, nextOutgoingId: this.nextOutgoingId, report: [] }
+  }
+
+  /** The same state as snapshot(), read item by item while the broker runs on (a background compaction). */
+  liveSnapshot(): LiveSnapshot {
+    const broker = this
+    const retained = function * (): Generator<StoredMessage, void, undefined> {
+      for (const m of broker.retained.messages()) if (!m.topic.startsWith('$SYS/')) yield m
+    }
+    const sessions = function * (): Generator<LiveSession, void, undefined> {
+      // A Map iterator survives deletions and additions between two reads.
+      for (const s of broker.sessions.values()) {
+        const live = broker.storedSession(s)
+        if (live !== undefined) yield live
+      }
+    }
+    return { retained: retained(), sessions: sessions() }
+  }
+
+  /** A stored session as the store keeps it, with the message of each queued entry; undefined for one not stored. */
+  private storedSession(s: Session): LiveSession | undefined {
+    if (!s.stored) return undefined
+    const outgoing: StoredOutgoing[] = []
+    const messages: StoredMessage[] = []
+    const add = (o: Outgoing): void => {
+      if (o.qos === 0) return // QoS 0 waiting on a slow socket is not kept across restarts
+      messages.push(o.msg)
+      outgoing.push({ oid: o.oid, messageId: o.msg.id, qos: o.qos, retain: o.retain, subscriptionIds: o.subscriptionIds, packetId: o.packetId, released: o.released })
+    }
+    for (const o of s.inflight.values()) add(o)
+    for (let i = s.queueHead; i < s.queue.length; i++) add(s.queue[i]!)
+    const subscriptions: StoredSubscription[] = []
+    for (const [key, e] of s.subscriptions) subscriptions.push({ key, filter: e.filter, group: e.group, qos: e.qos, noLocal: e.noLocal, retainAsPublished: e.retainAsPublished, retainHandling: e.retainHandling, subscriptionId: e.subscriptionId })
+    let will: StoredWill | undefined
+    if (s.pendingWill !== undefined) will = { will: s.pendingWill, dueAt: s.pendingWillAt }
+    else if (s.connection !== null && s.connection.will !== undefined) will = { will: s.connection.will, dueAt: 0 }
+    const session = { clientId: s.clientId, expiryInterval: s.expiryInterval, username: s.identity.username, disconnectedAt: s.connection === null ? s.disconnectedAt : 0, subscriptions, outgoing, incomingQos2: [...s.incomingQos2], will }
+    return { session, messages }
   }
 
   /**
    * autosave_interval: compact once the log since the last compaction is as large as the live state
-   * (at least 1000 records). Every change is already on disk; compaction only bounds the file, and it
-   * blocks the event loop for a time proportional to the live state, so a large quiet store is not
-   * rewritten every interval for a handful of changes.
+   * (at least 1000 records). Every change is already on disk; compaction only bounds the file.
    */
   private autosave(): void {
     const store = this.options.store
     if (store === undefined) return
-    if (store.changesSinceCompaction >= Math.max(1000, store.recordsAtCompaction)) this.compactStore()
+    if (store.changesSinceCompaction >= Math.max(1000, store.recordsAtCompaction)) this.compactInBackground()
   }
 
-  /** Rewrites the store as a snapshot. Cheap to call when nothing changed. */
+  /**
+   * Autosave: a store that can compacts in the background, a few milliseconds per turn (the event
+   * loop is never held long, however large the state); one that cannot compacts at once.
+   */
+  private compactInBackground(): void {
+    const store = this.options.store
+    if (store === undefined || store.compacting === true || this.closed) return
+    if (store.beginCompaction === undefined) {
+      this.compactStore()
+      return
+    }
+    this.commitStore()
+    if (store.beginCompaction(this.liveSnapshot())) setImmediate(this.compactionTick)
+  }
+
+  private readonly compactionTick = (): void => {
+    const store = this.options.store
+    if (store === undefined || this.closed) return
+    // The step reads live state: everything that state came from must be committed first.
+    this.commitStore()
+    if (store.compactStep?.() === true) setImmediate(this.compactionTick)
+  }
+
+  /** Rewrites the store as a snapshot, at once (shutdown). Cheap to call when nothing changed. */
   compactStore(): void {
     const store = this.options.store
-    if (store === undefined || store.changesSinceCompaction === 0) return
+    if (store === undefined || (store.changesSinceCompaction === 0 && store.compacting !== true)) return
     const started = Date.now()
     store.compact(this.snapshot())
     this.options.logger.debug(`Store compacted in ${Date.now() - started} ms.`)

@@ -186,9 +186,20 @@ export class RetainedIndex<M> {
     }
   }
 
-  /** Calls visit(msg, topic) for every retained message, '$' topics included (for persistence and $SYS). */
-  forEach (visit: (msg: M, topic: string) => void): void {
-    this.visitBelow(this.root, false, visit)
+  /**
+   * Every retained message, '$' topics included, as a walk that may be paused while the index changes (a
+   * compaction reads it across event-loop turns): a message present from the start of the walk to its
+   * end is visited once; one set or deleted meanwhile may or may not be. Each node's children are
+   * taken when the node is visited, and a deleted node is only ever left detached with no message.
+   */
+  * messages (): Generator<M, void, undefined> {
+    const stack: Array<RetainedNode<M>> = []
+    this.root.pushKids(stack, undefined, 0, false)
+    while (stack.length > 0) {
+      const node = stack.pop()!
+      node.pushKids(stack, undefined, 0, false)
+      if (node.topic !== undefined) yield node.msg as M
+    }
   }
 
   clear (): void {

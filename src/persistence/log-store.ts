@@ -27,7 +27,7 @@ import { Decoder } from '../protocol/decoder.js'
 import { encodePublish } from '../protocol/encoder.js'
 import type { QoS } from '../protocol/constants.js'
 import { RecordWriter, scanRecords, type RecordReader } from './record-buffer.js'
-import type { RecoveredState, Store, StoredMessage, StoredOutgoing, StoredSession, StoredSubscription, StoredWill } from './store.js'
+import type { LiveSnapshot, RecoveredState, Store, StoredMessage, StoredOutgoing, StoredSession, StoredSubscription, StoredWill } from './store.js'
 
 export const FormatVersion = 1
 const Magic = Buffer.from('MIDGEDB\0', 'latin1')
@@ -66,6 +66,46 @@ export interface LogStoreOptions {
 
 /** How long after a failed compaction the store reports no changes to compact, so it is not retried every turn. */
 const CompactionRetryMs = 60_000
+/** A background compaction's step serializes for this long (then writes what it made): well under 20 ms a turn. */
+const StepMs = 4
+/** Records committed during a background compaction are copied to <file>.new at most this much per step. */
+const StepBytes = 4 * 1024 * 1024
+
+/**
+ * A compaction in the background. The snapshot is read from the live broker a step at a time, so an
+ * object is serialized as it is when its step comes, not as it was when the compaction began. What
+ * makes the result exact is the tail: every record committed since the beginning is kept and written
+ * after the snapshot, so loading the new file replays them over a state that may already hold some of
+ * their effects. Each record sets a value (a session's fields, a subscription, a queue entry's state,
+ * a retained topic) or removes one, so applying it again gives the same result, and the last record
+ * about a thing wins, as it would have in the old log. Messages: the snapshot may have passed the
+ * session or topic that referred to a message before a record referred to it again, so while a
+ * compaction runs the broker saves every message it refers to again (Store.compacting).
+ *
+ * Phases: 'snapshot' (steps; commits go to the old file and to `tail`), 'drain' (steps copy `tail`
+ * to the new file), 'sync' (commits go to both files; an fsync of the new file runs off-thread; when it
+ * is done the new file is renamed over the old one), 'swap' (the new file is the store; commits still go
+ * to both until the directory is synced, so that whichever name a power loss leaves holds them all).
+ * kill -9 at any moment leaves the old file (complete) or the renamed new one (complete).
+ */
+interface Compaction {
+  phase: 'snapshot' | 'drain' | 'sync' | 'swap'
+  /** Descriptor of <file>.new; in 'swap', of the old file. */
+  other: number
+  tmp: string
+  live: LiveSnapshot
+  retainedDone: boolean
+  readonly w: RecordWriter
+  readonly saved: Set<number>
+  /** Records the snapshot holds. */
+  records: number
+  /** this.changes when it began: records since then are the new file's history. */
+  readonly changesAtStart: number
+  readonly tail: Buffer[]
+  /** An fsync runs off-thread on `other` (or the directory): its callback closes what a cancel left open. */
+  busy: boolean
+  cancelled: boolean
+}
 
 export class LogStore implements Store {
   readonly filePath: string
@@ -79,6 +119,7 @@ export class LogStore implements Store {
   private decoded: PublishPacket | undefined
   /** After a failed compaction: no new attempt before this time (ms since the epoch). */
   private compactionRetryAt = 0
+  private job: Compaction | undefined
 
   constructor(opts: LogStoreOptions) {
     this.opts = opts
@@ -95,7 +136,11 @@ export class LogStore implements Store {
   }
 
   get changesSinceCompaction(): number {
-    return this.compactionRetryAt > Date.now() ? 0 : this.changes
+    return this.compactionRetryAt > Date.now() || this.job !== undefined ? 0 : this.changes
+  }
+
+  get compacting(): boolean {
+    return this.job !== undefined
   }
 
   load(): RecoveredState {
@@ -274,10 +319,7 @@ export class LogStore implements Store {
   // ---- mutations ------------------------------------------------------------------------------
 
   sessionSaved(clientId: string, expiryInterval: number, username: string | undefined, disconnectedAt: number): void {
-    const w = this.w.begin(Rec.Session).str(clientId).u32(expiryInterval)
-    if (username === undefined) w.u8(0)
-    else w.u8(1).str(username)
-    w.f64(disconnectedAt).end()
+    putSession(this.w, clientId, expiryInterval, username, disconnectedAt)
     this.changes++
   }
 
@@ -287,8 +329,7 @@ export class LogStore implements Store {
   }
 
   subscriptionAdded(clientId: string, s: StoredSubscription): void {
-    const flags = (s.noLocal ? 1 : 0) | (s.retainAsPublished ? 2 : 0) | (s.retainHandling << 2)
-    this.w.begin(Rec.Sub).str(clientId).str(s.key).str(s.filter).str(s.group).u8(s.qos).u8(flags).u32(s.subscriptionId).end()
+    putSub(this.w, clientId, s)
     this.changes++
   }
 
@@ -298,13 +339,12 @@ export class LogStore implements Store {
   }
 
   messageSaved(msg: StoredMessage): void {
-    const bytes = encodePublish({ type: 3, topic: msg.topic, payload: msg.payload, qos: msg.qos, retain: msg.retain, dup: false, packetId: msg.qos > 0 ? 1 : 0, properties: msg.properties }, 5)
-    this.w.begin(Rec.Message).f64(msg.id).f64(msg.expiresAt).str(msg.origin).bytes(bytes).end()
+    putMessage(this.w, msg)
     this.changes++
   }
 
   retainedSet(topic: string, messageId: number): void {
-    this.w.begin(Rec.Retain).str(topic).f64(messageId).end()
+    putRetain(this.w, topic, messageId)
     this.changes++
   }
 
@@ -314,25 +354,17 @@ export class LogStore implements Store {
   }
 
   outgoingQueued(clientId: string, o: StoredOutgoing): void {
-    const w = this.w.begin(Rec.OutQueued).str(clientId).f64(o.oid).f64(o.messageId).u8(o.qos).u8(o.retain ? 1 : 0)
-    const ids = o.subscriptionIds
-    if (ids === undefined) w.u8(0)
-    else {
-      const n = Math.min(ids.length, 255)
-      w.u8(n)
-      for (let i = 0; i < n; i++) w.u32(ids[i]!)
-    }
-    w.end()
+    putQueued(this.w, clientId, o)
     this.changes++
   }
 
   outgoingSent(clientId: string, oid: number, packetId: number): void {
-    this.w.begin(Rec.OutSent).str(clientId).f64(oid).u16(packetId).end()
+    putSent(this.w, clientId, oid, packetId)
     this.changes++
   }
 
   outgoingReleased(clientId: string, oid: number): void {
-    this.w.begin(Rec.OutReleased).str(clientId).f64(oid).end()
+    putReleased(this.w, clientId, oid)
     this.changes++
   }
 
@@ -342,7 +374,7 @@ export class LogStore implements Store {
   }
 
   incomingQos2Added(clientId: string, packetId: number): void {
-    this.w.begin(Rec.InQos2).str(clientId).u16(packetId).end()
+    putInQos2(this.w, clientId, packetId)
     this.changes++
   }
 
@@ -352,13 +384,8 @@ export class LogStore implements Store {
   }
 
   willSaved(clientId: string, will: StoredWill | undefined): void {
-    if (will === undefined) {
-      this.w.begin(Rec.WillClear).str(clientId).end()
-    } else {
-      const { willDelayInterval, ...props } = will.will.properties ?? {}
-      const bytes = encodePublish({ type: 3, topic: will.will.topic, payload: will.will.payload, qos: will.will.qos, retain: will.will.retain, dup: false, packetId: will.will.qos > 0 ? 1 : 0, properties: Object.keys(props).length > 0 ? props : undefined }, 5)
-      this.w.begin(Rec.Will).str(clientId).f64(will.dueAt).u32(willDelayInterval ?? 0).bytes(bytes).end()
-    }
+    if (will === undefined) this.w.begin(Rec.WillClear).str(clientId).end()
+    else putWill(this.w, clientId, will)
     this.changes++
   }
 
@@ -367,9 +394,183 @@ export class LogStore implements Store {
   commit(): void {
     if (this.w.pos === 0) return
     if (this.fd === -1) this.openForAppend()
-    writeAll(this.fd, this.w.take())
+    const bytes = this.w.take()
+    writeAll(this.fd, bytes)
     if (this.opts.fsync) fs.fdatasyncSync(this.fd)
+    if (this.job !== undefined) this.follow(this.job, bytes)
     this.w.reset()
+  }
+
+  /** What a commit does for the compaction under way: the records also go to the other file. */
+  private follow(job: Compaction, bytes: Buffer): void {
+    if (job.phase === 'snapshot' || job.phase === 'drain') {
+      job.tail.push(Buffer.from(bytes))
+      return
+    }
+    try {
+      writeAll(job.other, bytes)
+      if (this.opts.fsync) fs.fdatasyncSync(job.other)
+    } catch (err) {
+      // Before the rename the new file is not the store yet: give the compaction up. After it, the
+      // other file is the replaced one, kept only against a power loss before the directory sync.
+      if (job.phase === 'sync') this.abandon(job, err)
+      else this.finish(job)
+    }
+  }
+
+  /**
+   * Starts a compaction in the background (see Compaction). Returns false when one is running, the
+   * last one failed less than a minute ago, or <file>.new cannot be created (reported like a failed
+   * compaction).
+   */
+  beginCompaction(live: LiveSnapshot): boolean {
+    if (this.job !== undefined || this.compactionRetryAt > Date.now()) return false
+    // Everything so far goes to the old file: the snapshot starts from here.
+    this.commit()
+    if (this.fd === -1) this.openForAppend()
+    const tmp = `${this.filePath}.new`
+    let other: number
+    try {
+      other = this.createNew(tmp)
+    } catch (err) {
+      this.compactionFailed(err)
+      return false
+    }
+    this.job = {
+      phase: 'snapshot', other, tmp, live, retainedDone: false, w: new RecordWriter(), saved: new Set(), records: 0,
+      changesAtStart: this.changes, tail: [], busy: false, cancelled: false,
+    }
+    return true
+  }
+
+  /**
+   * One step of the background compaction, a few milliseconds at most. Call right after commit(), so
+   * the live state read here holds nothing that is not in the file yet. Returns true while the
+   * compaction needs more steps; the rest (fsync, rename) completes by itself, off-thread.
+   */
+  compactStep(): boolean {
+    const job = this.job
+    if (job === undefined) return false
+    try {
+      if (job.phase === 'snapshot') this.snapshotStep(job)
+      else if (job.phase === 'drain') this.drainStep(job)
+    } catch (err) {
+      this.abandon(job, err)
+      return false
+    }
+    return this.job === job && (job.phase === 'snapshot' || job.phase === 'drain')
+  }
+
+  private snapshotStep(job: Compaction): void {
+    const deadline = performance.now() + StepMs
+    const w = job.w
+    let n = 0
+    while (job.phase === 'snapshot') {
+      if ((++n & 31) === 0 && performance.now() > deadline) break
+      if (!job.retainedDone) {
+        const r = job.live.retained.next()
+        if (r.done === true) job.retainedDone = true
+        else job.records += putSnapshotRetained(w, r.value, job.saved)
+        continue
+      }
+      const r = job.live.sessions.next()
+      if (r.done === true) {
+        job.phase = 'drain'
+        break
+      }
+      const { session, messages } = r.value
+      job.records += putSnapshotSession(w, session, (i) => messages[i], job.saved)
+    }
+    if (w.pos > 0) writeAll(job.other, w.take())
+    w.reset()
+    if (job.phase === 'drain') this.drainStep(job)
+  }
+
+  private drainStep(job: Compaction): void {
+    let budget = StepBytes
+    while (job.tail.length > 0 && budget > 0) {
+      const b = job.tail.shift()!
+      writeAll(job.other, b)
+      budget -= b.length
+    }
+    if (job.tail.length > 0) return
+    // The new file holds the snapshot and every record since: from now on commits go to both files.
+    job.phase = 'sync'
+    job.busy = true
+    fs.fsync(job.other, (err) => {
+      job.busy = false
+      if (job.cancelled) return this.closeQuietly(job.other)
+      if (err !== null) return this.abandon(job, err)
+      this.swap(job)
+    })
+  }
+
+  /** The new file is complete and on disk: it becomes the store. */
+  private swap(job: Compaction): void {
+    try {
+      fs.renameSync(job.tmp, this.filePath)
+    } catch (err) {
+      this.abandon(job, err)
+      return
+    }
+    const old = this.fd
+    this.fd = job.other
+    job.other = old
+    job.phase = 'swap'
+    let dir = -1
+    try {
+      dir = fs.openSync(path.dirname(this.filePath), 'r')
+    } catch {
+      this.finish(job)
+      return
+    }
+    job.busy = true
+    fs.fsync(dir, () => {
+      // Some file systems refuse fsync on a directory; the files themselves were synced.
+      job.busy = false
+      this.closeQuietly(dir)
+      if (!job.cancelled) this.finish(job)
+    })
+  }
+
+  /** The compaction is over and its file is the store; the replaced file is closed. */
+  private finish(job: Compaction): void {
+    if (this.job !== job) return
+    this.job = undefined
+    this.closeQuietly(job.other)
+    this.liveRecords = job.records
+    this.changes -= job.changesAtStart
+  }
+
+  /** Gives up a compaction before its rename: the old file stays the store, complete. */
+  private abandon(job: Compaction, err: unknown): void {
+    if (this.job !== job) return
+    this.job = undefined
+    job.cancelled = true
+    if (!job.busy) this.closeQuietly(job.other)
+    try { fs.rmSync(job.tmp, { force: true }) } catch { /* a leftover <file>.new is ignored and replaced next time */ }
+    this.compactionFailed(err)
+  }
+
+  /** Stops a background compaction for a synchronous one or the close: before the rename it is dropped, after it completed. */
+  private cancelCompaction(): void {
+    const job = this.job
+    if (job === undefined) return
+    if (job.phase === 'swap') {
+      job.cancelled = true
+      syncDirectory(path.dirname(this.filePath))
+      this.finish(job)
+      return
+    }
+    this.job = undefined
+    job.cancelled = true
+    if (!job.busy) this.closeQuietly(job.other)
+    try { fs.rmSync(job.tmp, { force: true }) } catch { /* replaced by the next compaction */ }
+  }
+
+  private closeQuietly(fd: number): void {
+    if (fd === -1) return
+    try { fs.closeSync(fd) } catch { /* nothing buffered in user space: nothing to lose */ }
   }
 
   private openForAppend(): void {
@@ -385,6 +586,7 @@ export class LogStore implements Store {
    * whatever was buffered for it.
    */
   compact(state: RecoveredState): void {
+    this.cancelCompaction()
     const pending = this.w.pos > 0 ? Buffer.from(this.w.buf.subarray(0, this.w.pos)) : undefined
     const changes = this.changes
     try {
@@ -434,43 +636,16 @@ export class LogStore implements Store {
   private writeSnapshot(state: RecoveredState): void {
     // Mutations buffered before the snapshot describe state the snapshot already holds.
     this.w.reset()
-    const changesBefore = this.changes
     const w = this.w
-    const header = storeHeader()
     const saved = new Set<number>()
-    const saveMessage = (m: StoredMessage): void => {
-      if (saved.has(m.id)) return
-      saved.add(m.id)
-      this.messageSaved(m)
-    }
-    for (const m of state.retained) {
-      saveMessage(m)
-      this.retainedSet(m.topic, m.id)
-    }
-    for (const s of state.sessions) {
-      this.sessionSaved(s.clientId, s.expiryInterval, s.username, s.disconnectedAt)
-      for (const sub of s.subscriptions) this.subscriptionAdded(s.clientId, sub)
-      for (const o of s.outgoing) {
-        const m = state.messages.get(o.messageId)
-        if (m === undefined) continue
-        saveMessage(m)
-        this.outgoingQueued(s.clientId, o)
-        if (o.packetId !== 0) this.outgoingSent(s.clientId, o.oid, o.packetId)
-        if (o.released) this.outgoingReleased(s.clientId, o.oid)
-      }
-      for (const id of s.incomingQos2) this.incomingQos2Added(s.clientId, id)
-      if (s.will !== undefined) this.willSaved(s.clientId, s.will)
-    }
+    let records = 0
+    for (const m of state.retained) records += putSnapshotRetained(w, m, saved)
+    for (const s of state.sessions) records += putSnapshotSession(w, s, (i) => state.messages.get(s.outgoing[i]!.messageId), saved)
     const body = w.take()
     const tmp = `${this.filePath}.new`
-    // A <file>.new left by a crash mid-compaction is removed, not reused: reopening it would keep its
-    // mode (maybe wider than 0600) and follow it if it were a symlink. O_EXCL then creates ours.
-    fs.rmSync(tmp, { force: true })
-    const fd = fs.openSync(tmp, 'wx', 0o600)
+    const fd = this.createNew(tmp)
     try {
       try {
-        this.handOver(tmp, fd)
-        writeAll(fd, header)
         writeAll(fd, body)
         fs.fsyncSync(fd)
       } finally {
@@ -491,15 +666,122 @@ export class LogStore implements Store {
     }
     this.fd = -1
     w.reset()
-    this.liveRecords = this.changes - changesBefore
+    this.liveRecords = records
     this.changes = 0
+  }
+
+  /** Creates <file>.new holding the store header; returns its descriptor. Throws on I/O errors. */
+  private createNew(tmp: string): number {
+    // A <file>.new left by a crash mid-compaction is removed, not reused: reopening it would keep its
+    // mode (maybe wider than 0600) and follow it if it were a symlink. O_EXCL then creates ours.
+    fs.rmSync(tmp, { force: true })
+    const fd = fs.openSync(tmp, 'wx', 0o600)
+    try {
+      this.handOver(tmp, fd)
+      writeAll(fd, storeHeader())
+    } catch (err) {
+      fs.closeSync(fd)
+      try { fs.rmSync(tmp, { force: true }) } catch { /* the error below says what is wrong */ }
+      throw err
+    }
+    return fd
   }
 
   close(): void {
     this.commit()
+    this.cancelCompaction()
     if (this.fd !== -1) fs.closeSync(this.fd)
     this.fd = -1
   }
+}
+
+// ---- record encoders, shared by the mutations and the snapshots ---------------------------------
+
+function putSession(w: RecordWriter, clientId: string, expiryInterval: number, username: string | undefined, disconnectedAt: number): void {
+  w.begin(Rec.Session).str(clientId).u32(expiryInterval)
+  if (username === undefined) w.u8(0)
+  else w.u8(1).str(username)
+  w.f64(disconnectedAt).end()
+}
+
+function putSub(w: RecordWriter, clientId: string, s: StoredSubscription): void {
+  const flags = (s.noLocal ? 1 : 0) | (s.retainAsPublished ? 2 : 0) | (s.retainHandling << 2)
+  w.begin(Rec.Sub).str(clientId).str(s.key).str(s.filter).str(s.group).u8(s.qos).u8(flags).u32(s.subscriptionId).end()
+}
+
+function putMessage(w: RecordWriter, msg: StoredMessage): void {
+  const bytes = encodePublish({ type: 3, topic: msg.topic, payload: msg.payload, qos: msg.qos, retain: msg.retain, dup: false, packetId: msg.qos > 0 ? 1 : 0, properties: msg.properties }, 5)
+  w.begin(Rec.Message).f64(msg.id).f64(msg.expiresAt).str(msg.origin).bytes(bytes).end()
+}
+
+function putRetain(w: RecordWriter, topic: string, messageId: number): void {
+  w.begin(Rec.Retain).str(topic).f64(messageId).end()
+}
+
+function putQueued(w: RecordWriter, clientId: string, o: StoredOutgoing): void {
+  w.begin(Rec.OutQueued).str(clientId).f64(o.oid).f64(o.messageId).u8(o.qos).u8(o.retain ? 1 : 0)
+  const ids = o.subscriptionIds
+  if (ids === undefined) w.u8(0)
+  else {
+    const n = Math.min(ids.length, 255)
+    w.u8(n)
+    for (let i = 0; i < n; i++) w.u32(ids[i]!)
+  }
+  w.end()
+}
+
+function putSent(w: RecordWriter, clientId: string, oid: number, packetId: number): void {
+  w.begin(Rec.OutSent).str(clientId).f64(oid).u16(packetId).end()
+}
+
+function putReleased(w: RecordWriter, clientId: string, oid: number): void {
+  w.begin(Rec.OutReleased).str(clientId).f64(oid).end()
+}
+
+function putInQos2(w: RecordWriter, clientId: string, packetId: number): void {
+  w.begin(Rec.InQos2).str(clientId).u16(packetId).end()
+}
+
+function putWill(w: RecordWriter, clientId: string, will: StoredWill): void {
+  const { willDelayInterval, ...props } = will.will.properties ?? {}
+  const bytes = encodePublish({ type: 3, topic: will.will.topic, payload: will.will.payload, qos: will.will.qos, retain: will.will.retain, dup: false, packetId: will.will.qos > 0 ? 1 : 0, properties: Object.keys(props).length > 0 ? props : undefined }, 5)
+  w.begin(Rec.Will).str(clientId).f64(will.dueAt).u32(willDelayInterval ?? 0).bytes(bytes).end()
+}
+
+/** A retained message as a snapshot holds it (its body once, whoever else refers to it); returns the records written. */
+function putSnapshotRetained(w: RecordWriter, m: StoredMessage, saved: Set<number>): number {
+  let n = 1
+  if (!saved.has(m.id)) {
+    saved.add(m.id)
+    putMessage(w, m)
+    n++
+  }
+  putRetain(w, m.topic, m.id)
+  return n
+}
+
+/** A session as a snapshot holds it; messageOf(i) is the message of s.outgoing[i]. Returns the records written. */
+function putSnapshotSession(w: RecordWriter, s: StoredSession, messageOf: (i: number) => StoredMessage | undefined, saved: Set<number>): number {
+  let n = 1
+  putSession(w, s.clientId, s.expiryInterval, s.username, s.disconnectedAt)
+  for (const sub of s.subscriptions) { putSub(w, s.clientId, sub); n++ }
+  for (let i = 0; i < s.outgoing.length; i++) {
+    const o = s.outgoing[i]!
+    const m = messageOf(i)
+    if (m === undefined) continue
+    if (!saved.has(m.id)) {
+      saved.add(m.id)
+      putMessage(w, m)
+      n++
+    }
+    putQueued(w, s.clientId, o)
+    n++
+    if (o.packetId !== 0) { putSent(w, s.clientId, o.oid, o.packetId); n++ }
+    if (o.released) { putReleased(w, s.clientId, o.oid); n++ }
+  }
+  for (const id of s.incomingQos2) { putInQos2(w, s.clientId, id); n++ }
+  if (s.will !== undefined) { putWill(w, s.clientId, s.will); n++ }
+  return n
 }
 
 function storeHeader(): Buffer {

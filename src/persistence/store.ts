@@ -74,6 +74,25 @@ export interface RecoveredState {
   report: string[]
 }
 
+/** One persistent session as the live broker holds it now, for a compaction in the background. */
+export interface LiveSession {
+  session: StoredSession
+  /** The message of each entry of session.outgoing, same index. */
+  messages: StoredMessage[]
+}
+
+/**
+ * The live persistent state, read a little at a time by a compaction that runs across event-loop turns
+ * while the broker keeps changing it. Each item is read as it is at that moment (retained messages
+ * without the broker's own $SYS topics, stored sessions only); the iterators must survive changes made
+ * between two reads (a Map's iterator does). What changed meanwhile is in the records committed since
+ * the compaction began, which the store replays after the snapshot.
+ */
+export interface LiveSnapshot {
+  retained: Iterator<StoredMessage>
+  sessions: Iterator<LiveSession>
+}
+
 export interface Store {
   /** Reads everything back at start-up. */
   load(): RecoveredState
@@ -102,5 +121,15 @@ export interface Store {
   readonly recordsAtCompaction: number
   /** Rewrites the store as a snapshot of the live state (called on autosave and at shutdown). */
   compact(state: RecoveredState): void
+  /**
+   * Optional: compaction in the background, for autosave. beginCompaction starts one (false when it
+   * cannot start, e.g. one is running or the last one failed less than a minute ago); the owner then
+   * calls compactStep() right after each commit(), on a later turn each time, while it returns true.
+   * Each step blocks for a few milliseconds at most. While `compacting`, every message a record refers
+   * to must be saved again with messageSaved (the snapshot may have passed the session that held it).
+   */
+  beginCompaction?(live: LiveSnapshot): boolean
+  compactStep?(): boolean
+  readonly compacting?: boolean
   close(): void
 }

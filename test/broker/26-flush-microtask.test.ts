@@ -1,12 +1,17 @@
 /**
  * When the bytes a read causes are written (issue #18). Without a store, a delivery leaves at the end of the
  * callback of the read that caused it (a microtask), not in the next loop phase: a setImmediate queued before
- * the PUBLISH was sent has not run yet when the subscriber gets it. With a store, writes wait for the end of
- * the poll phase, so one store write (and fsync) commits the whole turn before its acknowledgements leave.
+ * the PUBLISH was sent has not run yet when the subscriber gets it. With a store, the same unless store records
+ * are pending: then writes wait for the end of the poll phase, so one store write (and fsync) commits the
+ * whole turn before its acknowledgements leave.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import { setup } from '../helpers/broker-harness.js'
+import { LogStore } from '../../src/persistence/log-store.js'
 
 test('without a store, a delivery is written before the next loop phase (setImmediate) runs', async (t) => {
   const h = setup(t)
@@ -20,4 +25,30 @@ test('without a store, a delivery is written before the next loop phase (setImme
   const { p, nextPhaseRan: ranBeforeDelivery } = await got
   assert.equal(p.payload.toString(), 'x')
   assert.equal(ranBeforeDelivery, false, 'the delivery waited for the check phase')
+})
+
+test('with a store, bytes that depend on no store record (clean sessions) still leave on the microtask; a QoS 1 message queued for a persistent session waits for the group commit', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'midge-flush-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const store = new LogStore({ dir, file: 'midge.db', fsync: false })
+  const h = setup(t, { store })
+  h.broker.restore()
+  const clean = await h.client(4, { clientId: 'clean-sub' })
+  await clean.subscribe('flush/clean')
+  const kept = await h.client(4, { clientId: 'kept-sub', cleanStart: false })
+  await kept.subscribe('flush/kept', { qos: 1 })
+  const pub = await h.client(4, { clientId: 'pub' })
+
+  let nextPhaseRan = false
+  setImmediate(() => { nextPhaseRan = true })
+  const direct = clean.publishOn('flush/clean').then(() => nextPhaseRan)
+  pub.publish('flush/clean', 'x')
+  assert.equal(await direct, false, 'nothing to commit: written at the end of the read')
+
+  nextPhaseRan = false
+  setImmediate(() => { nextPhaseRan = true })
+  const committed = kept.publishOn('flush/kept').then(() => nextPhaseRan)
+  pub.publish('flush/kept', 'y', { qos: 1 })
+  assert.equal(await committed, true, 'the queue entry is committed first, at the end of the poll phase')
+  assert.ok(fs.statSync(path.join(dir, 'midge.db')).size > 8, 'and it is in the file')
 })

@@ -117,14 +117,45 @@ test('many children per level (list turns into a table): match, delete, prune', 
   assert.equal(count, 0)
 })
 
-test('forEach visits every message, $ topics included; clear empties', () => {
+test('messages() visits every message, $ topics included; clear empties', () => {
   const index = indexOfAll()
   const got: string[] = []
-  index.forEach((_msg, topic) => { got.push(topic) })
+  for (const msg of index.messages()) got.push(msg.slice(2))
   assert.deepEqual(got.sort(), sorted(topics))
   index.clear()
   assert.equal(index.size, 0)
   assert.equal(index.get('sport'), undefined)
+})
+
+test('messages() paused while the index changes: what stays is visited once, what was deleted is not', () => {
+  const index = new RetainedIndex<string>()
+  for (let i = 0; i < 2000; i++) index.set(`a/${i % 40}/${i}`, `m${i}`)
+  const topicOf = (m: string): string => {
+    if (m.startsWith('new')) return `b/${m.slice(3)}`
+    const i = Number.parseInt(m.slice(1), 10)
+    return `a/${i % 40}/${i}`
+  }
+  const walk = index.messages()
+  const seen: string[] = []
+  for (let step = 0; ; step++) {
+    const r = walk.next()
+    if (r.done === true) break
+    seen.push(r.value)
+    assert.equal(index.get(topicOf(r.value)), r.value, 'what the walk reports is retained at that moment')
+    // Between two reads: delete some topics (pruning their branches), replace some, add some.
+    if (step % 10 === 0) {
+      const i = (step * 7) % 2000
+      index.delete(`a/${i % 40}/${i}`)
+      index.set(`a/${(i + 1) % 40}/${i + 1}`, `m${i + 1}'`)
+      index.set(`b/${step}`, `new${step}`)
+    }
+  }
+  assert.equal(new Set(seen).size, seen.length, 'no message twice')
+  // Every message still retained at the end whose topic existed throughout was visited (as it was then or is now).
+  for (let i = 0; i < 2000; i++) {
+    const m = index.get(`a/${i % 40}/${i}`)
+    if (m === `m${i}`) assert.ok(seen.includes(m), `a/${i % 40}/${i}`)
+  }
 })
 
 test('deep topics do not overflow the stack', () => {
