@@ -9,7 +9,9 @@ import type { PublishPacket, WillMessage } from '../protocol/packets.js'
 import type { ClientIdentity, Authorizer } from '../auth/types.js'
 import { allowAllAuthorizer } from '../auth/types.js'
 import { defaultBrokerOptions, type BrokerOptions, type ListenerInfo } from './options.js'
-import { Connection, ConnState, type ConnectionMeta } from './connection.js'
+import { Connection, type ConnectionMeta } from './connection.js'
+import { ConnState } from './conn-state.js'
+import type { ClientLink } from './client-link.js'
 import { Session, SubEntry, NeverExpires, Outgoing } from './session.js'
 import type { LiveSession, LiveSnapshot, RecoveredState, StoredMessage, StoredOutgoing, StoredSession, StoredSubscription, StoredWill } from '../persistence/store.js'
 import { Message } from './message.js'
@@ -203,7 +205,7 @@ export class Broker {
     return { session, present }
   }
 
-  resumeSession(conn: Connection, session: Session): void {
+  resumeSession(conn: ClientLink, session: Session): void {
     resume(conn, session, this.now())
   }
 

@@ -1,7 +1,7 @@
 /** PUBACK, PUBREC, PUBREL, PUBCOMP from the client: the QoS 1 and QoS 2 state machines (MQTT 5 section 4.3). */
 import type { AckPacket } from '../../protocol/packets.js'
 import { PacketType, ReasonCode } from '../../protocol/constants.js'
-import type { Connection } from '../connection.js'
+import type { ClientLink } from '../client-link.js'
 import type { Outgoing } from '../session.js'
 import { protocolViolation } from '../errors.js'
 import { pump } from '../delivery.js'
@@ -16,7 +16,7 @@ function wrongAck(p: AckPacket, o: Outgoing): never {
   throw protocolViolation(`sent ${name} for packet id ${p.packetId}, which is ${state}`)
 }
 
-export function handlePuback(conn: Connection, p: AckPacket): void {
+export function handlePuback(conn: ClientLink, p: AckPacket): void {
   const session = conn.session!
   const o = session.inflight.get(p.packetId)
   if (o === undefined) return // a stray PUBACK changes nothing
@@ -26,7 +26,7 @@ export function handlePuback(conn: Connection, p: AckPacket): void {
   pump(session, conn.broker.now())
 }
 
-export function handlePubrec(conn: Connection, p: AckPacket): void {
+export function handlePubrec(conn: ClientLink, p: AckPacket): void {
   const session = conn.session!
   const o = session.inflight.get(p.packetId)
   if (o === undefined) {
@@ -51,7 +51,7 @@ export function handlePubrec(conn: Connection, p: AckPacket): void {
   conn.sendPacket({ type: PacketType.Pubrel, packetId: p.packetId, reasonCode: 0 })
 }
 
-export function handlePubrel(conn: Connection, p: AckPacket): void {
+export function handlePubrel(conn: ClientLink, p: AckPacket): void {
   const session = conn.session!
   const known = session.incomingQos2.delete(p.packetId)
   if (known) conn.broker.persistIncomingReleased(session, p.packetId)
@@ -62,7 +62,7 @@ export function handlePubrel(conn: Connection, p: AckPacket): void {
   })
 }
 
-export function handlePubcomp(conn: Connection, p: AckPacket): void {
+export function handlePubcomp(conn: ClientLink, p: AckPacket): void {
   const session = conn.session!
   const o = session.inflight.get(p.packetId)
   if (o === undefined) return
