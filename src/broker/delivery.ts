@@ -21,7 +21,7 @@ export function deliver(broker: Broker, session: Session, msg: Message, qos: QoS
       sendPublish(conn, msg, 0, retain, false, 0, subscriptionIds, now)
       return
     }
-  } else if (online && session.queueLength === 0 && session.inflight.size < conn.sendWindow && !conn.isCongested()) {
+  } else if (online && session.queueLength === 0 && windowOpen(conn, session) && !conn.isCongested()) {
     const o = new Outgoing(msg, qos, retain, subscriptionIds)
     broker.persistQueued(session, o)
     sendOutgoing(conn, session, o, now)
@@ -54,6 +54,18 @@ function dropped(broker: Broker, session: Session, msg: Message, why: string): v
   }
 }
 
+/**
+ * Whether one more QoS 1/2 message may go in flight to this client: fewer than its window (max_inflight_messages,
+ * lowered by a v5 client's Receive Maximum) and, with max_inflight_bytes, fewer payload bytes in flight than that
+ * limit. As in mosquitto (db__ready_for_flight), the bytes are compared before the message is added, so one
+ * message larger than the limit still goes, alone. What waits stays in the session queue.
+ */
+function windowOpen(conn: ClientLink, session: Session): boolean {
+  if (session.inflight.size >= conn.sendWindow) return false
+  const maxBytes = conn.broker.options.maxInflightBytes
+  return maxBytes === 0 || session.inflightBytes < maxBytes
+}
+
 /** Puts o in flight on conn. Returns false when the client can't take it (too large) and it was discarded. */
 export function sendOutgoing(conn: ClientLink, session: Session, o: Outgoing, now: number): boolean {
   if (o.packetId === 0) {
@@ -62,7 +74,7 @@ export function sendOutgoing(conn: ClientLink, session: Session, o: Outgoing, no
   }
   session.setInflight(o)
   if (!sendPublish(conn, o.msg, o.qos, o.retain, o.sent, o.packetId, o.subscriptionIds, now)) {
-    session.inflight.delete(o.packetId)
+    session.removeInflight(o)
     conn.broker.persistAcked(session, o)
     return false
   }
@@ -106,7 +118,7 @@ export function pump(session: Session, now: number): void {
   while (!conn.isCongested()) {
     const o = session.peek()
     if (o === undefined) return
-    if (o.qos > 0 && session.inflight.size >= conn.sendWindow) return
+    if (o.qos > 0 && !windowOpen(conn, session)) return
     session.dequeue()
     // The read right is checked again when a queued message leaves: the ACL may have been reloaded since it
     // was queued, or the session restored from the store without its listener.
@@ -130,7 +142,7 @@ export function resume(conn: ClientLink, session: Session, now: number): void {
     if (o.released) {
       conn.sendPacket({ type: 6, packetId: o.packetId, reasonCode: 0 })
     } else if (!authorizer.canRead(session.identity, o.msg.topic) || !sendPublish(conn, o.msg, o.qos, o.retain, o.sent, o.packetId, o.subscriptionIds, now)) {
-      session.inflight.delete(o.packetId)
+      session.removeInflight(o)
       conn.broker.persistAcked(session, o)
     } else {
       o.sent = true

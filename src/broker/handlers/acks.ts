@@ -21,7 +21,7 @@ export function handlePuback(conn: ClientLink, p: AckPacket): void {
   const o = session.inflight.get(p.packetId)
   if (o === undefined) return // a stray PUBACK changes nothing
   if (o.qos !== 1) wrongAck(p, o)
-  session.inflight.delete(p.packetId)
+  session.removeInflight(o)
   conn.broker.persistAcked(session, o)
   pump(session, conn.broker.now())
 }
@@ -38,7 +38,7 @@ export function handlePubrec(conn: ClientLink, p: AckPacket): void {
   if (o.qos !== 2) wrongAck(p, o)
   if (p.reasonCode >= 0x80) {
     // v5: a failed PUBREC ends the exchange; the packet id is free again (MQTT 5 section 4.3.3).
-    session.inflight.delete(p.packetId)
+    session.removeInflight(o)
     conn.broker.persistAcked(session, o)
     pump(session, conn.broker.now())
     return
@@ -68,7 +68,7 @@ export function handlePubcomp(conn: ClientLink, p: AckPacket): void {
   if (o === undefined) return
   // Only a released QoS 2 message may complete [MQTT-4.3.3-1]: a PUBCOMP before PUBREC would lose it.
   if (o.qos !== 2 || !o.released) wrongAck(p, o)
-  session.inflight.delete(p.packetId)
+  session.removeInflight(o)
   conn.broker.persistAcked(session, o)
   pump(session, conn.broker.now())
 }
