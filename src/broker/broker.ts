@@ -28,7 +28,9 @@ export class BrokerStats {
   messagesDropped = 0
   connectionsAccepted = 0
   protocolErrors = 0
+  /** Bytes read from clients' streams, counted per chunk read (Connection.onData). */
   bytesReceived = 0
+  /** Bytes handed to clients' streams, counted per flush (Connection.flush). */
   bytesSent = 0
 }
 

@@ -154,6 +154,8 @@ export class Connection {
   onData(chunk: Buffer): void {
     if (this._state === ConnState.Closed) return
     this._lastPacketAt = this.broker.now()
+    // Per chunk, not per packet: one addition per socket read ($SYS/broker/bytes/received).
+    this.broker.stats.bytesReceived += chunk.length
     this.workStart = this.broker.work
     const err = this.decoder.push(chunk)
     if (err !== null && (this.state as ConnStateValue) !== ConnState.Closed) this.onDecodeError(err)
@@ -438,6 +440,7 @@ export class Connection {
     // makes us send goes to the next flush instead of being lost with this one.
     const stream = this.stream
     const writable = !stream.destroyed && stream.writable
+    if (writable) this.broker.stats.bytesSent += total
     if (n === 1 || total <= WriteBatchBytes) {
       // One write per turn: many small PUBLISHes become one syscall (mosquitto issues one send() each).
       const chunk = n === 1 ? out[0]! : Buffer.concat(out, total)
@@ -528,7 +531,7 @@ export interface Accepted {
 }
 
 /** A stream that bounds its own input until the client has authenticated (see transport/ws-stream.ts). */
-export interface PreAuthLimitedStream { liftPreAuthLimit?(): void }
+interface PreAuthLimitedStream { liftPreAuthLimit?(): void }
 
 const kConnection = Symbol('midge.connection')
 interface StreamWithConnection extends Duplex { [kConnection]: Connection }

@@ -67,7 +67,7 @@ function windowOpen(conn: ClientLink, session: Session): boolean {
 }
 
 /** Puts o in flight on conn. Returns false when the client can't take it (too large) and it was discarded. */
-export function sendOutgoing(conn: ClientLink, session: Session, o: Outgoing, now: number): boolean {
+function sendOutgoing(conn: ClientLink, session: Session, o: Outgoing, now: number): boolean {
   if (o.packetId === 0) {
     o.packetId = session.allocatePacketId()
     conn.broker.persistSent(session, o)
@@ -83,7 +83,7 @@ export function sendOutgoing(conn: ClientLink, session: Session, o: Outgoing, no
 }
 
 /** Writes one PUBLISH. False when it exceeds the client's Maximum Packet Size: discarded [MQTT-3.1.2-25]. */
-export function sendPublish(conn: ClientLink, msg: Message, qos: QoS, retain: boolean, dup: boolean, packetId: number, subscriptionIds: number[] | undefined, now: number): boolean {
+function sendPublish(conn: ClientLink, msg: Message, qos: QoS, retain: boolean, dup: boolean, packetId: number, subscriptionIds: number[] | undefined, now: number): boolean {
   const mount = conn.listener.mountPoint
   const topic = mount === '' ? msg.topic : msg.topic.slice(mount.length)
   let alias = 0

@@ -10,6 +10,8 @@
  * subscription, each at that subscription's QoS (what Mosquitto 2.0.11 does, measured with mosquitto_sub -V
  * mqttv311 -t 'foo/#' -t 'foo/+/baz'); without it (the default, as in Mosquitto 2.0) one copy at the highest
  * QoS [MQTT-3.3.5-1]. MQTT 5 clients get one copy with every Subscription Identifier either way.
+ *
+ * And the byte counters those limits sit beside: BrokerStats.bytesReceived / bytesSent ($SYS/broker/bytes/*).
  */
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -160,5 +162,27 @@ describe('allow_duplicate_messages', { concurrency: true }, () => {
     const back = await h.client(4, { clientId: 'dup-offline', cleanStart: false })
     const got = await received(back)
     assert.deepEqual(got.map((p) => p.payload.toString()), ['queued', 'queued'])
+  })
+})
+
+describe('BrokerStats bytes', () => {
+  test('bytesReceived and bytesSent count every byte read from and written to the clients\' streams', async (t) => {
+    const h = setup(t)
+    const before = { ...h.broker.stats }
+    let sent = 0
+    let received = 0
+    const c = h.raw(4)
+    const write = c.stream.write.bind(c.stream)
+    c.stream.write = ((chunk: Buffer, ...rest: never[]) => { sent += chunk.length; return write(chunk, ...rest) }) as typeof c.stream.write
+    c.stream.on('data', (chunk: Buffer) => { received += chunk.length })
+    await c.connect({ clientId: 'bytes' })
+    await c.subscribe('b/t', { qos: 1 })
+    await c.publishAcked('b/t', 'x'.repeat(1000), { qos: 1 })
+    const p = await c.publishOn('b/t')
+    await c.ack(p)
+    await c.sync()
+    assert.ok(sent > 1000 && received > 1000, `${sent} / ${received}`)
+    assert.equal(h.broker.stats.bytesReceived - before.bytesReceived, sent)
+    assert.equal(h.broker.stats.bytesSent - before.bytesSent, received)
   })
 })
