@@ -69,7 +69,7 @@ const Proofs: Record<string, readonly string[]> = {
   persistence_file: ['config/07-serve-seed-config.test.ts', 'persistence/33-import-mosquitto-cli.test.ts'],
   persistence_location: ['persistence/04-log-store-files.test.ts', 'config/16-serve-lazy-load.test.ts'],
   persistence_fsync: ['persistence/04-log-store-files.test.ts'],
-  autosave_interval: ['persistence/04-log-store-files.test.ts'],
+  autosave_interval: ['config/18-option-config-to-effect.test.ts'],
   autosave_on_changes: ['persistence/21-store-owner-compaction-errors.test.ts'],
   max_queued_messages: ['broker/15-session.test.ts', 'config/08-serve-reload.test.ts'],
   max_queued_bytes: ['broker/15-session.test.ts'],
@@ -87,24 +87,22 @@ const Proofs: Record<string, readonly string[]> = {
   upgrade_outgoing_qos: ['config/18-option-config-to-effect.test.ts'],
   persistent_client_expiration: ['broker/15-session.test.ts'],
   sys_interval: ['config/11-serve-websockets-sys.test.ts', 'interop/01-mosquitto-clients.test.ts'],
-  set_tcp_nodelay: ['transport/50-ws-mqttjs.test.ts'],
+  set_tcp_nodelay: ['config/18-option-config-to-effect.test.ts'],
   log_dest: ['config/10-log-sinks.test.ts', 'config/14-log-syslog.test.ts', 'config/15-logrotate.test.ts'],
-  log_type: ['config/04-config-defaults-args.test.ts', 'bridge/14-bridge-serve-and-check.test.ts'],
+  log_type: ['config/18-option-config-to-effect.test.ts'],
   log_timestamp: ['config/18-option-config-to-effect.test.ts'],
   log_timestamp_format: ['config/10-log-sinks.test.ts'],
   connection_messages: ['config/18-option-config-to-effect.test.ts'],
   pid_file: ['config/12-daemon.test.ts', 'config/15-logrotate.test.ts'],
-  user: ['config/05-config-file-access.test.ts', 'config/12-daemon.test.ts'],
+  user: ['config/07-serve-seed-config.test.ts', 'persistence/21-store-owner-compaction-errors.test.ts'],
 }
 
 /** Where a proving file names what it exercises by another word than the key or field (audited by hand). */
 const Mentions: Record<string, string> = {
   persistence_fsync: 'fsync',
-  autosave_interval: 'compact',
-  set_tcp_nodelay: 'noDelay',
   max_packet_size: 'maxPacketSize',
   port: 'port 1884',
-  user: 'user',
+  user: 'Uid',
 }
 
 function field(o: OptionSpec): string | undefined {

@@ -6,7 +6,9 @@
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import net from 'node:net'
 import { networkInterfaces, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../../src/config/load.js'
@@ -14,7 +16,10 @@ import { listenAddresses } from '../../src/config/listen-addresses.js'
 import type { MidgeConfig } from '../../src/config/types.js'
 import { Logger, type LogSink } from '../../src/observability/logger.js'
 import { PacketType, ReasonCode } from '../../src/protocol/constants.js'
-import { setup, type Harness } from '../helpers/broker-harness.js'
+import { Broker } from '../../src/broker/broker.js'
+import type { Store } from '../../src/persistence/store.js'
+import { startTcpListener } from '../../src/transport/tcp.js'
+import { setup, waitUntil, type Harness } from '../helpers/broker-harness.js'
 
 function load(t: TestContext, text: string): MidgeConfig {
   const dir = mkdtempSync(join(tmpdir(), 'midge-effect-'))
@@ -145,5 +150,53 @@ test('log_timestamp: each line starts with a timestamp, or not', (t) => {
     assert.equal(lines.length, 1)
     assert.equal(lines[0] === 'hello', !stamped, `${text}: ${lines[0]}`)
     assert.ok(lines[0]!.endsWith('hello'))
+  }
+})
+
+test('log_type: only the listed kinds of message are logged', (t) => {
+  const cfg = load(t, 'log_type error\nlog_type subscribe\n')
+  const lines: string[] = []
+  const logger = new Logger({ types: cfg.global.logType, timestamp: false, sinks: [{ write: (line) => { lines.push(line) } }] })
+  logger.error('an error')
+  logger.notice('a notice')
+  logger.log('subscribe', 'c1 0 a/b')
+  logger.warning('a warning')
+  assert.deepEqual(lines, ['an error', 'c1 0 a/b'])
+})
+
+test('set_tcp_nodelay: accepted sockets of an MQTT listener get TCP_NODELAY, or keep Nagle', async (t) => {
+  const calls: boolean[] = []
+  const original = net.Socket.prototype.setNoDelay
+  net.Socket.prototype.setNoDelay = function (this: net.Socket, on?: boolean) { calls.push(on ?? true); return original.call(this, on) }
+  t.after(() => { net.Socket.prototype.setNoDelay = original })
+  for (const [text, want] of [['set_tcp_nodelay true\n', true], ['set_tcp_nodelay false\n', false]] as const) {
+    const cfg = load(t, text)
+    const { h } = brokerFrom(t, '')
+    const l = await startTcpListener(h.broker, { host: '127.0.0.1', port: 0, noDelay: cfg.global.setTcpNodelay, maxConnections: -1, info: { name: 'nd', allowAnonymous: true, mountPoint: '', protocol: 'mqtt' } })
+    calls.length = 0
+    const socket = net.connect(l.address().port, '127.0.0.1')
+    await once(socket, 'connect')
+    await waitUntil(() => h.broker.connections.size === 1, 'the broker took the connection')
+    socket.destroy()
+    await l.close()
+    // The client's own socket is Node's default (Nagle on); only the accepted side is the listener's doing.
+    assert.equal(calls.includes(true), want, `${text}: setNoDelay calls ${JSON.stringify(calls)}`)
+  }
+})
+
+test('autosave_interval: the store is compacted on that period once its log has grown; with 0 only at exit', async (t) => {
+  for (const [text, byTimer] of [['persistence true\nautosave_interval 1\n', true], ['persistence true\nautosave_interval 0\n', false]] as const) {
+    const cfg = load(t, text)
+    let compactions = 0
+    const store = { dirty: false, changesSinceCompaction: 5000, recordsAtCompaction: 0, commit() {}, close() {}, compact() { compactions++; this.changesSinceCompaction = 0 } }
+    const b = new Broker({ sysInterval: 0, store: store as unknown as Store, autosaveInterval: cfg.global.autosaveInterval })
+    t.after(() => b.close())
+    if (byTimer) {
+      await waitUntil(() => compactions === 1, 'a compaction by the autosave timer', 5000)
+    } else {
+      assert.equal(compactions, 0)
+      b.close()
+      assert.equal(compactions, 1, 'compacted at exit')
+    }
   }
 })
