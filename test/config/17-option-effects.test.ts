@@ -92,6 +92,7 @@ const Proofs: Record<string, readonly string[]> = {
   log_type: ['config/18-option-config-to-effect.test.ts'],
   log_timestamp: ['config/18-option-config-to-effect.test.ts'],
   log_timestamp_format: ['config/10-log-sinks.test.ts'],
+  log_facility: ['config/14-log-syslog.test.ts'],
   connection_messages: ['config/18-option-config-to-effect.test.ts'],
   pid_file: ['config/12-daemon.test.ts', 'config/15-logrotate.test.ts'],
   user: ['config/07-serve-seed-config.test.ts', 'persistence/21-store-owner-compaction-errors.test.ts'],
