@@ -73,5 +73,5 @@ if (files.length === 0 || !existsSync('dist/test')) {
   console.error('npm test: no test files found under dist/test')
   process.exit(1)
 }
-const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], { stdio: 'inherit', env: { ...process.env, MIDGE_TEST: '1' } })
+const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...files], { stdio: 'inherit' })
 process.exit(r.status ?? 1)

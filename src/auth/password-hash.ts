@@ -22,8 +22,6 @@ export type HashAlgorithm = (typeof HashAlgorithm)[keyof typeof HashAlgorithm]
 
 export const SALT_BYTES = 12
 export const HASH_BYTES = 64
-/** What Mosquitto 2.0's mosquitto_passwd writes. Accepted when read; too cheap to write by default. */
-export const MOSQUITTO_PBKDF2_ITERATIONS = 101
 /**
  * Midge's default for new hashes: about 7 ms per uncached CONNECT on a 2-core x86-64 VM (see the table in
  * docs/security.md), 100x the offline-guessing cost of Mosquitto's 101. Reconnects of a known user are

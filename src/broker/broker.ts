@@ -9,7 +9,9 @@ import type { PublishPacket, WillMessage } from '../protocol/packets.js'
 import type { ClientIdentity, Authorizer } from '../auth/types.js'
 import { allowAllAuthorizer } from '../auth/types.js'
 import { defaultBrokerOptions, type BrokerOptions, type ListenerInfo } from './options.js'
-import { Connection, ConnState, type ConnectionMeta } from './connection.js'
+import { Connection, type ConnectionMeta } from './connection.js'
+import { ConnState } from './conn-state.js'
+import type { ClientLink } from './client-link.js'
 import { Session, SubEntry, NeverExpires, Outgoing } from './session.js'
 import type { LiveSession, LiveSnapshot, RecoveredState, StoredMessage, StoredOutgoing, StoredSession, StoredSubscription, StoredWill } from '../persistence/store.js'
 import { Message } from './message.js'
@@ -26,7 +28,9 @@ export class BrokerStats {
   messagesDropped = 0
   connectionsAccepted = 0
   protocolErrors = 0
+  /** Bytes read from clients' streams, counted per chunk read (Connection.onData). */
   bytesReceived = 0
+  /** Bytes handed to clients' streams, counted per flush (Connection.flush). */
   bytesSent = 0
 }
 
@@ -70,6 +74,8 @@ export class Broker {
   /** Set by deliverShared when a share group took the message being routed. */
   private sharedMatched = false
   private readonly targets: Session[] = []
+  /** allow_duplicate_messages: the further matching subscriptions of MQTT 3 sessions, one copy each. */
+  private readonly duplicates: SubEntry[] = []
   private readonly visitSubscription = (entry: SubEntry): void => this.collect(entry)
   private readonly visitGroup = (group: SharedGroup<SubEntry>): void => this.deliverShared(group)
   private readonly runFlush = (): void => this.flushAll()
@@ -195,6 +201,7 @@ export class Broker {
     }
     session.connection = conn
     session.listener = conn.listener
+    session.protocolVersion = conn.version
     session.disconnectedAt = 0
     session.expiryInterval = expiryInterval
     session.connectExpiryInterval = expiryInterval
@@ -203,7 +210,7 @@ export class Broker {
     return { session, present }
   }
 
-  resumeSession(conn: Connection, session: Session): void {
+  resumeSession(conn: ClientLink, session: Session): void {
     resume(conn, session, this.now())
   }
 
@@ -366,12 +373,14 @@ export class Broker {
       if (s.matchEpoch !== epoch) continue
       const authorizer = this.readAuthorizer(s)
       if (authorizer !== undefined && !authorizer.canRead(s.identity, msg.topic)) continue
-      const qos = this.options.upgradeOutgoingQos ? msg.qos : ((msg.qos < s.matchQos ? msg.qos : s.matchQos) as QoS)
+      // upgrade_outgoing_qos: always the subscription's QoS (mosquitto.conf(5)), even above the message's.
+      const qos = this.options.upgradeOutgoingQos ? s.matchQos : ((msg.qos < s.matchQos ? msg.qos : s.matchQos) as QoS)
       // [MQTT-3.3.1-12/13] RETAIN is cleared on normal delivery unless Retain As Published.
       deliver(this, s, msg, qos, s.matchRetainAsPublished && msg.retain, s.matchSubIds, now)
     }
     work += targets.length
     targets.length = 0
+    if (this.duplicates.length > 0) work += this.deliverDuplicates(msg, now)
     if (this.shared.groupCount > 0) {
       this.sharedMatched = false
       work += this.shared.match(msg.topic, this.visitGroup)
@@ -399,12 +408,35 @@ export class Broker {
       this.targets.push(s)
       return
     }
+    if (this.options.allowDuplicateMessages && s.protocolVersion !== 5 && s.protocolVersion !== 0) {
+      // Mosquitto's allow_duplicate_messages: an MQTT 3 client gets a copy per matching subscription, each at
+      // that subscription's QoS (MQTT 3.1.1 section 3.3.5 allows the further copies). MQTT 5 clients keep one
+      // copy carrying every Subscription Identifier.
+      this.duplicates.push(entry)
+      return
+    }
     if (entry.qos > s.matchQos) s.matchQos = entry.qos
     if (entry.retainAsPublished) s.matchRetainAsPublished = true
     if (entry.subscriptionId !== 0) {
       if (s.matchSubIds === undefined) s.matchSubIds = [entry.subscriptionId]
       else s.matchSubIds.push(entry.subscriptionId)
     }
+  }
+
+  /** The extra copies collected for allow_duplicate_messages; returns the work done. */
+  private deliverDuplicates(msg: Message, now: number): number {
+    const list = this.duplicates
+    const n = list.length
+    for (let i = 0; i < n; i++) {
+      const e = list[i]!
+      const s = e.session
+      const authorizer = this.readAuthorizer(s)
+      if (authorizer !== undefined && !authorizer.canRead(s.identity, msg.topic)) continue
+      const qos = this.options.upgradeOutgoingQos ? e.qos : ((msg.qos < e.qos ? msg.qos : e.qos) as QoS)
+      deliver(this, s, msg, qos, e.retainAsPublished && msg.retain, undefined, now)
+    }
+    list.length = 0
+    return n
   }
 
   /** One member of a share group gets the message: round robin, preferring connected members. */
@@ -428,7 +460,7 @@ export class Broker {
     this.sharedMatched = true
     const authorizer = this.readAuthorizer(chosen.session)
     if (authorizer !== undefined && !authorizer.canRead(chosen.session.identity, msg.topic)) return
-    const qos = (msg.qos < chosen.qos ? msg.qos : chosen.qos) as QoS
+    const qos = this.options.upgradeOutgoingQos ? chosen.qos : ((msg.qos < chosen.qos ? msg.qos : chosen.qos) as QoS)
     deliver(this, chosen.session, msg, qos, chosen.retainAsPublished && msg.retain, chosen.subscriptionId !== 0 ? [chosen.subscriptionId] : undefined, this.routingNow)
   }
 

@@ -3,28 +3,30 @@
  * (coalesced per event-loop turn), keep-alive bookkeeping and the single place where a protocol error
  * becomes wire behaviour (STYLE habit 4). It knows nothing of sockets beyond the Duplex interface.
  *
- * States:  AwaitConnect --CONNECT--> Authenticating --ok--> Connected --DISCONNECT/error/close--> Closed
+ * States: see conn-state.ts. Only this class changes its own fields: the handlers read them through getters
+ * and change them through the few named transitions below (begin, identify, beginAuthentication, accept,
+ * closeByClient), so every state change of a connection can be found here.
  */
 import type { Duplex } from 'node:stream'
 import { Decoder } from '../protocol/decoder.js'
 import { encode } from '../protocol/encoder.js'
 import { MqttProtocolError } from '../protocol/errors.js'
 import { PacketType, ReasonCode, type ProtocolVersion } from '../protocol/constants.js'
-import type { ConnackPacket, DisconnectPacket, Packet, WillMessage, Properties } from '../protocol/packets.js'
+import type { ClientIdentity } from '../auth/types.js'
+import type { ConnackPacket, ConnectPacket, DisconnectPacket, Packet, WillMessage, Properties } from '../protocol/packets.js'
 import { PreAuthMaxPacketSize, type ListenerInfo } from './options.js'
 import type { Broker } from './broker.js'
 import type { Session } from './session.js'
-import { BrokerProtocolError } from './errors.js'
+import { BrokerProtocolError, protocolViolation } from './errors.js'
+import { ConnState, type ConnStateValue } from './conn-state.js'
+import { OutAliases } from './out-aliases.js'
 import { handleConnect } from './handlers/connect.js'
 import { handlePublish } from './handlers/publish.js'
 import { handlePuback, handlePubrec, handlePubrel, handlePubcomp } from './handlers/acks.js'
 import { handleSubscribe } from './handlers/subscribe.js'
 import { handleUnsubscribe } from './handlers/unsubscribe.js'
 import { handleDisconnect } from './handlers/disconnect.js'
-import { pump, type OutAliases } from './delivery.js'
-
-export const ConnState = { AwaitConnect: 0, Authenticating: 1, Connected: 2, Closed: 3 } as const
-export type ConnStateValue = (typeof ConnState)[keyof typeof ConnState]
+import { pump } from './delivery.js'
 
 /**
  * Bytes the socket may hold unsent before further messages wait in the session queue instead
@@ -68,51 +70,70 @@ export class Connection {
   readonly listener: ListenerInfo
   readonly meta: ConnectionMeta
   readonly decoder: Decoder
-  state: ConnStateValue = ConnState.AwaitConnect
-  version: ProtocolVersion = 4
-  session: Session | null = null
-  clientId = ''
-  username: string | undefined = undefined
-  /** Keep alive in ms after which the client is dropped (1.5 x the negotiated value); 0 = none. */
-  keepAliveLimitMs = 0
-  lastPacketAt: number
   readonly connectedAt: number
-  will: WillMessage | undefined = undefined
-  /** Outgoing QoS 1/2 messages this client accepts in flight (its Receive Maximum, capped by ours). */
-  sendWindow = 65535
-  /** The Receive Maximum this client was told in CONNACK (v5): its QoS 2 PUBLISHes awaiting PUBREL may not exceed it. */
-  receiveMaximum = 65535
-  /** The client's Maximum Packet Size (v5); 0 = no limit. */
-  clientMaxPacketSize = 0
-  /** The client's Topic Alias Maximum (v5 CONNECT): how many aliases we may use towards it. */
-  clientTopicAliasMaximum = 0
+  private _state: ConnStateValue = ConnState.AwaitConnect
+  private _version: ProtocolVersion = 4
+  private _session: Session | null = null
+  private _clientId = ''
+  private _username: string | undefined = undefined
+  private _keepAliveLimitMs = 0
+  private _lastPacketAt: number
+  private _will: WillMessage | undefined = undefined
+  private _sendWindow = 65535
+  private _receiveMaximum = 65535
+  private _clientMaxPacketSize = 0
+  private _clientTopicAliasMaximum = 0
+  private _problemInformation = true
+  private _privateBridge = false
+  private _cleanDisconnect = false
+  private _closeReason = ''
   /** Outbound topic aliases, created on first use. */
-  outAliases: OutAliases | undefined = undefined
+  private outAliases: OutAliases | undefined = undefined
   /** Inbound topic aliases (v5), created on first use. */
-  topicAliases: Map<number, string> | undefined = undefined
+  private topicAliases: Map<number, string> | undefined = undefined
+  private pending: Packet[] | undefined = undefined
+  private out: Buffer[] = []
+  private outBytes = 0
+  private dirty = false
+
+  get state(): ConnStateValue { return this._state }
+  /** The protocol level of the client's CONNECT: 3 (MQTT 3.1), 4 (3.1.1) or 5. */
+  get version(): ProtocolVersion { return this._version }
+  get session(): Session | null { return this._session }
+  get clientId(): string { return this._clientId }
+  get username(): string | undefined { return this._username }
+  /** Keep alive in ms after which the client is dropped (1.5 x the negotiated value); 0 = none. */
+  get keepAliveLimitMs(): number { return this._keepAliveLimitMs }
+  get lastPacketAt(): number { return this._lastPacketAt }
+  /** The will, with the listener's mount point applied; undefined without one. */
+  get will(): WillMessage | undefined { return this._will }
+  /** Outgoing QoS 1/2 messages this client accepts in flight (its Receive Maximum, capped by ours). */
+  get sendWindow(): number { return this._sendWindow }
+  /** The Receive Maximum this client was told in CONNACK (v5): its QoS 2 PUBLISHes awaiting PUBREL may not exceed it. */
+  get receiveMaximum(): number { return this._receiveMaximum }
+  /** The client's Maximum Packet Size (v5); 0 = no limit. */
+  get clientMaxPacketSize(): number { return this._clientMaxPacketSize }
+  /** The client's Topic Alias Maximum (v5 CONNECT): how many aliases we may use towards it. */
+  get clientTopicAliasMaximum(): number { return this._clientTopicAliasMaximum }
   /** v5 Request Problem Information: when false, reason strings go only in CONNACK/DISCONNECT. */
-  problemInformation = true
+  get problemInformation(): boolean { return this._problemInformation }
   /**
    * A 3.x bridge that set the protocol level's high bit (mosquitto's try_private): its subscriptions
    * behave as No Local + Retain As Published, so what it sends us is not echoed back to it.
    */
-  privateBridge = false
+  get privateBridge(): boolean { return this._privateBridge }
   /** Set by a clean DISCONNECT (without 0x04): the will is discarded [MQTT-3.1.2-10]. */
-  cleanDisconnect = false
+  get cleanDisconnect(): boolean { return this._cleanDisconnect }
   /** Why the connection ended, for the log. */
-  closeReason = ''
-  private pending: Packet[] | undefined = undefined
-  private out: Buffer[] = []
-  private outBytes = 0
-  dirty = false
+  get closeReason(): string { return this._closeReason }
 
   constructor(broker: Broker, stream: Duplex, listener: ListenerInfo, meta: ConnectionMeta) {
     this.broker = broker
     this.stream = stream
     this.listener = listener
     this.meta = meta
-    this.lastPacketAt = broker.now()
-    this.connectedAt = this.lastPacketAt
+    this._lastPacketAt = broker.now()
+    this.connectedAt = this._lastPacketAt
     // Until the client has authenticated, a packet may not exceed 512 KiB (a CONNECT's fields are at most
     // 64 KiB each): an anonymous peer must not make us buffer 256 MB. authenticated() lifts it.
     const maxPacketSize = broker.options.maxPacketSize
@@ -131,8 +152,10 @@ export class Connection {
   }
 
   onData(chunk: Buffer): void {
-    if (this.state === ConnState.Closed) return
-    this.lastPacketAt = this.broker.now()
+    if (this._state === ConnState.Closed) return
+    this._lastPacketAt = this.broker.now()
+    // Per chunk, not per packet: one addition per socket read ($SYS/broker/bytes/received).
+    this.broker.stats.bytesReceived += chunk.length
     this.workStart = this.broker.work
     const err = this.decoder.push(chunk)
     if (err !== null && (this.state as ConnStateValue) !== ConnState.Closed) this.onDecodeError(err)
@@ -169,7 +192,7 @@ export class Connection {
     if (err.code === 'MQTT_ERR_UNSUPPORTED_VERSION' && this.state === ConnState.AwaitConnect) {
       // [MQTT-3.1.2-2] answer with CONNACK 0x01 / 0x84 and close; an unknown protocol name gets no CONNACK.
       if (err.protocolVersion !== undefined) {
-        this.version = err.protocolVersion
+        this._version = err.protocolVersion
         this.sendPacket({ type: PacketType.Connack, sessionPresent: false, reasonCode: err.protocolVersion === 5 ? ReasonCode.UnsupportedProtocolVersion : 1 })
       }
       this.close(`refused: ${err.message}`)
@@ -233,19 +256,76 @@ export class Connection {
       case PacketType.Disconnect: handleDisconnect(this, packet); return
       case PacketType.Connect:
         // [MQTT-3.1.0-2] a second CONNECT is a protocol violation.
-        throw new BrokerProtocolError('BRK_ERR_PROTOCOL', ReasonCode.ProtocolError, 'sent a second CONNECT')
+        throw protocolViolation('sent a second CONNECT')
       case PacketType.Auth:
         // No enhanced authentication method is offered, so AUTH can never be valid here [MQTT-4.12.0-1].
-        throw new BrokerProtocolError('BRK_ERR_PROTOCOL', ReasonCode.ProtocolError, 'sent AUTH without an authentication method')
+        throw protocolViolation('sent AUTH without an authentication method')
       default:
         // Server-to-client packets (CONNACK, SUBACK, UNSUBACK, PINGRESP) from a client.
-        throw new BrokerProtocolError('BRK_ERR_PROTOCOL', ReasonCode.ProtocolError, `sent ${packetName(packet.type)}, which only a server may send`)
+        throw protocolViolation(`sent ${packetName(packet.type)}, which only a server may send`)
     }
+  }
+
+  // ---- transitions, called by the CONNECT and DISCONNECT handlers -------------------------------------------
+
+  /** A CONNECT arrived: its protocol level, and the client's Maximum Packet Size, which every answer must fit. */
+  begin(p: ConnectPacket): void {
+    this._version = p.protocolVersion
+    this._privateBridge = p.bridge && p.protocolVersion < 5
+    this._clientMaxPacketSize = p.properties?.maximumPacketSize ?? 0
+  }
+
+  /** The client id: as sent, assigned by the broker, or the username (use_username_as_clientid). */
+  identify(clientId: string): void {
+    this._clientId = clientId
+  }
+
+  /** CONNECT passed the protocol checks; its credentials are being checked (maybe asynchronously). */
+  beginAuthentication(): void {
+    this._state = ConnState.Authenticating
+  }
+
+  /**
+   * Authentication succeeded: binds the client's session (taking over, discarding or resuming it) and records
+   * what was negotiated. CONNACK is sent after this, then authenticated().
+   */
+  accept(a: Accepted): { session: Session; present: boolean } {
+    this._username = a.identity.username
+    const attached = this.broker.attachSession(this, a.identity.clientId, a.cleanStart, a.expiryInterval, a.identity)
+    this._session = attached.session
+    this._keepAliveLimitMs = a.keepAlive === 0 ? 0 : a.keepAlive * 1500
+    this._sendWindow = a.sendWindow
+    this._receiveMaximum = a.receiveMaximum
+    this._clientTopicAliasMaximum = a.clientTopicAliasMaximum
+    this._problemInformation = a.problemInformation
+    this._will = a.will
+    return attached
+  }
+
+  /** DISCONNECT from the client: `discardWill` unless it asked for the will (v5 0x04) [MQTT-3.14.4-3]. */
+  closeByClient(discardWill: boolean, reason: string): void {
+    this._cleanDisconnect = discardWill
+    this.close(reason)
+  }
+
+  /** The topic an inbound v5 topic alias stands for, if the client set it. */
+  aliasedTopic(alias: number): string | undefined {
+    return this.topicAliases?.get(alias)
+  }
+
+  setTopicAlias(alias: number, topic: string): void {
+    if (this.topicAliases === undefined) this.topicAliases = new Map()
+    this.topicAliases.set(alias, topic)
+  }
+
+  /** The topic aliases we use towards this client, created on first use. */
+  outgoingAliases(): OutAliases {
+    return this.outAliases ?? (this.outAliases = new OutAliases())
   }
 
   /** Called by the CONNECT handler once authentication has finished and CONNACK was sent. */
   authenticated(): void {
-    this.state = ConnState.Connected
+    this._state = ConnState.Connected
     this.decoder.maxPacketSize = this.broker.options.maxPacketSize
     // A transport that frames messages itself (WebSockets) held them to the pre-auth size as well.
     ;(this.stream as PreAuthLimitedStream).liftPreAuthLimit?.()
@@ -269,7 +349,7 @@ export class Connection {
       // A v5 CONNECT that cannot be accepted MAY get a CONNACK with the reason before the close [MQTT-3.2.2-8].
       // The Reason String goes only when the client's Maximum Packet Size is known: the CONNECT may have
       // failed before its properties were read [MQTT-3.2.2-19].
-      this.version = 5
+      this._version = 5
       const limit = this.decoder.peerMaxPacketSize
       const properties: Properties | undefined = limit >= 0 ? { reasonString: message } : undefined
       this.sendWithinLimit({ type: PacketType.Connack, sessionPresent: false, reasonCode, properties }, limit > 0 ? limit : 0)
@@ -360,6 +440,7 @@ export class Connection {
     // makes us send goes to the next flush instead of being lost with this one.
     const stream = this.stream
     const writable = !stream.destroyed && stream.writable
+    if (writable) this.broker.stats.bytesSent += total
     if (n === 1 || total <= WriteBatchBytes) {
       // One write per turn: many small PUBLISHes become one syscall (mosquitto issues one send() each).
       const chunk = n === 1 ? out[0]! : Buffer.concat(out, total)
@@ -395,8 +476,8 @@ export class Connection {
   close(reason: string): void {
     if (this.state === ConnState.Closed) return
     const wasConnected = this.state === ConnState.Connected || this.state === ConnState.Authenticating
-    this.state = ConnState.Closed
-    this.closeReason = reason
+    this._state = ConnState.Closed
+    this._closeReason = reason
     this.decoder.stop()
     // Session and will changes of the close go into the same commit as what this connection was told,
     // and that commit precedes the last bytes leaving (see Broker.flushAll).
@@ -434,8 +515,23 @@ export class Connection {
   }
 }
 
+/** What a successful CONNECT settles (see Connection.accept). */
+export interface Accepted {
+  identity: ClientIdentity
+  cleanStart: boolean
+  /** Session Expiry Interval in seconds (NeverExpires = forever). */
+  expiryInterval: number
+  /** Negotiated keep alive in seconds; 0 = none. */
+  keepAlive: number
+  sendWindow: number
+  receiveMaximum: number
+  clientTopicAliasMaximum: number
+  problemInformation: boolean
+  will: WillMessage | undefined
+}
+
 /** A stream that bounds its own input until the client has authenticated (see transport/ws-stream.ts). */
-export interface PreAuthLimitedStream { liftPreAuthLimit?(): void }
+interface PreAuthLimitedStream { liftPreAuthLimit?(): void }
 
 const kConnection = Symbol('midge.connection')
 interface StreamWithConnection extends Duplex { [kConnection]: Connection }
@@ -447,6 +543,6 @@ function onStreamDrain(this: Duplex): void { (this as StreamWithConnection)[kCon
 function resumeRead(conn: Connection): void { conn.resumeRead() }
 
 const packetNames = ['RESERVED', 'CONNECT', 'CONNACK', 'PUBLISH', 'PUBACK', 'PUBREC', 'PUBREL', 'PUBCOMP', 'SUBSCRIBE', 'SUBACK', 'UNSUBSCRIBE', 'UNSUBACK', 'PINGREQ', 'PINGRESP', 'DISCONNECT', 'AUTH']
-export function packetName(type: number): string {
+function packetName(type: number): string {
   return packetNames[type] ?? `type ${type}`
 }

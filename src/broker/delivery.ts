@@ -6,7 +6,8 @@
 import type { QoS } from '../protocol/constants.js'
 import type { Message } from './message.js'
 import { Outgoing, type Session } from './session.js'
-import { ConnState, type Connection } from './connection.js'
+import { ConnState } from './conn-state.js'
+import type { ClientLink } from './client-link.js'
 import type { Broker } from './broker.js'
 
 export function deliver(broker: Broker, session: Session, msg: Message, qos: QoS, retain: boolean, subscriptionIds: number[] | undefined, now: number): void {
@@ -20,7 +21,7 @@ export function deliver(broker: Broker, session: Session, msg: Message, qos: QoS
       sendPublish(conn, msg, 0, retain, false, 0, subscriptionIds, now)
       return
     }
-  } else if (online && session.queueLength === 0 && session.inflight.size < conn.sendWindow && !conn.isCongested()) {
+  } else if (online && session.queueLength === 0 && windowOpen(conn, session) && !conn.isCongested()) {
     const o = new Outgoing(msg, qos, retain, subscriptionIds)
     broker.persistQueued(session, o)
     sendOutgoing(conn, session, o, now)
@@ -53,15 +54,27 @@ function dropped(broker: Broker, session: Session, msg: Message, why: string): v
   }
 }
 
+/**
+ * Whether one more QoS 1/2 message may go in flight to this client: fewer than its window (max_inflight_messages,
+ * lowered by a v5 client's Receive Maximum) and, with max_inflight_bytes, fewer payload bytes in flight than that
+ * limit. As in mosquitto (db__ready_for_flight), the bytes are compared before the message is added, so one
+ * message larger than the limit still goes, alone. What waits stays in the session queue.
+ */
+function windowOpen(conn: ClientLink, session: Session): boolean {
+  if (session.inflight.size >= conn.sendWindow) return false
+  const maxBytes = conn.broker.options.maxInflightBytes
+  return maxBytes === 0 || session.inflightBytes < maxBytes
+}
+
 /** Puts o in flight on conn. Returns false when the client can't take it (too large) and it was discarded. */
-export function sendOutgoing(conn: Connection, session: Session, o: Outgoing, now: number): boolean {
+function sendOutgoing(conn: ClientLink, session: Session, o: Outgoing, now: number): boolean {
   if (o.packetId === 0) {
     o.packetId = session.allocatePacketId()
     conn.broker.persistSent(session, o)
   }
   session.setInflight(o)
   if (!sendPublish(conn, o.msg, o.qos, o.retain, o.sent, o.packetId, o.subscriptionIds, now)) {
-    session.inflight.delete(o.packetId)
+    session.removeInflight(o)
     conn.broker.persistAcked(session, o)
     return false
   }
@@ -69,65 +82,8 @@ export function sendOutgoing(conn: Connection, session: Session, o: Outgoing, no
   return true
 }
 
-/**
- * The topic aliases we use towards one client (MQTT 5 section 3.3.2.3.4), bounded by its Topic Alias Maximum
- * and by the bytes of the topics they stand for (max_outgoing_topic_alias_bytes): a client receiving endless
- * unique long topics must not make us keep every one. When full, the least recently assigned alias number is
- * re-mapped; the PUBLISH that re-maps it carries both the topic and the alias, which replaces the client's old
- * mapping.
- */
-export class OutAliases {
-  readonly byTopic = new Map<string, number>()
-  /** Topic of alias n at n - 1; '' for a number freed to make room in bytes. */
-  readonly topics: string[] = []
-  /** UTF-8 bytes of topics[i]. */
-  private readonly sizes: number[] = []
-  /** UTF-8 bytes of the topics mapped now. */
-  bytes = 0
-  /** Index in `topics` of the next alias to re-map (round robin: least recently assigned first). */
-  private cursor = 0
-
-  /** A new alias for topic (not mapped yet), or 0 when it may not have one. */
-  assign(topic: string, maxCount: number, maxBytes: number): number {
-    const len = Buffer.byteLength(topic)
-    if (len > maxBytes) return 0
-    const topics = this.topics
-    let alias = 0
-    if (topics.length < maxCount && this.bytes + len <= maxBytes) {
-      topics.push(topic)
-      this.sizes.push(len)
-      alias = topics.length
-    } else {
-      // Re-map the least recently assigned alias, and free the ones after it until the topic fits.
-      while (alias === 0 || this.bytes + len > maxBytes) {
-        if (this.cursor >= topics.length) this.cursor = 0
-        const i = this.cursor++
-        if (topics[i] !== '') this.free(i)
-        if (alias === 0) alias = i + 1
-      }
-      topics[alias - 1] = topic
-      this.sizes[alias - 1] = len
-    }
-    this.byTopic.set(topic, alias)
-    this.bytes += len
-    return alias
-  }
-
-  /** Undoes assign() for a PUBLISH that was never sent: the client never learnt the mapping. */
-  unassign(alias: number): void {
-    this.free(alias - 1)
-  }
-
-  private free(i: number): void {
-    this.byTopic.delete(this.topics[i]!)
-    this.bytes -= this.sizes[i]!
-    this.topics[i] = ''
-    this.sizes[i] = 0
-  }
-}
-
 /** Writes one PUBLISH. False when it exceeds the client's Maximum Packet Size: discarded [MQTT-3.1.2-25]. */
-export function sendPublish(conn: Connection, msg: Message, qos: QoS, retain: boolean, dup: boolean, packetId: number, subscriptionIds: number[] | undefined, now: number): boolean {
+function sendPublish(conn: ClientLink, msg: Message, qos: QoS, retain: boolean, dup: boolean, packetId: number, subscriptionIds: number[] | undefined, now: number): boolean {
   const mount = conn.listener.mountPoint
   const topic = mount === '' ? msg.topic : msg.topic.slice(mount.length)
   let alias = 0
@@ -135,7 +91,7 @@ export function sendPublish(conn: Connection, msg: Message, qos: QoS, retain: bo
   if (conn.clientTopicAliasMaximum !== 0) {
     // Outbound topic aliases: a known topic goes as its alias and an empty topic; a new one gets an alias,
     // never above the client's Topic Alias Maximum [MQTT-3.2.2-17... section 3.3.2.3.4].
-    const aliases = conn.outAliases ?? (conn.outAliases = new OutAliases())
+    const aliases = conn.outgoingAliases()
     const known = aliases.byTopic.get(topic)
     if (known !== undefined) {
       alias = known
@@ -147,7 +103,7 @@ export function sendPublish(conn: Connection, msg: Message, qos: QoS, retain: bo
   }
   const bytes = msg.encode(conn.version, qos, retain, dup, packetId, conn.version === 5 ? subscriptionIds : undefined, topic, now, alias, aliasOnly)
   if (conn.clientMaxPacketSize !== 0 && bytes.length > conn.clientMaxPacketSize) {
-    if (alias !== 0 && !aliasOnly) conn.outAliases!.unassign(alias)
+    if (alias !== 0 && !aliasOnly) conn.outgoingAliases().unassign(alias)
     return false
   }
   conn.write(bytes)
@@ -162,7 +118,7 @@ export function pump(session: Session, now: number): void {
   while (!conn.isCongested()) {
     const o = session.peek()
     if (o === undefined) return
-    if (o.qos > 0 && session.inflight.size >= conn.sendWindow) return
+    if (o.qos > 0 && !windowOpen(conn, session)) return
     session.dequeue()
     // The read right is checked again when a queued message leaves: the ACL may have been reloaded since it
     // was queued, or the session restored from the store without its listener.
@@ -180,13 +136,13 @@ export function pump(session: Session, now: number): void {
  * A PUBLISH the client may no longer read (the ACL was reloaded, or it came back on a listener with
  * other rules) is dropped, as Mosquitto does on reconnect; a PUBREL carries no message and still goes.
  */
-export function resume(conn: Connection, session: Session, now: number): void {
+export function resume(conn: ClientLink, session: Session, now: number): void {
   const authorizer = conn.broker.authorizer(conn.listener)
   for (const o of session.inflight.values()) {
     if (o.released) {
       conn.sendPacket({ type: 6, packetId: o.packetId, reasonCode: 0 })
     } else if (!authorizer.canRead(session.identity, o.msg.topic) || !sendPublish(conn, o.msg, o.qos, o.retain, o.sent, o.packetId, o.subscriptionIds, now)) {
-      session.inflight.delete(o.packetId)
+      session.removeInflight(o)
       conn.broker.persistAcked(session, o)
     } else {
       o.sent = true

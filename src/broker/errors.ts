@@ -22,5 +22,6 @@ export class BrokerProtocolError extends Error {
   }
 }
 
+/** The one way to throw a plain protocol violation (BRK_ERR_PROTOCOL, reason 0x82 Protocol Error). */
 export const protocolViolation = (message: string): BrokerProtocolError =>
   new BrokerProtocolError('BRK_ERR_PROTOCOL', 0x82, message)

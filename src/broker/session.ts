@@ -5,7 +5,7 @@
  *
  *   queue (FIFO, bounded)  --window has room-->  inflight (packetId -> Outgoing)  --PUBACK/PUBCOMP-->  gone
  */
-import type { QoS } from '../protocol/constants.js'
+import type { ProtocolVersion, QoS } from '../protocol/constants.js'
 import type { WillMessage } from '../protocol/packets.js'
 import type { ClientIdentity } from '../auth/types.js'
 import type { Message } from './message.js'
@@ -82,6 +82,8 @@ export class Session {
    * setInflight(). delete/clear on the shared Map are harmless no-ops. Saves ~300 bytes per idle client.
    */
   inflight: Map<number, Outgoing> = EmptyInflight
+  /** Payload bytes of the messages in `inflight`, which max_inflight_bytes bounds. */
+  inflightBytes = 0
   /** FIFO of deliveries waiting for the window or for the client to come back. */
   queue: Outgoing[] = EmptyQueue
   queueHead = 0
@@ -109,6 +111,8 @@ export class Session {
   stored = false
   /** Messages dropped because a queue was full (for logs and $SYS). */
   dropped = 0
+  /** Protocol level of the latest connection; 0 while unknown (restored from the store, not back yet). */
+  protocolVersion: ProtocolVersion | 0 = 0
 
   constructor(clientId: string, identity: ClientIdentity) {
     this.clientId = clientId
@@ -117,7 +121,14 @@ export class Session {
 
   setInflight(o: Outgoing): void {
     if (this.inflight === EmptyInflight) this.inflight = new Map()
+    const before = this.inflight.size
     this.inflight.set(o.packetId, o)
+    if (this.inflight.size > before) this.inflightBytes += o.msg.payload.length
+  }
+
+  /** Takes o out of flight: acknowledged, refused by the client, or dropped. */
+  removeInflight(o: Outgoing): void {
+    if (this.inflight.delete(o.packetId)) this.inflightBytes -= o.msg.payload.length
   }
 
   addIncomingQos2(packetId: number): void {
@@ -172,6 +183,7 @@ export class Session {
     this.queueHead = 0
     this.queuedBytes = 0
     this.inflight = EmptyInflight
+    this.inflightBytes = 0
     this.incomingQos2 = EmptyIncoming
   }
 }

@@ -33,10 +33,21 @@ function grouped(): Array<{ title: string; options: OptionSpec[] }> {
   for (const o of logging) used.add(o.name)
   const process = OptionTable.filter((o) => !used.has(o.name) && (o.name === 'pid_file' || o.name === 'user'))
   for (const o of process) used.add(o.name)
+  const ignored = OptionTable.filter((o) => !used.has(o.name) && o.noEffect !== undefined)
+  for (const o of ignored) used.add(o.name)
   const rest = OptionTable.filter((o) => !used.has(o.name))
   out.splice(4, 0, { title: 'Limits and MQTT behaviour', options: rest })
-  out.push({ title: 'Logging', options: logging }, { title: 'Process', options: process })
+  out.push({ title: 'Logging', options: logging }, { title: 'Process', options: process }, { title: NoEffectTitle, options: ignored })
   return out.filter((g) => g.options.length > 0)
+}
+
+const NoEffectTitle = 'Accepted for compatibility, no effect'
+
+/** The description of an option, saying first when it has no effect or is deprecated. */
+function describe(o: OptionSpec): string {
+  if (o.noEffect !== undefined) return `No effect (accepted for compatibility; a start-up warning names the line): ${o.noEffect}. ${o.doc}`
+  if (o.deprecated !== undefined) return `${o.doc} (Deprecated, with a start-up warning: ${o.deprecated}.)`
+  return o.doc
 }
 
 function cell(s: string): string {
@@ -71,7 +82,7 @@ export function renderConfigMarkdown(): string {
   for (const g of grouped()) {
     lines.push(`## ${g.title}`, '', '| Option | Value | Default | Scope | Reload | Description |', '|---|---|---|---|---|---|')
     for (const o of g.options) {
-      lines.push(`| \`${o.name}\` | ${cell(o.type.label)} | ${cell(describeDefault(o))} | ${ScopeText[o.scope]} | ${o.reload ? 'yes' : 'no'} | ${cell(o.doc)} |`)
+      lines.push(`| \`${o.name}\` | ${cell(o.type.label)} | ${cell(describeDefault(o))} | ${ScopeText[o.scope]} | ${o.reload ? 'yes' : 'no'} | ${cell(describe(o))} |`)
     }
     lines.push('')
   }
@@ -102,7 +113,7 @@ export function renderHelpConfig(): string {
     for (const o of g.options) {
       const def = describeDefault(o)
       const flags = [def === '(unset)' ? '' : `default ${def}`, o.scope === 'global' ? '' : ScopeText[o.scope], o.reload ? 'reloadable' : ''].filter((s) => s !== '')
-      lines.push(`  ${o.name} ${o.type.label}`, `      ${o.doc.replace(/`/g, '')}`)
+      lines.push(`  ${o.name} ${o.type.label}`, `      ${describe(o).replace(/`/g, '')}`)
       if (flags.length > 0) lines.push(`      (${flags.join('; ')})`)
     }
     lines.push('')

@@ -173,12 +173,15 @@ class Builder {
       this.error(ConfigErrorCode.BadValue, e, err.detail ?? `option '${spec.name}' expects ${spec.type.expects}, got '${e.value}'`)
       return
     }
+    if (spec.noEffect !== undefined) this.warn(e, `'${spec.name}' is accepted for compatibility and has no effect: ${spec.noEffect}`)
+    if (spec.deprecated !== undefined) this.warn(e, `'${spec.name}' is deprecated: ${spec.deprecated}`)
     this.apply(spec, value, e)
   }
 
   apply(spec: OptionSpec, value: unknown, e: ConfigEntry): void {
     const t = spec.target
     const loc = { file: e.file, line: e.line }
+    if ('ignored' in t) return
     if ('special' in t) {
       if (t.special === 'listener') {
         this.bridges.endBlock()

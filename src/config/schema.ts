@@ -12,6 +12,12 @@
  *
  * Defaults of options that set a BrokerOptions field come from defaultBrokerOptions(), so the broker's own
  * defaults and the documented ones cannot drift apart.
+ *
+ * No option without an effect: an option either does what its doc says, proven by the test files
+ * test/config/17-option-effects.test.ts lists for it, or carries `noEffect` (accepted for compatibility with
+ * Mosquitto's mosquitto.conf, ignored), which --help-config and docs/configuration.md show and which the loader
+ * turns into a start-up warning naming file:line. That test walks this table and fails on an option in neither
+ * state.
  */
 import { LetsEncryptProduction, LetsEncryptStaging } from '../acme/policy.js'
 import { DEFAULT_MAX_QUEUED_HASHES } from '../auth/password-authenticator.js'
@@ -35,6 +41,8 @@ export type Target =
   | { security: keyof SecuritySettings }
   /** Handled structurally by load.ts (listener, port, bind_address). */
   | { special: 'listener' | 'port' | 'bind_address' }
+  /** Accepted and ignored: the option has `noEffect`. */
+  | { ignored: true }
 
 export interface OptionSpec {
   name: string
@@ -48,6 +56,13 @@ export interface OptionSpec {
   default?: unknown
   /** Each line adds to a list instead of replacing the value (log_dest, log_type). */
   repeatable?: boolean
+  /**
+   * Accepted for compatibility, no effect: why Midge ignores it. Shown in --help-config and the docs, and
+   * warned about (file:line) at start-up when a config file uses the option.
+   */
+  noEffect?: string
+  /** The option works, but Mosquitto 2 deprecates it: warned about (file:line) when used, as Mosquitto does. */
+  deprecated?: string
 }
 
 function opt<T>(spec: Omit<OptionSpec, 'type' | 'default'> & { type: ValueType<T>; default?: T }): OptionSpec {
@@ -99,7 +114,7 @@ export const OptionTable: readonly OptionSpec[] = [
   opt({ name: 'capath', type: dirPath, scope: 'listener', reload: true, target: { listener: 'capath' },
     doc: 'Directory of CA certificates trusted for client certificates: every regular file in it holding PEM certificates (hash links made by `openssl rehash` followed), other entries skipped. Re-read on SIGHUP.' }),
   opt({ name: 'crlfile', type: path, scope: 'listener', reload: true, target: { listener: 'crlfile' },
-    doc: 'PEM certificate revocation list checked against client certificates (with `require_certificate`). Re-read on SIGHUP.' }),
+    doc: 'PEM certificate revocation lists checked against client certificates (with `require_certificate`). Revocation is checked along the whole chain, so with an intermediate CA the file holds the CRL of each CA below the root (Mosquitto checks the client\'s own certificate only). Re-read on SIGHUP.' }),
   opt({ name: 'tls_version', type: tlsVersion, scope: 'listener', reload: false, target: { listener: 'tlsVersion' },
     doc: 'Lowest TLS version accepted (default tlsv1.2).' }),
   opt({ name: 'ciphers', type: text, scope: 'listener', reload: false, target: { listener: 'ciphers' },
@@ -181,7 +196,7 @@ export const OptionTable: readonly OptionSpec[] = [
   opt({ name: 'max_inflight_messages', type: int(0, U16), scope: 'global', reload: true, target: { broker: 'maxInflightMessages' },
     doc: 'QoS 1/2 messages in flight per client: the most Midge sends before it waits for acknowledgements, and the Receive Maximum it announces to MQTT 5 clients (one sending more QoS 2 messages awaiting PUBREL is disconnected with 0x93). 0 means 65535.' }),
   opt({ name: 'max_inflight_bytes', type: int(0, MAX_SAFE, { unit: 'bytes' }), scope: 'global', reload: true, target: { broker: 'maxInflightBytes' },
-    doc: 'Outgoing payload bytes in flight per client; 0 means unlimited.' }),
+    doc: 'Payload bytes of outgoing QoS 1/2 messages in flight per client: further messages wait in the queue (max_queued_*) until acknowledgements bring the bytes in flight below the limit. As in Mosquitto, a message larger than the limit still goes, alone. Applies together with max_inflight_messages. 0 means no byte limit.' }),
   opt({ name: 'max_subscriptions_per_client', type: int(0, MAX_SAFE), scope: 'global', reload: true, target: { broker: 'maxSubscriptionsPerClient' },
     doc: 'Subscriptions one client may hold; further filters get SUBACK 0x97 Quota exceeded (MQTT 5) or 0x80. Bounds what one client adds to the cost of matching every PUBLISH. 0 means unlimited (Mosquitto has no such limit).' }),
   opt({ name: 'max_outgoing_topic_alias_bytes', type: int(0, MAX_SAFE, { unit: 'bytes' }), scope: 'global', reload: true, target: { broker: 'maxOutgoingTopicAliasBytes' },
@@ -195,7 +210,8 @@ export const OptionTable: readonly OptionSpec[] = [
   opt({ name: 'retain_available', type: bool, scope: 'global', reload: true, target: { broker: 'retainAvailable' },
     doc: 'Support retained messages; when false, a PUBLISH with the retain flag disconnects the client.' }),
   opt({ name: 'allow_duplicate_messages', type: bool, scope: 'global', reload: true, target: { broker: 'allowDuplicateMessages' },
-    doc: 'Deliver a message once per matching subscription instead of once per client (MQTT 3).' }),
+    deprecated: 'Mosquitto 2 deprecates it and will remove it, making true the only behaviour',
+    doc: 'When true, an MQTT 3 client whose subscriptions overlap (`foo/#` and `foo/+/baz`) gets a message once per matching subscription, each at that subscription\'s QoS; when false, once, at the highest of their QoS. MQTT 5 clients always get one copy carrying every Subscription Identifier. Mosquitto 2.0\'s default is false, like Midge\'s.' }),
   opt({ name: 'queue_qos0_messages', type: bool, scope: 'global', reload: true, target: { broker: 'queueQos0Messages' },
     doc: 'Queue QoS 0 messages for disconnected persistent clients too (they count against max_queued_messages); not kept across a restart.' }),
   opt({ name: 'use_username_as_clientid', type: bool, scope: 'global', reload: true, target: { broker: 'useUsernameAsClientId' },
@@ -204,10 +220,19 @@ export const OptionTable: readonly OptionSpec[] = [
     doc: 'Deliver at the subscription\'s QoS even when the message was published at a lower QoS (non-standard).' }),
   opt({ name: 'persistent_client_expiration', type: duration, scope: 'global', reload: true, target: { broker: 'persistentClientExpiration' },
     doc: 'Drop persistent MQTT 3 sessions whose client has not reconnected within this time (e.g. 14d); unset means never.' }),
+  // ---- accepted for compatibility, no effect (noEffect) ---------------------------------------------------
+  opt({ name: 'retry_interval', type: int(0, MAX_SAFE, { unit: 'seconds' }), scope: 'global', reload: true, target: { ignored: true },
+    noEffect: 'removed in Mosquitto 2.0, which ignores it with a warning: unacknowledged QoS 1/2 messages are resent when the client reconnects, as MQTT 3.1.1 and 5 require, never on a timer',
+    doc: 'Seconds before an unacknowledged QoS 1/2 message was resent (Mosquitto 1.x).' }),
+  opt({ name: 'websockets_log_level', type: int(0, MAX_SAFE), scope: 'global', reload: false, target: { ignored: true },
+    noEffect: 'the logging level of libwebsockets, which Midge does not use; its WebSocket listeners log through log_type like everything else',
+    doc: 'libwebsockets\' own logging level (Mosquitto).' }),
+
+  // ---- limits and MQTT behaviour, continued -----------------------------------------------------------------
   opt({ name: 'sys_interval', type: int(0, MAX_SAFE, { unit: 'seconds' }), scope: 'global', reload: false, target: { broker: 'sysInterval' },
     doc: 'Seconds between `$SYS` updates; 0 disables the `$SYS` tree.' }),
   opt({ name: 'set_tcp_nodelay', type: bool, scope: 'global', reload: false, target: { global: 'setTcpNodelay' }, default: true,
-    doc: 'Disable Nagle\'s algorithm on client sockets: lower latency, more packets. Midge defaults to true (Mosquitto to false); the broker already batches its writes.' }),
+    doc: 'Disable Nagle\'s algorithm on client sockets of MQTT and WebSockets listeners: lower latency, more packets. Midge defaults to true (Mosquitto to false); the broker already batches its writes. TLS listeners always disable it for now (their records are already batched per write).' }),
 
   // ---- logging ----------------------------------------------------------------------------------------------
   opt({ name: 'log_dest', type: logDest, scope: 'global', reload: true, target: { global: 'logDest' }, repeatable: true,

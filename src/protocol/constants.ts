@@ -20,9 +20,6 @@ export const PacketType = {
   Disconnect: 14,
   Auth: 15,
 } as const
-export type PacketTypeValue = (typeof PacketType)[keyof typeof PacketType]
-
-export const ProtocolLevel = { V31: 3, V311: 4, V5: 5 } as const
 export type ProtocolVersion = 3 | 4 | 5
 export type QoS = 0 | 1 | 2
 

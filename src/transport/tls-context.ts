@@ -6,6 +6,7 @@
  */
 import tls from 'node:tls'
 import type { CertificateMaterial } from './cert-material.js'
+import { pemBlocks } from './cert-files.js'
 import { TlsProblemCode, tlsError, type TlsProblem } from './tls-errors.js'
 
 export const TlsVersions = {
@@ -43,7 +44,9 @@ export function secureContextOptions(material: CertificateMaterial, opts: TlsPro
     minVersion: TlsVersions[(opts.tlsVersion ?? 'tlsv1.2') as TlsVersionName] ?? 'TLSv1.2',
   }
   if (material.ca !== undefined) o.ca = material.ca
-  if (material.crl !== undefined) o.crl = material.crl
+  // One entry per CRL: given one string, Node reads only its first CRL, and it checks revocation along the whole
+  // chain (CRL_CHECK_ALL), so a crlfile with an intermediate CA must hold several (test/transport/48-tls-crlfile).
+  if (material.crl !== undefined) o.crl = pemBlocks(material.crl).filter((b) => b.label === 'X509 CRL').map((b) => b.text)
   const ciphers = cipherString(opts)
   if (ciphers !== undefined) o.ciphers = ciphers
   return o

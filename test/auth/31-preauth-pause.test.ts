@@ -6,7 +6,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { AuthRequest, AuthResult, Authenticator } from '../../src/auth/types.js'
-import { ConnState } from '../../src/broker/connection.js'
+import { ConnState } from '../../src/broker/conn-state.js'
 import { PacketType } from '../../src/protocol/constants.js'
 import { setup } from '../helpers/broker-harness.js'
 

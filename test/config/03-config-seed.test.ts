@@ -36,8 +36,9 @@ test("the seed tutorial's final config.conf loads with Mosquitto's meaning", () 
       assert.equal(l.allowAnonymous, false)
       assert.equal(l.passwordFile, '/etc/mosquitto/passwd')
     }
-    // ...and Midge says so, pointing at the lines.
+    // ...and Midge says so, pointing at the lines, as it does for the option Mosquitto 2 deprecates.
     assert.deepEqual(cfg.warnings.map((w) => `${w.line}: ${w.message}`), [
+      "6: 'allow_duplicate_messages' is deprecated: Mosquitto 2 deprecates it and will remove it, making true the only behaviour",
       "19: 'allow_anonymous' applies to all listeners, not only to the 'listener 8883' block above it, because per_listener_settings is false",
       "20: 'password_file' applies to all listeners, not only to the 'listener 8883' block above it, because per_listener_settings is false",
     ])

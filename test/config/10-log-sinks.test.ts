@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createLogSinks, TopicLogSink } from '../../src/observability/log-sinks.js'
 import { formatTimestamp, Logger, unsupportedTimestampConversions, type LogSink, type LogType } from '../../src/observability/logger.js'
-import { authFailedMessage, clientConnectedMessage, clientDisconnectedMessage, newConnectionMessage } from '../../src/observability/connection-messages.js'
 
 test('log_dest file appends lines and reopen() follows logrotate (rename, then reopen at the same path)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'midge-log-'))
@@ -66,21 +65,4 @@ test('log_timestamp_format conversions', () => {
   assert.equal(formatTimestamp(d, '%Y-%m-%dT%H:%M:%S'), '2024-01-05T14:03:09')
   assert.equal(formatTimestamp(d, '%F %T %b %e %a %y %j %I%p %%'), '2024-01-05 14:03:09 Jan  5 Fri 24 005 02PM %')
   assert.deepEqual(unsupportedTimestampConversions('%Y %Q %k'), ['%Q', '%k'])
-})
-
-test("connection messages in Mosquitto's form, without passwords", () => {
-  assert.equal(newConnectionMessage('203.0.113.5', 51234, '8883'), 'New connection from 203.0.113.5:51234 on port 8883.')
-  assert.equal(
-    clientConnectedMessage({ clientId: 'phone-1', remoteAddress: '203.0.113.5', remotePort: 51234, protocolLevel: 5, cleanStart: true, keepalive: 60, username: 'alice' }),
-    "New client connected from 203.0.113.5:51234 as phone-1 (p5, c1, k60, u'alice').",
-  )
-  assert.equal(
-    clientConnectedMessage({ clientId: 'old', remoteAddress: '2001:db8::1', remotePort: 1, protocolLevel: 4, cleanStart: false, keepalive: 0, username: undefined }),
-    'New client connected from [2001:db8::1]:1 as old (p2, c0, k0).',
-  )
-  assert.equal(clientDisconnectedMessage('phone-1', { kind: 'client' }), 'Client phone-1 disconnected.')
-  assert.equal(clientDisconnectedMessage('phone-1', { kind: 'closed' }), 'Client phone-1 closed its connection.')
-  assert.equal(clientDisconnectedMessage('phone-1', { kind: 'timeout' }), 'Client phone-1 has exceeded timeout, disconnecting.')
-  assert.equal(authFailedMessage('phone-1', '203.0.113.5', 51234, 'alice', 'bad username or password'),
-    "Client phone-1 from 203.0.113.5:51234 failed to authenticate as u'alice': bad username or password.")
 })

@@ -1,7 +1,7 @@
 /** PUBACK, PUBREC, PUBREL, PUBCOMP from the client: the QoS 1 and QoS 2 state machines (MQTT 5 section 4.3). */
 import type { AckPacket } from '../../protocol/packets.js'
 import { PacketType, ReasonCode } from '../../protocol/constants.js'
-import type { Connection } from '../connection.js'
+import type { ClientLink } from '../client-link.js'
 import type { Outgoing } from '../session.js'
 import { protocolViolation } from '../errors.js'
 import { pump } from '../delivery.js'
@@ -16,17 +16,17 @@ function wrongAck(p: AckPacket, o: Outgoing): never {
   throw protocolViolation(`sent ${name} for packet id ${p.packetId}, which is ${state}`)
 }
 
-export function handlePuback(conn: Connection, p: AckPacket): void {
+export function handlePuback(conn: ClientLink, p: AckPacket): void {
   const session = conn.session!
   const o = session.inflight.get(p.packetId)
   if (o === undefined) return // a stray PUBACK changes nothing
   if (o.qos !== 1) wrongAck(p, o)
-  session.inflight.delete(p.packetId)
+  session.removeInflight(o)
   conn.broker.persistAcked(session, o)
   pump(session, conn.broker.now())
 }
 
-export function handlePubrec(conn: Connection, p: AckPacket): void {
+export function handlePubrec(conn: ClientLink, p: AckPacket): void {
   const session = conn.session!
   const o = session.inflight.get(p.packetId)
   if (o === undefined) {
@@ -38,7 +38,7 @@ export function handlePubrec(conn: Connection, p: AckPacket): void {
   if (o.qos !== 2) wrongAck(p, o)
   if (p.reasonCode >= 0x80) {
     // v5: a failed PUBREC ends the exchange; the packet id is free again (MQTT 5 section 4.3.3).
-    session.inflight.delete(p.packetId)
+    session.removeInflight(o)
     conn.broker.persistAcked(session, o)
     pump(session, conn.broker.now())
     return
@@ -51,7 +51,7 @@ export function handlePubrec(conn: Connection, p: AckPacket): void {
   conn.sendPacket({ type: PacketType.Pubrel, packetId: p.packetId, reasonCode: 0 })
 }
 
-export function handlePubrel(conn: Connection, p: AckPacket): void {
+export function handlePubrel(conn: ClientLink, p: AckPacket): void {
   const session = conn.session!
   const known = session.incomingQos2.delete(p.packetId)
   if (known) conn.broker.persistIncomingReleased(session, p.packetId)
@@ -62,13 +62,13 @@ export function handlePubrel(conn: Connection, p: AckPacket): void {
   })
 }
 
-export function handlePubcomp(conn: Connection, p: AckPacket): void {
+export function handlePubcomp(conn: ClientLink, p: AckPacket): void {
   const session = conn.session!
   const o = session.inflight.get(p.packetId)
   if (o === undefined) return
   // Only a released QoS 2 message may complete [MQTT-4.3.3-1]: a PUBCOMP before PUBREC would lose it.
   if (o.qos !== 2 || !o.released) wrongAck(p, o)
-  session.inflight.delete(p.packetId)
+  session.removeInflight(o)
   conn.broker.persistAcked(session, o)
   pump(session, conn.broker.now())
 }

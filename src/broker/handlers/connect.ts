@@ -9,16 +9,16 @@ import { ConnackReturnCode, PacketType, ReasonCode } from '../../protocol/consta
 import { isValidTopicName, withinByteLimit } from '../../protocol/topic.js'
 import type { AuthResult, ClientIdentity } from '../../auth/types.js'
 import { anonymousAuthenticator } from '../../auth/types.js'
-import { ConnState, type Connection } from '../connection.js'
+import { ConnState } from '../conn-state.js'
+import type { ClientLink } from '../client-link.js'
 import { NeverExpires } from '../session.js'
 import { protocolViolation } from '../errors.js'
-import { protocolTag } from '../../observability/connection-messages.js'
 
-export function handleConnect(conn: Connection, p: ConnectPacket): void {
+export function handleConnect(conn: ClientLink, p: ConnectPacket): void {
   const broker = conn.broker
   const opts = broker.options
-  conn.version = p.protocolVersion
-  conn.privateBridge = p.bridge && p.protocolVersion < 5
+  // The client's Maximum Packet Size is known from here on, so that refusals too fit the client [MQTT-3.1.2-24].
+  conn.begin(p)
   const v5 = p.protocolVersion === 5
   let clientId = p.clientId
   let assigned = false
@@ -32,9 +32,7 @@ export function handleConnect(conn: Connection, p: ConnectPacket): void {
     clientId = opts.autoIdPrefix + randomBytes(12).toString('hex')
     assigned = v5
   }
-  conn.clientId = clientId
-  // Known from here on, so that refusals too fit the client [MQTT-3.1.2-24].
-  conn.clientMaxPacketSize = p.properties?.maximumPacketSize ?? 0
+  conn.identify(clientId)
   if (v5 && p.properties?.authenticationMethod !== undefined) {
     // No enhanced authentication method is implemented [MQTT-4.12.0-1].
     refuse(conn, ReasonCode.BadAuthenticationMethod, `authentication method '${p.properties.authenticationMethod}' is not supported`)
@@ -74,7 +72,7 @@ export function handleConnect(conn: Connection, p: ConnectPacket): void {
     else conn.close(`connection refused: ${why}`)
     return
   }
-  conn.state = ConnState.Authenticating
+  conn.beginAuthentication()
   const authenticator = conn.listener.authenticator ?? opts.authenticator ?? anonymousAuthenticator
   const result = authenticator.authenticate({
     clientId,
@@ -98,7 +96,7 @@ export function handleConnect(conn: Connection, p: ConnectPacket): void {
   }
 }
 
-function finishConnect(conn: Connection, p: ConnectPacket, clientId: string, assigned: boolean, keepAlive: number, serverKeepAlive: number | undefined, auth: AuthResult): void {
+function finishConnect(conn: ClientLink, p: ConnectPacket, clientId: string, assigned: boolean, keepAlive: number, serverKeepAlive: number | undefined, auth: AuthResult): void {
   if (conn.state !== ConnState.Authenticating) return // closed while authenticating
   const broker = conn.broker
   const opts = broker.options
@@ -115,7 +113,7 @@ function finishConnect(conn: Connection, p: ConnectPacket, clientId: string, ass
   if (opts.useUsernameAsClientId && auth.username !== undefined) {
     // use_username_as_clientid: one session per user, whatever id the device sends.
     clientId = auth.username
-    conn.clientId = clientId
+    conn.identify(clientId)
   }
   const identity: ClientIdentity = { clientId, username: auth.username, remoteAddress: conn.meta.remoteIp, listener: conn.listener.name }
   const mount = conn.listener.mountPoint
@@ -124,12 +122,12 @@ function finishConnect(conn: Connection, p: ConnectPacket, clientId: string, ass
     refuse(conn, v5 ? ReasonCode.NotAuthorized : ConnackReturnCode.NotAuthorized, 'will topic not authorised')
     return
   }
+  // Kept per connection: a reload must not hold this client to a limit it was never told.
+  const receiveMaximum = broker.receiveMaximum
   const connack: ConnackPacket = { type: PacketType.Connack, sessionPresent: false, reasonCode: 0 }
   if (v5) {
     const cp: Properties = { topicAliasMaximum: opts.topicAliasMaximum }
-    // Kept per connection: a reload must not hold this client to a limit it was never told.
-    conn.receiveMaximum = broker.receiveMaximum
-    if (conn.receiveMaximum < 65535) cp.receiveMaximum = conn.receiveMaximum
+    if (receiveMaximum < 65535) cp.receiveMaximum = receiveMaximum
     if (opts.maxQos < 2) cp.maximumQoS = opts.maxQos
     if (!opts.retainAvailable) cp.retainAvailable = 0
     if (opts.maxPacketSize > 0) cp.maximumPacketSize = opts.maxPacketSize
@@ -145,22 +143,24 @@ function finishConnect(conn: Connection, p: ConnectPacket, clientId: string, ass
     conn.close('connection refused: CONNACK larger than the client\'s Maximum Packet Size')
     return
   }
-  conn.username = auth.username
   let expiry: number
   if (v5) expiry = p.properties?.sessionExpiryInterval ?? 0
   else expiry = p.cleanStart ? 0 : opts.persistentClientExpiration > 0 ? opts.persistentClientExpiration : NeverExpires
-  const { session, present } = broker.attachSession(conn, clientId, p.cleanStart, expiry, identity)
-  conn.session = session
-  conn.keepAliveLimitMs = keepAlive === 0 ? 0 : keepAlive * 1500
   const props = p.properties
   const inflightCap = opts.maxInflightMessages > 0 ? opts.maxInflightMessages : 65535
-  conn.sendWindow = Math.min(inflightCap, props?.receiveMaximum ?? 65535)
-  conn.clientTopicAliasMaximum = props?.topicAliasMaximum ?? 0
-  conn.problemInformation = props?.requestProblemInformation !== 0
-  if (p.will !== undefined) {
-    conn.will = mount === '' ? p.will : { ...p.will, topic: mount + p.will.topic }
-    broker.persistWill(session, conn.will)
-  }
+  const will = p.will === undefined || mount === '' ? p.will : { ...p.will, topic: mount + p.will.topic }
+  const { session, present } = conn.accept({
+    identity,
+    cleanStart: p.cleanStart,
+    expiryInterval: expiry,
+    keepAlive,
+    sendWindow: Math.min(inflightCap, props?.receiveMaximum ?? 65535),
+    receiveMaximum,
+    clientTopicAliasMaximum: props?.topicAliasMaximum ?? 0,
+    problemInformation: props?.requestProblemInformation !== 0,
+    will,
+  })
+  if (will !== undefined) broker.persistWill(session, will)
   // MQTT 3.1 has no Session Present flag: that byte is reserved there.
   fitted.sessionPresent = present && conn.version >= 4
   conn.sendPacket(fitted)
@@ -174,7 +174,12 @@ function finishConnect(conn: Connection, p: ConnectPacket, clientId: string, ass
 }
 
 /** Refuses a CONNECT with CONNACK (v3 return code / v5 reason code) and closes [MQTT-3.2.2-5, MQTT-3.2.2-7]. */
-function refuse(conn: Connection, code: number, why: string): void {
+function refuse(conn: ClientLink, code: number, why: string): void {
   conn.sendWithinLimit({ type: PacketType.Connack, sessionPresent: false, reasonCode: code })
   conn.close(`connection refused: ${why}`)
+}
+
+/** Mosquitto's p-number in its connection log line: p1 for MQTT 3.1, p2 for 3.1.1, p5 for 5.0. */
+function protocolTag(level: number): string {
+  return level === 3 ? 'p1' : level === 4 ? 'p2' : `p${level}`
 }

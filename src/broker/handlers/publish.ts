@@ -5,10 +5,10 @@
 import type { PublishPacket } from '../../protocol/packets.js'
 import { PacketType, ReasonCode } from '../../protocol/constants.js'
 import { isValidTopicName, withinByteLimit } from '../../protocol/topic.js'
-import type { Connection } from '../connection.js'
-import { BrokerProtocolError } from '../errors.js'
+import type { ClientLink } from '../client-link.js'
+import { BrokerProtocolError, protocolViolation } from '../errors.js'
 
-export function handlePublish(conn: Connection, p: PublishPacket): void {
+export function handlePublish(conn: ClientLink, p: PublishPacket): void {
   const broker = conn.broker
   const opts = broker.options
   const session = conn.session!
@@ -22,17 +22,16 @@ export function handlePublish(conn: Connection, p: PublishPacket): void {
         throw new BrokerProtocolError('BRK_ERR_TOPIC_ALIAS', ReasonCode.TopicAliasInvalid, `topic alias ${alias} is outside 1..${opts.topicAliasMaximum}`)
       }
       if (topic === '') {
-        const known = conn.topicAliases?.get(alias)
-        if (known === undefined) throw new BrokerProtocolError('BRK_ERR_PROTOCOL', ReasonCode.ProtocolError, `topic alias ${alias} was never set`)
+        const known = conn.aliasedTopic(alias)
+        if (known === undefined) throw protocolViolation(`topic alias ${alias} was never set`)
         topic = known
       } else {
-        if (conn.topicAliases === undefined) conn.topicAliases = new Map()
-        conn.topicAliases.set(alias, topic)
+        conn.setTopicAlias(alias, topic)
       }
     }
     if (props.subscriptionIdentifiers !== undefined) {
       // [MQTT-3.3.4-6] a client must not send a Subscription Identifier in PUBLISH.
-      throw new BrokerProtocolError('BRK_ERR_PROTOCOL', ReasonCode.ProtocolError, 'PUBLISH carried a Subscription Identifier')
+      throw protocolViolation('PUBLISH carried a Subscription Identifier')
     }
   }
   if (topic === '') {

@@ -5,12 +5,12 @@
 import type { SubscribePacket, Subscription } from '../../protocol/packets.js'
 import { PacketType, ReasonCode, SubackFailure, type QoS } from '../../protocol/constants.js'
 import { isValidTopicFilter, parseSharedFilter, withinByteLimit } from '../../protocol/topic.js'
-import type { Connection } from '../connection.js'
-import { BrokerProtocolError } from '../errors.js'
+import type { ClientLink } from '../client-link.js'
+import { protocolViolation } from '../errors.js'
 import { SubEntry } from '../session.js'
 import { mountFilter } from './unsubscribe.js'
 
-export function handleSubscribe(conn: Connection, p: SubscribePacket): void {
+export function handleSubscribe(conn: ClientLink, p: SubscribePacket): void {
   const broker = conn.broker
   const opts = broker.options
   const session = conn.session!
@@ -40,7 +40,7 @@ export function handleSubscribe(conn: Connection, p: SubscribePacket): void {
     const shared = parseSharedFilter(raw)
     if (shared !== null && s.noLocal) {
       // [MQTT-3.8.3-4] No Local on a shared subscription is a protocol error.
-      throw new BrokerProtocolError('BRK_ERR_PROTOCOL', ReasonCode.ProtocolError, `No Local set on shared subscription '${raw}'`)
+      throw protocolViolation(`No Local set on shared subscription '${raw}'`)
     }
     const key = mount === '' ? raw : mountFilter(mount, raw)
     if (mount !== '' && !withinByteLimit(key)) {
@@ -82,7 +82,7 @@ export function handleSubscribe(conn: Connection, p: SubscribePacket): void {
 }
 
 /** Stores one subscription. Returns it when its retained messages are due (Retain Handling). */
-function subscribeOne(conn: Connection, key: string, filter: string, s: Subscription, subId: number, qos: QoS): SubEntry | undefined {
+function subscribeOne(conn: ClientLink, key: string, filter: string, s: Subscription, subId: number, qos: QoS): SubEntry | undefined {
   const broker = conn.broker
   const session = conn.session!
   const shared = parseSharedFilter(s.topicFilter)

@@ -2,9 +2,9 @@
 import type { UnsubscribePacket } from '../../protocol/packets.js'
 import { PacketType, ReasonCode } from '../../protocol/constants.js'
 import { isValidTopicFilter } from '../../protocol/topic.js'
-import type { Connection } from '../connection.js'
+import type { ClientLink } from '../client-link.js'
 
-export function handleUnsubscribe(conn: Connection, p: UnsubscribePacket): void {
+export function handleUnsubscribe(conn: ClientLink, p: UnsubscribePacket): void {
   const broker = conn.broker
   const session = conn.session!
   const mount = conn.listener.mountPoint

@@ -30,7 +30,7 @@ import { PacketType } from '../../protocol/constants.js'
 import type { Properties } from '../../protocol/packets.js'
 import { decodeProperties } from '../../protocol/properties.js'
 import { Reader } from '../../protocol/reader.js'
-import { ChunkNames, ChunkType, HeaderSize, isMosquittoDb, MosquittoMagic } from './format.js'
+import { ChunkNames, ChunkType, HeaderSize, isMosquittoDb, MosquittoMagic, SupportedVersions } from './format.js'
 
 export interface MosqCfg {
   lastDbId: bigint
@@ -390,7 +390,7 @@ export function readMosquittoDb(buf: Buffer): MosquittoDb {
   }
   const version = buf.readUInt32BE(MosquittoMagic.length + 4)
   const db = emptyDb(version)
-  if (version < 3 || version > 6) {
+  if (!(SupportedVersions as readonly number[]).includes(version)) {
     db.skipped.push({ offset: MosquittoMagic.length + 4, what: 'file', reason: `format version ${version} is not one Midge reads (3 to 6)` })
     return db
   }
