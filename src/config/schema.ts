@@ -232,7 +232,7 @@ export const OptionTable: readonly OptionSpec[] = [
   opt({ name: 'sys_interval', type: int(0, MAX_SAFE, { unit: 'seconds' }), scope: 'global', reload: false, target: { broker: 'sysInterval' },
     doc: 'Seconds between `$SYS` updates; 0 disables the `$SYS` tree.' }),
   opt({ name: 'set_tcp_nodelay', type: bool, scope: 'global', reload: false, target: { global: 'setTcpNodelay' }, default: true,
-    doc: 'Disable Nagle\'s algorithm on client sockets of MQTT and WebSockets listeners: lower latency, more packets. Midge defaults to true (Mosquitto to false); the broker already batches its writes. TLS listeners always disable it for now (their records are already batched per write).' }),
+    doc: 'Disable Nagle\'s algorithm on client sockets of every listener (MQTT, WebSockets, TLS, wss): lower latency, more packets. Midge defaults to true (Mosquitto to false); the broker already batches its writes.' }),
 
   // ---- logging ----------------------------------------------------------------------------------------------
   opt({ name: 'log_dest', type: logDest, scope: 'global', reload: true, target: { global: 'logDest' }, repeatable: true,

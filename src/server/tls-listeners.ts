@@ -47,9 +47,9 @@ export interface TlsOpenContext {
 /** Opens a TLS (or wss) listener block on each of its addresses and adds its certificate to the broker's $SYS. */
 export async function openTlsListener(ctx: TlsOpenContext, l: ListenerConfig, info: ListenerInfo, hosts: string[], files: TlsFileOptions): Promise<TlsListener> {
   const { broker } = ctx
-  const options = { ...files, host: hosts, port: l.port, name: l.name, logger: ctx.logger }
+  const options = { ...files, host: hosts, port: l.port, name: l.name, logger: ctx.logger, noDelay: ctx.noDelay }
   const listener = l.protocol === 'websockets'
-    ? await loaded(ctx.modules.wss, 'wss').startWssListener(broker, { ...options, info, noDelay: ctx.noDelay, maxConnections: l.maxConnections })
+    ? await loaded(ctx.modules.wss, 'wss').startWssListener(broker, { ...options, info, maxConnections: l.maxConnections })
     : await loaded(ctx.modules.tls, 'tls').startTlsListener(options, (socket: tls.TLSSocket, certUser) => {
       const meta = socketPeer(socket as unknown as net.Socket)
       broker.handle(socket, info, certUser === undefined ? meta : { ...meta, certificateUsername: certUser })

@@ -39,6 +39,8 @@ export interface TlsListenerOptions extends Omit<TlsCertificateOptions, 'name'> 
   maxHandshakes?: number
   /** Handshakes in progress at once from one client address (max_handshakes_per_address); -1 = unlimited. Default 64. */
   maxHandshakesPerAddress?: number
+  /** TCP_NODELAY on accepted sockets (set_tcp_nodelay); default true. */
+  noDelay?: boolean
 }
 
 export interface TlsListener {
@@ -109,7 +111,7 @@ export async function startTlsListener(opts: TlsListenerOptions, onSocket: TlsSo
   const accept = (socket: tls.TLSSocket): void => {
     open.add(socket)
     socket.once('close', () => open.delete(socket))
-    socket.setNoDelay(true)
+    socket.setNoDelay(opts.noDelay ?? true)
     let username: string | undefined
     if (opts.useIdentityAsUsername || opts.useSubjectAsUsername) {
       const peer = socket.getPeerX509Certificate()

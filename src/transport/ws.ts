@@ -153,7 +153,8 @@ export async function startWsListener(broker: Broker, opts: WsListenerOptions): 
       return
     }
     wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-      if (opts.noDelay) socket.setNoDelay(true)
+      // ws turns Nagle off on every socket it takes (websocket.js setSocket): set_tcp_nodelay false turns it back on.
+      socket.setNoDelay(opts.noDelay)
       const stream = new WebSocketDuplex(ws, socket, PreAuthMaxPacketSize)
       open.add(stream)
       stream.once('close', () => open.delete(stream))

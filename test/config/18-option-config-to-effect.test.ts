@@ -9,6 +9,7 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
+import tls from 'node:tls'
 import { networkInterfaces, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadConfig } from '../../src/config/load.js'
@@ -19,6 +20,9 @@ import { PacketType, ReasonCode } from '../../src/protocol/constants.js'
 import { Broker } from '../../src/broker/broker.js'
 import type { Store } from '../../src/persistence/store.js'
 import { startTcpListener } from '../../src/transport/tcp.js'
+import { loadConfigText } from '../../src/config/load.js'
+import { startMidge } from '../../src/server/index.js'
+import { TestPki } from '../helpers/certs.js'
 import { setup, waitUntil, type Harness } from '../helpers/broker-harness.js'
 
 function load(t: TestContext, text: string): MidgeConfig {
@@ -181,6 +185,36 @@ test('set_tcp_nodelay: accepted sockets of an MQTT listener get TCP_NODELAY, or 
     await l.close()
     // The client's own socket is Node's default (Nagle on); only the accepted side is the listener's doing.
     assert.equal(calls.includes(true), want, `${text}: setNoDelay calls ${JSON.stringify(calls)}`)
+  }
+})
+
+test('set_tcp_nodelay: accepted sockets of TLS and wss listeners follow it too', async (t) => {
+  const pki = new TestPki()
+  t.after(() => pki.remove())
+  const cert = pki.issue('nodelay', { cn: 'localhost' })
+  const calls: boolean[] = []
+  const original = net.Socket.prototype.setNoDelay
+  net.Socket.prototype.setNoDelay = function (this: net.Socket, on?: boolean) { calls.push(on ?? true); return original.call(this, on) }
+  t.after(() => { net.Socket.prototype.setNoDelay = original })
+  for (const [value, want] of [['true', true], ['false', false]] as const) {
+    for (const ws of [false, true]) {
+      const text = ['log_dest none', `set_tcp_nodelay ${value}`, 'allow_anonymous true', 'listener 0 127.0.0.1', ...(ws ? ['protocol websockets'] : []), `certfile ${cert.cert}`, `keyfile ${cert.key}`].join('\n') + '\n'
+      const rt = await startMidge(loadConfigText(text))
+      try {
+        const port = rt.listeners()[0]?.addresses[0]?.port as number
+        calls.length = 0
+        const socket = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false, servername: 'localhost' })
+        await once(socket, 'secureConnect')
+        // The server side has taken the socket once the broker counts it (TLS), or after the upgrade (wss).
+        if (ws) socket.write('GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n')
+        await waitUntil(() => rt.broker.connections.size === 1, `set_tcp_nodelay ${value} ${ws ? 'wss' : 'TLS'}: the broker took the connection`)
+        socket.destroy()
+        // The last word on the accepted socket is the listener's (ws sets it on by itself first).
+        assert.equal(calls.at(-1), want, `set_tcp_nodelay ${value} ${ws ? 'wss' : 'TLS'}: setNoDelay calls ${JSON.stringify(calls)}`)
+      } finally {
+        await rt.close()
+      }
+    }
   }
 })
 
