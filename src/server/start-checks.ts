@@ -2,8 +2,8 @@
  * The broker's start-up checks: what `midge check` reports and what a start refuses on, one code path
  * (issue #13). A start runs them first (runtime.ts, before the log opens; preflight.ts then loads what they
  * checked), so a start that fails leaves no store, lock, log or pid file behind (and none owned by root);
- * `midge check` runs the same and prints the same sentences. A SIGHUP reload runs the `reload` phase (the files a reload re-reads) as the broker's
- * user, which it then is.
+ * `midge check` runs the same and prints the same sentences. A reload (SIGHUP) runs the `reload` phase,
+ * the files it re-reads, as the broker's user, which it then is.
  *
  * Every file is examined as the broker's user (the privilege rule, docs/security.md): sockets are bound as
  * root, everything else is read or written as the user the broker drops to, at start, at every reload and
@@ -39,10 +39,6 @@ export interface StartChecks {
   switches: boolean
 }
 
-/**
- * `start` and `check`: everything. `reload`: what a SIGHUP re-reads (password, ACL and TLS files, the
- * log file), as the running process. `userOverride`: `midge check --user NAME`.
- */
 export interface StartCheckOptions {
   /** `midge check --user NAME`. */
   user?: UserIdentity | undefined
@@ -59,6 +55,10 @@ export interface StartCheckOptions {
   dropPrivileges?: boolean | undefined
 }
 
+/**
+ * `start` and `check`: everything. `reload`: what a reload re-reads (password, ACL and TLS files, the log
+ * file), as the running process. The config's own warnings come first in `problems`.
+ */
 export async function startChecks(cfg: MidgeConfig, phase: 'start' | 'check' | 'reload', opts: StartCheckOptions = {}): Promise<StartChecks> {
   const userOverride = opts.user
   const problems: Problem[] = cfg.warnings.map((w) => ({ loc: w, message: w.message, fix: undefined, severity: 'warning' as const }))
