@@ -33,7 +33,7 @@ export function startTcpListener(broker: Broker, opts: TcpListenerOptions): Prom
   return listen(server, opts.host, opts.port, opts.info)
 }
 
-/** Why `host:port` could not be bound, in the words the start and `midge check` (server/preflight.ts) both use. */
+/** Why `host:port` could not be bound, in the words the start and `midge check` (server/start-checks.ts) both use. */
 export function describeListenError(host: string, port: number, err: NodeJS.ErrnoException): string {
   const where = hostPort(host, port)
   if (err.code === 'EADDRINUSE') return `cannot listen on ${where}: the address is already in use (is another broker running?)`

@@ -19,7 +19,7 @@ import mqtt from 'mqtt'
 import { formatPasswordHash, hashPassword } from '../../src/auth/password-hash.js'
 import { brokerUserForTests, isRoot } from '../helpers/broker-user.js'
 import { TestPki } from '../helpers/certs.js'
-import { MIDGE, MidgeProcess } from './midge-process.js'
+import { MIDGE, MidgeProcess } from '../helpers/midge-process.js'
 
 const NOBODY = 65534
 /** A valid, empty Midge store: the header a start writes (persistence/log-store.ts). */

@@ -17,9 +17,9 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { brokerUserForTests, isRoot } from '../helpers/broker-user.js'
-import { freePortOnBoth } from '../helpers/broker-harness.js'
+import { freePort } from '../helpers/ports.js'
 import { TestPki } from '../helpers/certs.js'
-import { MIDGE, MidgeProcess } from '../config/midge-process.js'
+import { MIDGE, MidgeProcess } from '../helpers/midge-process.js'
 import { SeedConfig } from '../config/seed-config.js'
 
 const user = brokerUserForTests()
@@ -109,7 +109,7 @@ function debianLayout(t: TestContext, ports: { plain: number; tls: number }) {
 
 test('the switch from Debian\'s mosquitto: check, drop to mosquitto, plain + TLS, kill -9, a new user, SIGHUP, logrotate', async (t) => {
   assert.ok(isRoot, 'this test plays the service started as root: run it as root (as CI does)')
-  const ports = { plain: await freePortOnBoth(), tls: await freePortOnBoth() }
+  const ports = { plain: await freePort({ ipv6: true }), tls: await freePort({ ipv6: true }) }
   const L = debianLayout(t, ports)
 
   // The tutorial's password file: sudo mosquitto_passwd -c /etc/mosquitto/passwd username.

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
 import mqtt from 'mqtt'
-import { MIDGE, MidgeProcess } from '../config/midge-process.js'
+import { MIDGE, MidgeProcess } from '../helpers/midge-process.js'
 import { mosquittoFixtures } from './make-mosquitto-golden.js'
 import { tempDir } from './tmp-dir.js'
 
