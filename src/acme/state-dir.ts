@@ -17,13 +17,11 @@
 import { X509Certificate } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
+import { handOver, makeDirFor, type FileOwner } from '../config/hand-over.js'
 import { AcmeError, AcmeErrorCode } from './errors.js'
 import { subjectRfc2253 } from '../transport/cert-names.js'
 
-export interface FileOwner {
-  uid: number
-  gid: number
-}
+export type { FileOwner }
 
 export interface CertificateFiles {
   /** Directory name under certs/. */
@@ -94,15 +92,14 @@ export class AcmeStateDir {
     return { id, domains, certfile: path.join(dir, 'fullchain.pem'), keyfile: path.join(dir, 'privkey.pem'), statusFile: path.join(dir, 'status.json') }
   }
 
-  /** Creates the directory tree (0700, the broker user's). */
+  /** Creates the directory tree (0700, the broker user's; an existing folder keeps its owner: preflight checks it). */
   ensure(): void {
     for (const d of [this.dir, path.join(this.dir, 'certs'), this.challengeDir]) this.mkdir(d)
   }
 
   mkdir(dir: string): void {
     try {
-      fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
-      this.chown(dir)
+      makeDirFor(dir, this.owner)
     } catch (err) {
       throw stateError(`cannot create the ACME state directory ${dir}`, err)
     }
@@ -148,8 +145,7 @@ export class AcmeStateDir {
   }
 
   private chown(p: string): void {
-    if (this.owner === undefined || process.getuid?.() !== 0) return
-    fs.chownSync(p, this.owner.uid, this.owner.gid)
+    handOver(p, this.owner)
   }
 }
 

@@ -4,7 +4,8 @@
  * config loader as not supported yet.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { closeSync, openSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, openSync, writeSync } from 'node:fs'
+import { handOver, type FileOwner } from '../config/hand-over.js'
 import type { LogDest } from '../config/types.js'
 import { stderrSink, stdoutSink, type LogSink, type LogType } from './logger.js'
 
@@ -26,10 +27,25 @@ export class FileLogSink implements LogSink {
   private fd: number
   private failed = false
 
-  /** Throws (ENOENT, EACCES…) when the file cannot be opened, so a bad log_dest stops the start. */
-  constructor(path: string) {
+  /**
+   * Throws (ENOENT, EACCES…) when the file cannot be opened, so a bad log_dest stops the start. `owner`:
+   * the broker's user, who gets a file created here before the broker drops root (it reopens it later).
+   */
+  constructor(path: string, private readonly owner?: FileOwner) {
     this.path = path
-    this.fd = openSync(path, 'a', 0o640)
+    this.fd = this.open()
+  }
+
+  private open(): number {
+    const existed = existsSync(this.path)
+    const fd = openSync(this.path, 'a', 0o640)
+    try {
+      if (!existed) handOver(this.path, this.owner, fd)
+    } catch (err) {
+      closeSync(fd)
+      throw err
+    }
+    return fd
   }
 
   write(line: string): void {
@@ -45,7 +61,7 @@ export class FileLogSink implements LogSink {
   }
 
   reopen(): void {
-    const fd = openSync(this.path, 'a', 0o640)
+    const fd = this.open()
     const old = this.fd
     this.fd = fd
     if (old >= 0) closeSync(old)
@@ -195,7 +211,8 @@ export interface LogSinkSet {
 }
 
 /** Builds the sinks for a log_dest list. Throws if the log file cannot be opened. */
-export function createLogSinks(dests: readonly LogDest[]): LogSinkSet {
+/** `owner`: the broker's user when started as root, who gets the log file if it is created now. */
+export function createLogSinks(dests: readonly LogDest[], owner?: FileOwner): LogSinkSet {
   const sinks: LogSink[] = []
   let topic: TopicLogSink | undefined
   let file: FileLogSink | undefined
@@ -206,7 +223,7 @@ export function createLogSinks(dests: readonly LogDest[]): LogSinkSet {
         case 'stdout': sinks.push(stdoutSink); break
         case 'stderr': sinks.push(stderrSink); break
         case 'topic': topic = new TopicLogSink(); sinks.push(topic); break
-        case 'file': file = new FileLogSink(d.path); sinks.push(file); break
+        case 'file': file = new FileLogSink(d.path, owner); sinks.push(file); break
         case 'syslog': syslog = new SyslogSink(undefined, undefined, undefined, d.facility); sinks.push(syslog); break
       }
     }

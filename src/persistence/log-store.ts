@@ -22,6 +22,7 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { handOver, makeDirFor, type FileOwner } from '../config/hand-over.js'
 import type { PublishPacket, WillMessage } from '../protocol/packets.js'
 import { Decoder } from '../protocol/decoder.js'
 import { encodePublish } from '../protocol/encoder.js'
@@ -31,6 +32,8 @@ import type { LiveSnapshot, RecoveredState, Store, StoredMessage, StoredOutgoing
 
 export const FormatVersion = 1
 const Magic = Buffer.from('MIDGEDB\0', 'latin1')
+/** What a Midge store file starts with (then the u32 format version). */
+export const StoreMagic: Readonly<Buffer> = Magic
 const HeaderSize = Magic.length + 4
 
 const Rec = {
@@ -59,7 +62,7 @@ export interface LogStoreOptions {
   /** fdatasync after each commit: survives power loss, at a measured cost. */
   fsync: boolean
   /** The user the broker runs as after dropping root: what the store creates while root is chowned to it. */
-  owner?: { uid: number; gid: number } | undefined
+  owner?: FileOwner | undefined
   /** Reports a failed compaction (one sentence: file, user, what to do). Default: stderr. */
   onError?: ((message: string) => void) | undefined
 }
@@ -107,6 +110,11 @@ interface Compaction {
   cancelled: boolean
 }
 
+/** Creates persistence_location if missing (0700), every folder made handed to `owner`. */
+export function makeStoreDir(dir: string, owner: FileOwner | undefined): void {
+  makeDirFor(dir, owner)
+}
+
 export class LogStore implements Store {
   readonly filePath: string
   private readonly opts: LogStoreOptions
@@ -144,15 +152,7 @@ export class LogStore implements Store {
   }
 
   load(): RecoveredState {
-    const created = fs.mkdirSync(this.opts.dir, { recursive: true, mode: 0o700 })
-    if (created !== undefined) {
-      // Every folder mkdir made, from the deepest up to the first one created.
-      const first = path.resolve(created)
-      for (let d = path.resolve(this.opts.dir); ; d = path.dirname(d)) {
-        this.handOver(d)
-        if (d === first || d === path.dirname(d)) break
-      }
-    }
+    makeStoreDir(this.opts.dir, this.opts.owner)
     const report: string[] = []
     let buf: Buffer
     try {
@@ -626,10 +626,7 @@ export class LogStore implements Store {
 
   /** Gives what the store just created to the broker's user (only root may, and only root needs to). */
   private handOver(file: string, fd?: number): void {
-    const owner = this.opts.owner
-    if (owner === undefined || process.geteuid?.() !== 0) return
-    if (fd === undefined) fs.chownSync(file, owner.uid, owner.gid)
-    else fs.fchownSync(fd, owner.uid, owner.gid)
+    handOver(file, this.opts.owner, fd)
   }
 
   /** Writes the snapshot to <file>.new, syncs it and renames it over the file: atomic on POSIX. Throws on I/O errors. */

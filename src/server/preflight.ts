@@ -1,13 +1,12 @@
 /**
- * The start's first phase: check everything before anything is opened or created. Nothing here binds a
+ * The start's second phase, after the start-up checks (start-checks.ts, the code `midge check` runs):
+ * load what they checked before anything is opened or created. Nothing here binds a
  * port, writes a file or starts a timer; a problem throws Refused with the operator's sentence, and the
  * broker does not start. What it found (the files loaded, the listen addresses resolved) is what the later
  * phases use, so a check and its use cannot disagree.
  */
-import { existsSync } from 'node:fs'
-import { dirname, join } from 'node:path'
 import type { AuthThrottle } from '../auth/throttle.js'
-import { brokerUser, checkWrite, currentUser, type BrokerUser } from '../config/file-access.js'
+import { brokerUser, currentUser, type BrokerUser } from '../config/file-access.js'
 import { listenAddresses } from '../config/listen-addresses.js'
 import { isTlsListener, type MidgeConfig } from '../config/types.js'
 import type { Logger } from '../observability/logger.js'
@@ -38,16 +37,6 @@ export async function preflight(cfg: MidgeConfig, ctx: PreflightContext): Promis
   const log = ctx.logger
   const user: BrokerUser = ctx.dropPrivileges ? brokerUser(cfg.global.user) : { user: currentUser(), error: undefined, switches: false }
   if (user.error !== undefined) throw new Refused(`${user.error} (the 'user' option)`)
-  const g = cfg.global
-  const store = g.persistence ? join(g.persistenceLocation ?? process.cwd(), g.persistenceFile) : undefined
-  if (store !== undefined && user.switches && user.user !== undefined) {
-    // The broker writes its store after switching user: refuse now rather than fail at the first write.
-    const problem = existsSync(store)
-      ? checkWrite(`persistence file ${store}`, store, user.user, 'file')
-      : checkWrite(`persistence_location ${dirname(store)}`, dirname(store), user.user, 'directory')
-    if (problem !== undefined) throw new Refused(`${problem.message}${problem.fix === undefined ? '' : `; fix: ${problem.fix}`}`)
-  }
-
   let security: Security
   try {
     security = await Security.load(cfg, ctx.throttle, log)

@@ -12,6 +12,7 @@ import { createLogSinks, type LogSinkSet } from '../observability/log-sinks.js'
 import { applyReloadableOptions } from './broker-options.js'
 import type { MidgeRuntime } from './runtime.js'
 import { applySecurity, Security, throttleSettings } from './security.js'
+import { formatProblem, startChecks, type Problem } from './start-checks.js'
 
 /** The new config, or a loader whose ConfigInvalidError is logged like any reason to keep the running one. */
 export type ReloadSource = MidgeConfig | (() => MidgeConfig)
@@ -26,6 +27,20 @@ export async function reloadRuntime(rt: MidgeRuntime, source: ReloadSource): Pro
     const errors = err instanceof ConfigInvalidError ? err.errors : [err as Error]
     for (const e of errors) log.error(`Error: ${e.message}`)
     log.error(`Reload failed: the configuration has ${errors.length} error${errors.length === 1 ? '' : 's'}; keeping the running configuration.`)
+    return false
+  }
+  // The files a reload re-reads, checked as the broker's user (which this process now is), as at start.
+  let refused: Problem[]
+  try {
+    refused = (await startChecks(next, 'reload', { dropPrivileges: rt.options.dropPrivileges === true })).problems.filter((p) => p.severity === 'error')
+  } catch (err) {
+    log.error(`Error: ${(err as Error).message}`)
+    log.error('Reload failed: keeping the running configuration.')
+    return false
+  }
+  if (refused.length > 0) {
+    for (const p of refused) log.error(`Error: ${formatProblem(p)}`)
+    log.error('Reload failed: keeping the running configuration.')
     return false
   }
   let security: Security

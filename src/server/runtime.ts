@@ -6,9 +6,12 @@
  * to a process (arguments, signals, -d, systemd, the terminal).
  *
  * The start, in order (startMidge below names each phase):
- *   1. log        open the log sinks; "midge version … starting", the config's warnings
- *   2. preflight  check everything before anything is opened or created (preflight.ts): the user, the store's
- *                 directory, password/ACL files, ACME registrations, TLS files, listen addresses
+ *   0. checks     the start-up checks `midge check` runs (start-checks.ts), before anything is opened or
+ *                 created: a refused start leaves no log, store, lock or pid file behind
+ *   1. log        hand root-owned store and log files to the broker's user, open the log sinks; "midge
+ *                 version … starting", the config's warnings
+ *   2. preflight  load what the checks covered (preflight.ts): the password/ACL files, ACME registrations,
+ *                 TLS files, listen addresses
  *   3. listen     read the store, open the plain and websockets listeners, then the TLS ones
  *   4. pid file   pid_file, when configured
  *   5. acme       the state directory, and a challenge port below 1024 held while still root
@@ -35,10 +38,12 @@ import { VERSION } from '../version.js'
 import type { AcmeListeners } from './acme-listeners.js'
 import { brokerOptions } from './broker-options.js'
 import { loadOptionalModules, loaded, type OptionalModules } from './optional-modules.js'
+import { reclaimOwnedFiles } from './owned-files.js'
 import { removePidFile, writePidFile } from './pid-file.js'
 import { preflight, type Preflight } from './preflight.js'
 import { reloadRuntime, type ReloadSource } from './reload.js'
 import { applySecurity, Security, throttleSettings } from './security.js'
+import { formatProblem, startChecks, type StartChecks } from './start-checks.js'
 import { Refused, StartFailure } from './start-failure.js'
 import { startServer, type ListenerPlan, type RunningServer } from './start-server.js'
 import { switchUser } from './switch-user.js'
@@ -179,11 +184,27 @@ export class MidgeRuntime {
     return this.closing
   }
 
-  /** @internal The phases of startMidge. */
-  async openLog(): Promise<void> {
+  /**
+   * @internal The phases of startMidge. The start-up checks, as `midge check` runs them: on a problem,
+   * nothing has been opened or created; the reasons go to stderr (or the application's sinks).
+   */
+  async check(): Promise<StartChecks> {
+    const checks = await startChecks(this.cfg, 'start', { dropPrivileges: this.options.dropPrivileges === true })
+    const refused = checks.problems.filter((p) => p.severity === 'error')
+    if (refused.length === 0) return checks
+    const message = `${refused.map(formatProblem).join('\n')}\n${refused.length} problem${refused.length === 1 ? '' : 's'}; not starting`
+    if (this.options.logSinks !== undefined) this.logger.configure({ sinks: this.options.logSinks })
+    this.logger.error(`Error: ${message}`)
+    throw new StartFailure(message, true, this.logger.sinks.includes(stderrSink))
+  }
+
+  /** @internal `owner`: the broker's user when the start switches to it, who gets the log file. */
+  async openLog(checks: StartChecks): Promise<void> {
     const cfg = this.cfg
+    const owner = this.options.dropPrivileges === true && checks.switches ? checks.user : undefined
+    const reclaimed = reclaimOwnedFiles(cfg, owner)
     try {
-      this.sinks = this.options.logSinks === undefined ? createLogSinks(cfg.global.logDest) : fixedSinks(this.options.logSinks)
+      this.sinks = this.options.logSinks === undefined ? createLogSinks(cfg.global.logDest, owner) : fixedSinks(this.options.logSinks)
     } catch (err) {
       throw new StartFailure(`cannot open the log file: ${(err as Error).message}`, false, false)
     }
@@ -191,6 +212,9 @@ export class MidgeRuntime {
     this.logger.notice(`midge version ${VERSION} starting`)
     this.logger.notice(cfg.file === '' ? 'Using default config.' : `Config loaded from ${cfg.file}.`)
     for (const w of cfg.warnings) this.logger.warning(`Warning: ${formatWarning(w)}`)
+    // The checks' own warnings (after the config's, which they repeat first).
+    for (const p of checks.problems.slice(cfg.warnings.length)) this.logger.warning(`Warning: ${formatProblem(p).replace(': warning: ', ': ')}`)
+    for (const line of reclaimed) this.logger.notice(line)
     this.modules = await loadOptionalModules(cfg)
   }
 
@@ -242,10 +266,10 @@ export class MidgeRuntime {
   }
 
   /** @internal */
-  writePidFile(): void {
+  writePidFile(checked: Preflight): void {
     const file = this.cfg.global.pidFile
     if (file === undefined) return
-    writePidFile(file)
+    writePidFile(file, checked.user.switches ? checked.user.user : undefined)
     this.pidFile = file
   }
 
@@ -370,11 +394,11 @@ function fixedSinks(sinks: LogSink[]): LogSinkSet {
  */
 export async function startMidge(cfg: MidgeConfig, options: StartOptions = {}): Promise<MidgeRuntime> {
   const rt = new MidgeRuntime(cfg, options)
-  await rt.openLog()
+  await rt.openLog(await rt.check())
   try {
     const checked = await rt.preflight()
     await rt.listen(checked)
-    rt.writePidFile()
+    rt.writePidFile(checked)
     await rt.prepareAcme(checked)
     rt.dropPrivileges(checked)
   } catch (err) {

@@ -3,6 +3,7 @@
  * of the runtime (runtime.ts builds the plan from a MidgeConfig and adds TLS, wss, ACME and bridges), also
  * used directly by tests and benchmarks.
  */
+import path from 'node:path'
 import { Broker } from '../broker/broker.js'
 import type { BrokerOptions, ListenerInfo } from '../broker/options.js'
 import { startTcpListener, type RunningListener } from '../transport/tcp.js'
@@ -54,8 +55,14 @@ export function localOnlyPlan(port = 1883): ServerPlan {
 export async function startServer(plan: ServerPlan): Promise<RunningServer> {
   const options = { ...plan.broker }
   let broker: Broker | undefined
-  const persistence = plan.persistence === undefined ? undefined : await Promise.all([import('../persistence/log-store.js'), import('../persistence/mosquitto-db/import.js')])
+  const persistence = plan.persistence === undefined ? undefined : await Promise.all([import('../persistence/log-store.js'), import('../persistence/mosquitto-db/import.js'), import('../persistence/store-lock.js')])
   const ws = plan.listeners.some((l) => l.protocol === 'websockets') ? await import('../transport/ws.js') : undefined
+  // Held for the broker's life, taken before anything reads the store: a second broker on the same store
+  // refuses to start (persistence/store-lock.ts).
+  if (plan.persistence !== undefined && persistence !== undefined) persistence[0].makeStoreDir(plan.persistence.dir, plan.persistence.owner)
+  const lock = plan.persistence === undefined || persistence === undefined
+    ? undefined
+    : persistence[2].StoreLock.acquire(path.resolve(plan.persistence.dir, plan.persistence.file), { owner: plan.persistence.owner, onTakeOver: (m) => options.logger?.notice(m) })
   if (plan.persistence !== undefined && persistence !== undefined) options.store = new persistence[0].LogStore({ ...plan.persistence, onError: (message) => broker?.options.logger.error(message) })
   broker = new Broker(options)
   const listeners: RunningListener[] = []
@@ -81,6 +88,7 @@ export async function startServer(plan: ServerPlan): Promise<RunningServer> {
   } catch (err) {
     for (const l of listeners) await l.close()
     broker.close()
+    lock?.release()
     throw err
   }
   return {
@@ -88,6 +96,7 @@ export async function startServer(plan: ServerPlan): Promise<RunningServer> {
     listeners,
     async close() {
       broker.close()
+      lock?.release()
       await Promise.all(listeners.map((l) => l.close()))
     },
   }

@@ -3,6 +3,7 @@
  * No MQTT here. `max_connections` is enforced by refusing sockets beyond it.
  */
 import net from 'node:net'
+import { networkInterfaces } from 'node:os'
 import type { Broker } from '../broker/broker.js'
 import type { ListenerInfo } from '../broker/options.js'
 import { hostPort, socketPeer } from './peer-address.js'
@@ -32,16 +33,22 @@ export function startTcpListener(broker: Broker, opts: TcpListenerOptions): Prom
   return listen(server, opts.host, opts.port, opts.info)
 }
 
+/** Why `host:port` could not be bound, in the words the start and `midge check` (server/start-checks.ts) both use. */
+export function describeListenError(host: string, port: number, err: NodeJS.ErrnoException): string {
+  const where = hostPort(host, port)
+  if (err.code === 'EADDRINUSE') return `cannot listen on ${where}: the address is already in use (is another broker running?)`
+  if (err.code === 'EACCES') return `cannot listen on ${where}: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)`
+  if (err.code === 'EADDRNOTAVAIL') {
+    const mine = Object.values(networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address))
+    return `cannot listen on ${where}: no such local address (this machine has ${mine.join(', ')})`
+  }
+  return `cannot listen on ${where}: ${err.message}`
+}
+
 /** Listens and resolves once bound; rejects with an operator-readable error (EADDRINUSE, EACCES...). */
 export function listen(server: net.Server, host: string, port: number, info: ListenerInfo): Promise<RunningListener> {
   return new Promise((resolve, reject) => {
-    const onError = (err: NodeJS.ErrnoException): void => {
-      const where = hostPort(host, port)
-      if (err.code === 'EADDRINUSE') reject(new Error(`cannot listen on ${where}: the address is already in use (is another broker running?)`, { cause: err }))
-      else if (err.code === 'EACCES') reject(new Error(`cannot listen on ${where}: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)`, { cause: err }))
-      else if (err.code === 'EADDRNOTAVAIL') reject(new Error(`cannot listen on ${where}: no such local address`, { cause: err }))
-      else reject(new Error(`cannot listen on ${where}: ${err.message}`, { cause: err }))
-    }
+    const onError = (err: NodeJS.ErrnoException): void => reject(new Error(describeListenError(host, port, err), { cause: err }))
     server.once('error', onError)
     server.listen({ host, port, ipv6Only: host.includes(':') }, () => {
       server.off('error', onError)

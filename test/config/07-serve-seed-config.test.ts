@@ -4,6 +4,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
+import { shareWithBrokerUser } from '../helpers/broker-user.js'
 import { TestPki } from '../helpers/certs.js'
 import { formatPasswordHash, hashPassword } from '../../src/auth/password-hash.js'
 import { lookupUser } from '../../src/config/file-access.js'
@@ -21,7 +22,10 @@ test("midge -c <the seed's config.conf> starts, serves both listeners and enforc
   const conf = join(dir, 'config.conf')
   // Only the paths and ports change: port 0 lets the OS pick free ports for the test.
   writeSeedConfig(conf, { live: le.live, passwd, ports: { plain: 0, tls: 0 } })
-  chmodSync(dir, 0o777) // persistence_file lives in the working directory; the broker, once switched to its user, rewrites it
+  // The broker, once switched to its user, reads the certificates and the password file (as at every
+  // reload and renewal), and rewrites persistence_file in the working directory.
+  shareWithBrokerUser(pki.dir, dir)
+  chmodSync(dir, 0o777)
   const midge = new MidgeProcess(['-c', conf], { cwd: dir })
   const clients: mqtt.MqttClient[] = []
   const connect = (url: string, opts: mqtt.IClientOptions): Promise<mqtt.MqttClient> =>
@@ -76,9 +80,10 @@ test('a config error ends midge with status 1 before any port is opened', async 
 
     // Files are checked before ports open too: a TLS listener whose key is missing.
     writeFileSync(conf, `listener 0 127.0.0.1\nallow_anonymous true\nlistener 0 127.0.0.1\ncertfile ${join(dir, 'cert.pem')}\nkeyfile ${join(dir, 'key.pem')}\n`)
+    shareWithBrokerUser(dir)
     const second = new MidgeProcess(['-c', conf])
     assert.equal(await second.exited, 1)
-    assert.ok(second.lines.some((l) => /Error: TLS listener .*cert\.pem/.test(l)), second.lines.join('\n'))
+    assert.ok(second.lines.some((l) => l.includes(`Error: ${conf}:4: certfile ${join(dir, 'cert.pem')}: not found`)), second.lines.join('\n'))
     assert.ok(!second.lines.some((l) => l.includes('listen socket')))
   } finally {
     rmSync(dir, { recursive: true, force: true })

@@ -24,17 +24,18 @@ async function gone(pid: number): Promise<void> {
   assert.equal(alive(pid), false, `the daemon (pid ${pid}) did not stop on SIGTERM`)
 }
 
-test('-d: the parent exits non-zero and prints the reason when the broker fails after the fork (pid_file in a missing folder)', async () => {
+test('-d: the parent exits non-zero and prints the reason when the broker fails after the fork (pid_file under a file)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'midge-daemon-'))
   try {
     const conf = join(dir, 'midge.conf')
-    // pid_file is written after the listeners open: the failure comes late, in the background copy.
-    writeFileSync(conf, `user root\nlistener 0 127.0.0.1\npid_file ${join(dir, 'missing', 'midge.pid')}\nlog_dest file ${join(dir, 'midge.log')}\n`)
+    // The config loads (the parent checks that), but the start-up checks, in the background copy, find
+    // that pid_file's folder cannot be made: its parent is a file.
+    writeFileSync(conf, `user root\nlistener 0 127.0.0.1\npid_file ${join(conf, 'run', 'midge.pid')}\nlog_dest file ${join(dir, 'midge.log')}\n`)
     const r = await runDaemon(['-c', conf])
     assert.equal(r.code, 1, r.out)
-    assert.match(r.out, /cannot write pid_file .*missing\/midge\.pid/)
-    // The background copy gave up too: nothing is left listening.
-    assert.match(readFileSync(join(dir, 'midge.log'), 'utf8'), /cannot write pid_file/)
+    assert.ok(r.out.includes(`${conf}:3: pid_file ${join(conf, 'run', 'midge.pid')}: cannot create the directory ${join(conf, 'run')}: ${conf} is not a directory`), r.out)
+    // The background copy gave up before creating anything: no log file either.
+    assert.equal(existsSync(join(dir, 'midge.log')), false)
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

@@ -8,6 +8,7 @@ import { existsSync, statSync } from 'node:fs'
 import { basename, dirname, resolve } from 'node:path'
 import { ConfigInvalidError } from '../../config/errors.js'
 import { loadConfig } from '../../config/load.js'
+import { StoreLock, StoreLockedError, storeLockHolder } from '../../persistence/store-lock.js'
 import { describeImport, importMosquittoDb, isMosquittoFile, planImport, type ImportResult } from '../../persistence/mosquitto-db/import.js'
 import { NeverExpires } from '../../protocol/index.js'
 
@@ -83,16 +84,26 @@ export async function run(argv: string[]): Promise<number> {
     }
   }
   const targetPath = resolve(target.dir, target.file)
+  const holder = storeLockHolder(targetPath)
+  if (holder !== undefined) {
+    process.stderr.write(`midge import-mosquitto: ${new StoreLockedError(targetPath, holder).message}\n`)
+    return 1
+  }
   if (targetPath !== source && existsSync(targetPath) && statSync(targetPath).size > 0) {
     process.stderr.write(`midge import-mosquitto: ${targetPath} already exists; move it away first (the import writes a new store there)\n`)
     return 1
   }
+  // Held while the import writes the store, as a broker holds it: no broker starts on it meanwhile.
+  let lock: StoreLock | undefined
   let r: ImportResult
   try {
+    if (!dryRun) lock = StoreLock.acquire(targetPath, { onTakeOver: (m) => process.stderr.write(`midge import-mosquitto: ${m}\n`) })
     r = dryRun ? planImport(source) : importMosquittoDb(source, target)
   } catch (err) {
     process.stderr.write(`midge import-mosquitto: ${(err as Error).message}\n`)
     return 1
+  } finally {
+    lock?.release()
   }
   const d = describeImport(r, Number.POSITIVE_INFINITY)
   const out = [d.summary + (dryRun ? '' : `; Midge store written to ${targetPath}`)]

@@ -295,8 +295,9 @@ async function init(a: InitArgs, io: PasswdIo, undo: Undo): Promise<void> {
   }
   await place(f.config, initConfigText(plan), 0o640, gid, 'the configuration')
 
-  // The broker's own start-up checks on the result, as the broker's user: what init wrote must start.
-  const report = await checkConfigFile(f.config)
+  // The broker's own start-up checks on the result, as the broker's user: what init wrote must start
+  // (--force beside the running broker: its store lock and ports are its own).
+  const report = await checkConfigFile(f.config, undefined, { running: true })
   if (!report.ok) throw new InitError(`${report.text}midge init: the set-up above would not start; the files are as they were before.`)
 
   const out: string[] = ['midge init: wrote']

@@ -8,6 +8,7 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
+import { handOver } from '../../config/hand-over.js'
 import { LogStore } from '../log-store.js'
 import { convertMosquittoDb, describeCounts, type Converted } from './convert.js'
 import { isMosquittoDb, MosquittoMagic } from './format.js'
@@ -71,7 +72,7 @@ export function importMosquittoDb(source: string, target: { dir: string; file: s
     store.compact(plan.state)
     store.close()
     // Started as root, the broker writes the store as the user Mosquitto ran as (the owner of its file).
-    if (process.getuid?.() === 0) fs.chownSync(targetPath, st.uid, st.gid)
+    handOver(targetPath, { uid: st.uid, gid: st.gid })
   } catch (err) {
     fs.rmSync(targetPath, { force: true })
     fs.renameSync(keptAs, source)
