@@ -1,7 +1,7 @@
 // A small application with Midge inside: devices log in with the application's own accounts, each may
 // publish only under its own topic, and the application publishes the highest temperature it has seen.
 // Run: npm install midge && node app.mjs   (PORT=0 picks a free port; the first line says which).
-// test/packaging/02-embedded-example.test.ts runs it from the packed package against MQTT.js.
+// test/packaging/03-embedded-example.test.ts runs it from the packed package against MQTT.js.
 import { createBroker } from 'midge'
 
 // The application's accounts (in a real one: a database, with hashed passwords).

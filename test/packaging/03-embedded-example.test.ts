@@ -9,22 +9,14 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import mqtt from 'mqtt'
 import type { IClientOptions, MqttClient } from 'mqtt'
-
-const ROOT = resolve(import.meta.dirname, '../../..')
-const npmEnv = { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false', npm_config_fetch_retries: '0' }
-
-function run(cmd: string, args: string[], cwd: string): { status: number | null; out: string; stdout: string } {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: 180_000, env: npmEnv })
-  if (r.error !== undefined) throw new Error(`cannot run ${cmd}: ${r.error.message}`)
-  return { status: r.status, out: `${r.stdout}${r.stderr}`, stdout: r.stdout }
-}
+import { packFreshCopy, ROOT, run } from './pack.js'
 
 /** The app's stdout, line by line, with a wait for a line matching a pattern (no sleeps). */
 class Lines {
@@ -60,17 +52,13 @@ function connect(port: number, opts: IClientOptions): Promise<MqttClient> {
 test('examples/embedded-app runs from the packed package installed by name, against MQTT.js: hooks, application publish and events', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'midge-embedded-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
-  // dist/ is built (these tests run from it): pack it as it is, without running prepare again.
-  const packed = run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], ROOT)
-  assert.equal(packed.status, 0, packed.out)
-  const info = (JSON.parse(packed.stdout.slice(packed.stdout.indexOf('['))) as Array<{ filename: string; files: Array<{ path: string }> }>)[0]
-  assert.ok(info !== undefined, packed.out)
-  assert.ok(info.files.some((f) => f.path === 'dist/src/index.d.ts'), 'the package lacks its type declarations')
+  const { tarball, files } = packFreshCopy(dir)
+  assert.ok(files.includes('dist/src/index.d.ts'), 'the package lacks its type declarations')
 
   const project = join(dir, 'app')
-  run('mkdir', ['-p', project], dir)
+  mkdirSync(project)
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'embedded-app-test', private: true, type: 'module' }))
-  const installed = run('npm', ['install', join(dir, info.filename), '--prefer-offline', '--no-audit', '--no-fund'], project)
+  const installed = run('npm', ['install', tarball, '--prefer-offline', '--no-audit', '--no-fund'], project, { ...process.env, npm_config_fetch_retries: '0' })
   assert.equal(installed.status, 0, `npm install of the tarball failed (offline, it needs ws and acme-client in npm's cache, as after npm ci):\n${installed.out}`)
   copyFileSync(join(ROOT, 'examples', 'embedded-app', 'app.mjs'), join(project, 'app.mjs'))
 
