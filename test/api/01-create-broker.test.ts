@@ -82,6 +82,22 @@ test('config text: password_file and acl_file decide first, then the hooks; both
   assert.deepEqual(asked, ['auth bob', 'auth alice', 'pub alice shared/ok', 'pub alice shared/hook-denied', 'sub alice alice/#'])
 })
 
+test('the authenticate hook runs behind the config\'s auth_* bounds: auth_max_pending_per_address refuses one more as busy', async (t) => {
+  let release!: () => void
+  const gate = new Promise<void>((r) => { release = r })
+  let calls = 0
+  const broker = await start(t, {
+    config: 'allow_anonymous true\nauth_fail_exempt_loopback false\nauth_max_pending_per_address 1\n',
+    authenticate: async () => { calls++; await gate; return true },
+  })
+  const first = client(t, broker, { clientId: 'first' })
+  await new Promise<void>((r) => { const wait = (): void => { if (calls === 1) r(); else setImmediate(wait) }; wait() })
+  await assert.rejects(client(t, broker, { clientId: 'second' }), /busy/i)
+  assert.equal(calls, 1)
+  release()
+  await first
+})
+
 test('config text: a bad line is an error naming it', async () => {
   await assert.rejects(createBroker({ port: 0, config: 'max_queued_messages lots\n' }), /\(config text\):1: option 'max_queued_messages'/)
 })
