@@ -26,8 +26,9 @@ export type AuthResult =
   /**
    * `bad-credentials`: v5 0x86, v3 4. `not-authorized`: v5 0x87, v3 5. `banned`: v5 0x8A, v3 5.
    * `busy` (too many checks in progress; not a failed authentication): v5 0x89, v3 3.
+   * `reasonCode`, when set (an application's authenticate hook), is the v5 code to send instead.
    */
-  | { ok: false; reason: 'bad-credentials' | 'not-authorized' | 'banned' | 'busy'; detail?: string }
+  | { ok: false; reason: 'bad-credentials' | 'not-authorized' | 'banned' | 'busy'; detail?: string; reasonCode?: number }
 
 export interface Authenticator {
   authenticate(req: AuthRequest): AuthResult | Promise<AuthResult>

@@ -6,8 +6,10 @@
 import type { Duplex } from 'node:stream'
 import type { QoS } from '../protocol/constants.js'
 import type { PublishPacket, WillMessage } from '../protocol/packets.js'
-import type { ClientIdentity, Authorizer } from '../auth/types.js'
-import { allowAllAuthorizer } from '../auth/types.js'
+import type { ClientIdentity, Authenticator, Authorizer } from '../auth/types.js'
+import { allowAllAuthorizer, anonymousAuthenticator } from '../auth/types.js'
+import { BrokerEvents } from './events.js'
+import { withAuthenticateHook } from './hooks.js'
 import { defaultBrokerOptions, type BrokerOptions, type ListenerInfo } from './options.js'
 import { Connection, type ConnectionMeta } from './connection.js'
 import { ConnState } from './conn-state.js'
@@ -45,6 +47,8 @@ export class Broker {
   /** Values other parts add under $SYS/broker/ (e.g. a TLS listener's certificate), read at each $SYS publish. */
   readonly sysValues = new Map<string, () => string>()
   readonly startedAt = Date.now()
+  /** What the host application may listen to (events.ts). */
+  readonly events: BrokerEvents
   /**
    * The Receive Maximum announced to v5 clients now: max_inflight_messages, as in mosquitto, so one number
    * bounds what is in flight each way. 65535 is the protocol's maximum and is not sent.
@@ -79,9 +83,12 @@ export class Broker {
   private readonly visitSubscription = (entry: SubEntry): void => this.collect(entry)
   private readonly visitGroup = (group: SharedGroup<SubEntry>): void => this.deliverShared(group)
   private readonly runFlush = (): void => this.flushAll()
+  /** Each authenticator with the authenticate hook after it, built once per authenticator. */
+  private readonly hooked = new WeakMap<Authenticator, Authenticator>()
 
   constructor(options: Partial<BrokerOptions> = {}) {
     this.options = { ...defaultBrokerOptions(), ...stripUndefined(options) }
+    this.events = new BrokerEvents(this.options.logger)
     this.sweepTimer = setInterval(() => this.sweep(), 1000)
     this.sweepTimer.unref()
     if (this.options.sysInterval > 0) this.sys = new SysPublisher(this, this.options.sysInterval)
@@ -109,6 +116,34 @@ export class Broker {
     }
     this.connections.add(conn)
     return conn
+  }
+
+  /** Who lets a CONNECT on this listener in: its password file (or the anonymous rule), then the authenticate hook. */
+  authenticator(listener: ListenerInfo): Authenticator {
+    const base = listener.authenticator ?? this.options.authenticator ?? anonymousAuthenticator
+    const hook = this.options.hooks.authenticate
+    if (hook === undefined) return base
+    let a = this.hooked.get(base)
+    if (a === undefined) {
+      a = withAuthenticateHook(base, hook, this.options.hookTimeoutMs, this.options.logger, this.options.authThrottle)
+      this.hooked.set(base, a)
+    }
+    return a
+  }
+
+  /** Whether a message is being routed now: a publish() from inside routing (an authorizeDeliver hook) would corrupt it. */
+  get routingBusy(): boolean {
+    return this.routing !== undefined
+  }
+
+  /** The authorizeDeliver hook's verdict for one subscriber; a hook that throws drops the message and is logged. */
+  private deliverAllowed(s: Session, msg: Message): boolean {
+    try {
+      return this.options.hooks.authorizeDeliver!(s.identity, msg) === true
+    } catch (err) {
+      this.options.logger.error(`The authorizeDeliver hook threw for client ${s.clientId} on '${msg.topic.slice(0, 200)}': ${(err as Error).message}; not delivered.`)
+      return false
+    }
   }
 
   authorizer(listener: ListenerInfo): Authorizer {
@@ -224,6 +259,7 @@ export class Broker {
       logger.info(`Connection from ${conn.meta.remoteAddress}${conn.clientId !== '' ? ` (${conn.clientId})` : ''} closed: ${conn.closeReason}.`)
     }
     const session = conn.session
+    if (wasConnected && session !== null && this.events.listeners.disconnected !== undefined) this.events.emit('disconnected', session.identity, conn.closeReason)
     if (session === null || session.connection !== conn) return
     session.connection = null
     if (conn.will !== undefined) {
@@ -326,6 +362,7 @@ export class Broker {
         return
       }
       if (authorizer !== undefined && !authorizer.canRead(session.identity, topic)) return
+      if (this.options.hooks.authorizeDeliver !== undefined && !this.deliverAllowed(session, msg)) return
       const qos = (msg.qos < entry.qos ? msg.qos : entry.qos) as QoS
       deliver(this, session, msg, qos, true, subIds, now)
     })
@@ -357,6 +394,7 @@ export class Broker {
         this.persistRetained(topic, msg)
       }
     }
+    if (this.events.listeners.published !== undefined) this.events.emit('published', msg, origin === '' ? undefined : this.sessions.get(origin)?.identity)
     return this.route(msg, now)
   }
 
@@ -368,11 +406,13 @@ export class Broker {
     targets.length = 0
     let work = this.subscriptions.match(msg.topic, this.visitSubscription)
     let matched = targets.length > 0
+    const deliverHook = this.options.hooks.authorizeDeliver
     for (let i = 0; i < targets.length; i++) {
       const s = targets[i]!
       if (s.matchEpoch !== epoch) continue
       const authorizer = this.readAuthorizer(s)
       if (authorizer !== undefined && !authorizer.canRead(s.identity, msg.topic)) continue
+      if (deliverHook !== undefined && !this.deliverAllowed(s, msg)) continue
       // upgrade_outgoing_qos: always the subscription's QoS (mosquitto.conf(5)), even above the message's.
       const qos = this.options.upgradeOutgoingQos ? s.matchQos : ((msg.qos < s.matchQos ? msg.qos : s.matchQos) as QoS)
       // [MQTT-3.3.1-12/13] RETAIN is cleared on normal delivery unless Retain As Published.
@@ -460,6 +500,7 @@ export class Broker {
     this.sharedMatched = true
     const authorizer = this.readAuthorizer(chosen.session)
     if (authorizer !== undefined && !authorizer.canRead(chosen.session.identity, msg.topic)) return
+    if (this.options.hooks.authorizeDeliver !== undefined && !this.deliverAllowed(chosen.session, msg)) return
     const qos = this.options.upgradeOutgoingQos ? chosen.qos : ((msg.qos < chosen.qos ? msg.qos : chosen.qos) as QoS)
     deliver(this, chosen.session, msg, qos, chosen.retainAsPublished && msg.retain, chosen.subscriptionId !== 0 ? [chosen.subscriptionId] : undefined, this.routingNow)
   }

@@ -14,5 +14,6 @@ export type ClientLink = Pick<Connection,
   | 'sendPacket' | 'sendWithinLimit' | 'fitToClient' | 'write' | 'isCongested' | 'outgoingAliases'
   // transitions
   | 'begin' | 'identify' | 'beginAuthentication' | 'accept' | 'authenticated' | 'aliasedTopic' | 'setTopicAlias'
+  | 'holdRead' | 'finishHeld'
   | 'closeByClient' | 'close'
 >

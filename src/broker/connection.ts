@@ -176,7 +176,7 @@ export class Connection {
   }
 
   resumeRead(): void {
-    if (this.state === ConnState.Closed) return
+    if (this.state === ConnState.Closed || this.held) return
     this.workStart = this.broker.work
     const err = this.decoder.resume()
     if ((this.state as ConnStateValue) === ConnState.Closed) return
@@ -208,13 +208,17 @@ export class Connection {
       this.dispatch(packet)
       if (this.broker.work - this.workStart > ReadWorkBudget && this.state === ConnState.Connected) this.yieldRead()
     } catch (err) {
-      if (err instanceof BrokerProtocolError || err instanceof MqttProtocolError) {
-        this.broker.stats.protocolErrors++
-        this.protocolError(err.reasonCode, err.message)
-      } else {
-        this.broker.options.logger.error(`Internal error handling ${packetName(packet.type)} from client ${this.label}: ${(err as Error).stack ?? String(err)}`)
-        this.protocolError(ReasonCode.ImplementationSpecificError, 'internal error')
-      }
+      this.packetFailed(packet.type, err)
+    }
+  }
+
+  private packetFailed(type: number, err: unknown): void {
+    if (err instanceof BrokerProtocolError || err instanceof MqttProtocolError) {
+      this.broker.stats.protocolErrors++
+      this.protocolError(err.reasonCode, err.message)
+    } else {
+      this.broker.options.logger.error(`Internal error handling ${packetName(type)} from client ${this.label}: ${(err as Error).stack ?? String(err)}`)
+      this.protocolError(ReasonCode.ImplementationSpecificError, 'internal error')
     }
   }
 
@@ -329,15 +333,56 @@ export class Connection {
     this.decoder.maxPacketSize = this.broker.options.maxPacketSize
     // A transport that frames messages itself (WebSockets) held them to the pre-auth size as well.
     ;(this.stream as PreAuthLimitedStream).liftPreAuthLimit?.()
+    this.replayPending()
+    if (this.state === ConnState.Connected && !this.held) this.stream.resume()
+  }
+
+  /** Handles the packets that arrived with the CONNECT, until one of them holds the read (hooks.ts). */
+  private replayPending(): void {
     const pending = this.pending
+    if (pending === undefined) return
     this.pending = undefined
-    if (pending !== undefined) {
-      for (const p of pending) {
-        if (this.state !== ConnState.Connected) break
-        this.onPacket(p)
+    for (let i = 0; i < pending.length; i++) {
+      if (this.state !== ConnState.Connected) return
+      if (this.held) {
+        this.pending = pending.slice(i)
+        return
       }
+      this.onPacket(pending[i]!)
     }
-    if (this.state === ConnState.Connected) this.stream.resume()
+  }
+
+  /** Set while an application hook decides on one of this client's packets: nothing further is read. */
+  private held = false
+
+  /** Stops handling this client's packets until releaseRead(): they wait, in order, in the decoder and the socket. */
+  holdRead(): void {
+    this.held = true
+    this.decoder.pause()
+    this.stream.pause()
+  }
+
+  /**
+   * Finishes a packet of type `type` whose hook answered on a later turn (the read was held for it): with the
+   * same error handling as a packet handled when read, then reads on.
+   */
+  finishHeld(type: number, work: () => void): void {
+    if (this.state !== ConnState.Connected) return
+    try {
+      work()
+    } catch (err) {
+      this.packetFailed(type, err)
+    }
+    this.releaseRead()
+  }
+
+  private releaseRead(): void {
+    if (!this.held) return
+    this.held = false
+    if (this.state !== ConnState.Connected) return
+    this.replayPending()
+    if (this.held) return
+    this.resumeRead()
   }
 
   /** A protocol violation: v5 clients get a DISCONNECT (or CONNACK) with the reason; 3.x clients a close. */

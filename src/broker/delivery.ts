@@ -44,6 +44,7 @@ export function deliver(broker: Broker, session: Session, msg: Message, qos: QoS
 function dropped(broker: Broker, session: Session, msg: Message, why: string): void {
   session.dropped++
   broker.stats.messagesDropped++
+  if (broker.events.listeners.dropped !== undefined) broker.events.emit('dropped', msg, session.identity, why)
   // One line per power of two drops per session keeps a flood of drops from flooding the log.
   const n = session.dropped
   if ((n & (n - 1)) === 0) {
@@ -76,6 +77,7 @@ function sendOutgoing(conn: ClientLink, session: Session, o: Outgoing, now: numb
   if (!sendPublish(conn, o.msg, o.qos, o.retain, o.sent, o.packetId, o.subscriptionIds, now)) {
     session.removeInflight(o)
     conn.broker.persistAcked(session, o)
+    tooLarge(conn, session, o.msg)
     return false
   }
   o.sent = true
@@ -104,11 +106,20 @@ function sendPublish(conn: ClientLink, msg: Message, qos: QoS, retain: boolean, 
   const bytes = msg.encode(conn.version, qos, retain, dup, packetId, conn.version === 5 ? subscriptionIds : undefined, topic, now, alias, aliasOnly)
   if (conn.clientMaxPacketSize !== 0 && bytes.length > conn.clientMaxPacketSize) {
     if (alias !== 0 && !aliasOnly) conn.outgoingAliases().unassign(alias)
+    if (qos === 0 && conn.session !== null) tooLarge(conn, conn.session, msg)
     return false
   }
   conn.write(bytes)
-  conn.broker.stats.messagesSent++
+  const broker = conn.broker
+  broker.stats.messagesSent++
+  if (!dup && broker.events.listeners.delivered !== undefined && conn.session !== null) broker.events.emit('delivered', msg, conn.session.identity)
   return true
+}
+
+/** A message larger than the client's Maximum Packet Size is discarded for it [MQTT-3.1.2-25]: only the host application hears of it. */
+function tooLarge(conn: ClientLink, session: Session, msg: Message): void {
+  const broker = conn.broker
+  if (broker.events.listeners.dropped !== undefined) broker.events.emit('dropped', msg, session.identity, `larger than the client's Maximum Packet Size ${conn.clientMaxPacketSize}`)
 }
 
 /** Moves queued messages into the window while it has room; expired ones are discarded [MQTT-3.3.2-5]. */
@@ -122,8 +133,10 @@ export function pump(session: Session, now: number): void {
     session.dequeue()
     // The read right is checked again when a queued message leaves: the ACL may have been reloaded since it
     // was queued, or the session restored from the store without its listener.
-    if (o.msg.isExpired(now) || !conn.broker.authorizer(conn.listener).canRead(session.identity, o.msg.topic)) {
+    const expired = o.msg.isExpired(now)
+    if (expired || !conn.broker.authorizer(conn.listener).canRead(session.identity, o.msg.topic)) {
       if (o.qos > 0) conn.broker.persistAcked(session, o)
+      if (expired && conn.broker.events.listeners.dropped !== undefined) conn.broker.events.emit('dropped', o.msg, session.identity, 'it expired while queued')
       continue
     }
     if (o.qos === 0) sendPublish(conn, o.msg, 0, o.retain, false, 0, o.subscriptionIds, now)

@@ -4,6 +4,8 @@
  * Mosquitto 2's where Mosquitto has the option.
  */
 import type { Authenticator, Authorizer } from '../auth/types.js'
+import type { AuthThrottle } from '../auth/throttle.js'
+import { DefaultHookTimeoutMs, type BrokerHooks } from './hooks.js'
 import { Logger } from '../observability/logger.js'
 import type { Store } from '../persistence/store.js'
 
@@ -66,6 +68,15 @@ export interface BrokerOptions {
   autosaveInterval: number
   /** Compact after this many changes (autosave_on_changes); 0 = off. */
   autosaveOnChanges: number
+  /** The host application's hooks (hooks.ts): after the password file and ACL, which must allow too. */
+  hooks: BrokerHooks
+  /** Milliseconds a hook may take to answer before it counts as a refusal. */
+  hookTimeoutMs: number
+  /**
+   * The throttle the authenticate hook runs behind when the listener's authenticator has none (no password
+   * file): bans and auth_max_pending_per_address apply to the hook as to the password check.
+   */
+  authThrottle: AuthThrottle | undefined
 }
 
 export function defaultBrokerOptions(): BrokerOptions {
@@ -98,6 +109,9 @@ export function defaultBrokerOptions(): BrokerOptions {
     store: undefined,
     autosaveInterval: 1800,
     autosaveOnChanges: 0,
+    hooks: {},
+    hookTimeoutMs: DefaultHookTimeoutMs,
+    authThrottle: undefined,
   }
 }
 

@@ -8,8 +8,8 @@ import type { LogType } from '../observability/logger.js'
 import type { ConfigWarning, SourceLocation } from './errors.js'
 import type { TlsVersionName } from '../transport/tls-context.js'
 
-/** The BrokerOptions fields a config file can set (not the logger or auth objects, which server/ builds). */
-export type ConfigurableBrokerOptions = Omit<BrokerOptions, 'logger' | 'authenticator' | 'authorizer'>
+/** The BrokerOptions fields a config file can set (not the logger, auth objects and hooks, which server/ and createBroker build). */
+export type ConfigurableBrokerOptions = Omit<BrokerOptions, 'logger' | 'authenticator' | 'authorizer' | 'hooks' | 'hookTimeoutMs' | 'authThrottle'>
 
 export type LogDest =
   | { kind: 'stdout' }

@@ -25,6 +25,8 @@ export function brokerOptions(cfg: MidgeConfig, logger: Logger, sec: Security, o
     // Never the refusing anonymous authenticator here: a listener that allows anonymous clients falls back to it.
     authenticator: perListener ? undefined : sec.authenticator(g.passwordFile, true),
     authorizer: perListener ? undefined : sec.authorizer(g.aclFile),
+    // The authenticate hook of an embedding application runs behind the same throttle as the password files.
+    authThrottle: sec.throttle,
     ...overrides,
   }
 }

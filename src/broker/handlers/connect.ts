@@ -8,11 +8,11 @@ import type { ConnackPacket, ConnectPacket, Properties } from '../../protocol/pa
 import { ConnackReturnCode, PacketType, ReasonCode } from '../../protocol/constants.js'
 import { isValidTopicName, withinByteLimit } from '../../protocol/topic.js'
 import type { AuthResult, ClientIdentity } from '../../auth/types.js'
-import { anonymousAuthenticator } from '../../auth/types.js'
 import { ConnState } from '../conn-state.js'
 import type { ClientLink } from '../client-link.js'
 import { NeverExpires } from '../session.js'
 import { protocolViolation } from '../errors.js'
+import { v3ConnackCode } from '../hooks.js'
 
 export function handleConnect(conn: ClientLink, p: ConnectPacket): void {
   const broker = conn.broker
@@ -73,7 +73,7 @@ export function handleConnect(conn: ClientLink, p: ConnectPacket): void {
     return
   }
   conn.beginAuthentication()
-  const authenticator = conn.listener.authenticator ?? opts.authenticator ?? anonymousAuthenticator
+  const authenticator = broker.authenticator(conn.listener)
   const result = authenticator.authenticate({
     clientId,
     username: p.username,
@@ -102,7 +102,9 @@ function finishConnect(conn: ClientLink, p: ConnectPacket, clientId: string, ass
   const opts = broker.options
   const v5 = conn.version === 5
   if (!auth.ok) {
-    const code = v5
+    const code = auth.reasonCode !== undefined
+      ? v5 ? auth.reasonCode : v3ConnackCode(auth.reasonCode)
+      : v5
       ? auth.reason === 'bad-credentials' ? ReasonCode.BadUserNameOrPassword : auth.reason === 'banned' ? ReasonCode.Banned : auth.reason === 'busy' ? ReasonCode.ServerBusy : ReasonCode.NotAuthorized
       : auth.reason === 'bad-credentials' ? ConnackReturnCode.BadUserNameOrPassword : auth.reason === 'busy' ? ConnackReturnCode.ServerUnavailable : ConnackReturnCode.NotAuthorized
     const user = p.username === undefined ? 'no username' : `u'${p.username}'`
@@ -169,6 +171,7 @@ function finishConnect(conn: ClientLink, p: ConnectPacket, clientId: string, ass
     opts.logger.notice(`New client connected from ${conn.meta.remoteAddress} as ${clientId} (${protocolTag(conn.version)}, c${p.cleanStart ? 1 : 0}, k${keepAlive}${user}).`)
   }
   broker.stats.connectionsAccepted++
+  if (broker.events.listeners.connected !== undefined) broker.events.emit('connected', identity)
   conn.authenticated()
   broker.resumeSession(conn, session)
 }

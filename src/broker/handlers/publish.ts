@@ -7,6 +7,7 @@ import { PacketType, ReasonCode } from '../../protocol/constants.js'
 import { isValidTopicName, withinByteLimit } from '../../protocol/topic.js'
 import type { ClientLink } from '../client-link.js'
 import { BrokerProtocolError, protocolViolation } from '../errors.js'
+import { askHook, refusalCode, type AuthorizePublishHook } from '../hooks.js'
 
 export function handlePublish(conn: ClientLink, p: PublishPacket): void {
   const broker = conn.broker
@@ -75,10 +76,51 @@ export function handlePublish(conn: ClientLink, p: PublishPacket): void {
   } else if (!broker.authorizer(conn.listener).canPublish(session.identity, fullTopic)) {
     rc = ReasonCode.NotAuthorized
     if (opts.logger.enabled('notice')) opts.logger.notice(`Denied PUBLISH from client ${conn.label} (u'${session.identity.username ?? ''}') on '${fullTopic}': not authorised by the ACL.`)
+  } else if (opts.hooks.authorizePublish !== undefined) {
+    askPublishHook(conn, p, fullTopic, opts.hooks.authorizePublish)
+    return
   } else {
-    const matched = broker.publishFromClient(session, fullTopic, p)
-    if (!matched && conn.version === 5) rc = ReasonCode.NoMatchingSubscribers
+    rc = route(conn, p, fullTopic)
   }
+  acknowledge(conn, p, rc)
+}
+
+function route(conn: ClientLink, p: PublishPacket, fullTopic: string): number {
+  const matched = conn.broker.publishFromClient(conn.session!, fullTopic, p)
+  return !matched && conn.version === 5 ? ReasonCode.NoMatchingSubscribers : ReasonCode.Success
+}
+
+/** The application's authorizePublish hook, after the ACL allowed: an async answer holds the client's next packets. */
+function askPublishHook(conn: ClientLink, p: PublishPacket, fullTopic: string, hook: AuthorizePublishHook): void {
+  const opts = conn.broker.options
+  const client = conn.session!.identity
+  let held = false
+  const decide = (answer: unknown, error: string | undefined): void => {
+    let rc: number
+    if (error !== undefined) {
+      opts.logger.error(`The authorizePublish hook ${error} for client ${conn.label} on '${fullTopic.slice(0, 200)}': refused.`)
+      rc = ReasonCode.NotAuthorized
+    } else if (answer === true) {
+      rc = route(conn, p, fullTopic)
+    } else {
+      rc = refusalCode(answer, ReasonCode.NotAuthorized)
+      if (opts.logger.enabled('notice')) opts.logger.notice(`Denied PUBLISH from client ${conn.label} (u'${client.username ?? ''}') on '${fullTopic.slice(0, 200)}': refused by the authorizePublish hook.`)
+    }
+    acknowledge(conn, p, rc)
+  }
+  const answered = askHook(() => hook(client, { topic: fullTopic, payload: p.payload, qos: p.qos, retain: p.retain }), opts.hookTimeoutMs, (answer, error) => {
+    if (held) conn.finishHeld(PacketType.Publish, () => decide(answer, error))
+    else decide(answer, error)
+  })
+  if (!answered) {
+    held = true
+    conn.holdRead()
+  }
+}
+
+function acknowledge(conn: ClientLink, p: PublishPacket, rc: number): void {
+  const session = conn.session!
+  const broker = conn.broker
   if (p.qos === 0) return
   // 3.x acknowledgements carry no reason; a refused 3.x publish is acknowledged and dropped, as mosquitto does.
   // The ack is only queued here: Broker.flushAll commits the store before any of this turn's bytes leave.

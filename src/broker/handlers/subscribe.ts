@@ -9,6 +9,7 @@ import type { ClientLink } from '../client-link.js'
 import { protocolViolation } from '../errors.js'
 import { SubEntry } from '../session.js'
 import { mountFilter } from './unsubscribe.js'
+import { askHook, refusalCode, type AuthorizeSubscribeHook } from '../hooks.js'
 
 export function handleSubscribe(conn: ClientLink, p: SubscribePacket): void {
   const broker = conn.broker
@@ -16,21 +17,16 @@ export function handleSubscribe(conn: ClientLink, p: SubscribePacket): void {
   const session = conn.session!
   const v5 = conn.version === 5
   const mount = conn.listener.mountPoint
-  const subId = p.properties?.subscriptionIdentifiers?.[0] ?? 0
   const authorizer = broker.authorizer(conn.listener)
   const list = p.subscriptions
+  // Per entry: its reason code (the QoS granted, or a failure), and for an accepted one its key and filter.
   const codes: number[] = []
-  // Key -> index of its last occurrence: a filter repeated in one SUBSCRIBE is one subscription, the later
-  // replacing the earlier [MQTT-3.8.4-3], and gets its retained messages once; every occurrence still gets
-  // its own reason code [MQTT-3.8.4-6].
-  const chosen = new Map<string, number>()
+  const keys: string[] = []
   const filters: string[] = []
-  const limit = opts.maxSubscriptionsPerClient
-  let added = 0
-  let overQuota = 0
   for (let i = 0; i < list.length; i++) {
     const s = list[i]!
     const raw = s.topicFilter
+    keys.push('')
     filters.push('')
     if (!isValidTopicFilter(raw)) {
       codes.push(v5 ? ReasonCode.TopicFilterInvalid : SubackFailure)
@@ -55,17 +51,87 @@ export function handleSubscribe(conn: ClientLink, p: SubscribePacket): void {
       opts.logger.notice(`Denied SUBSCRIBE from client ${conn.label} (u'${session.identity.username ?? ''}') to '${filter}': not authorised by the ACL.`)
       continue
     }
+    keys[i] = key
+    filters[i] = filter
+    codes.push(s.qos > opts.maxQos ? opts.maxQos : s.qos)
+  }
+  const hook = opts.hooks.authorizeSubscribe
+  if (hook === undefined) {
+    finishSubscribe(conn, p, codes, keys, filters)
+    return
+  }
+  askSubscribeHook(conn, p, codes, keys, filters, hook)
+}
+
+/**
+ * The application's authorizeSubscribe hook, once per filter the ACL allowed (all asked at once): it may refuse
+ * a filter or lower its QoS. Any async answer holds the client's next packets until every answer is in.
+ */
+function askSubscribeHook(conn: ClientLink, p: SubscribePacket, codes: number[], keys: string[], filters: string[], hook: AuthorizeSubscribeHook): void {
+  const opts = conn.broker.options
+  const client = conn.session!.identity
+  const v5 = conn.version === 5
+  let waiting = 1
+  let held = false
+  const done = (): void => {
+    if (--waiting > 0) return
+    if (held) conn.finishHeld(PacketType.Subscribe, () => finishSubscribe(conn, p, codes, keys, filters))
+    else finishSubscribe(conn, p, codes, keys, filters)
+  }
+  for (let i = 0; i < codes.length; i++) {
+    if (keys[i] === '') continue
+    const s = p.subscriptions[i]!
+    const shared = parseSharedFilter(s.topicFilter)
+    const asked = { topic: filters[i]!, qos: codes[i] as QoS, group: shared === null ? undefined : shared.group }
+    waiting++
+    askHook(() => hook(client, asked), opts.hookTimeoutMs, (answer, error) => {
+      if (error !== undefined) opts.logger.error(`The authorizeSubscribe hook ${error} for client ${conn.label} on '${asked.topic.slice(0, 200)}': refused.`)
+      if (answer === true) {
+        // Granted as asked.
+      } else if (error === undefined && typeof answer === 'object' && answer !== null && 'qos' in answer && (answer.qos === 0 || answer.qos === 1 || answer.qos === 2)) {
+        if (answer.qos < codes[i]!) codes[i] = answer.qos
+      } else {
+        if (error === undefined) opts.logger.notice(`Denied SUBSCRIBE from client ${conn.label} (u'${client.username ?? ''}') to '${asked.topic.slice(0, 200)}': refused by the authorizeSubscribe hook.`)
+        codes[i] = v5 ? (error === undefined ? refusalCode(answer, ReasonCode.NotAuthorized) : ReasonCode.NotAuthorized) : SubackFailure
+        keys[i] = ''
+      }
+      done()
+    })
+  }
+  if (waiting > 1) {
+    held = true
+    conn.holdRead()
+  }
+  done()
+}
+
+/** Applies the accepted filters within max_subscriptions_per_client, answers SUBACK, then sends retained messages. */
+function finishSubscribe(conn: ClientLink, p: SubscribePacket, codes: number[], keys: string[], filters: string[]): void {
+  const broker = conn.broker
+  const opts = broker.options
+  const session = conn.session!
+  const v5 = conn.version === 5
+  const list = p.subscriptions
+  const subId = p.properties?.subscriptionIdentifiers?.[0] ?? 0
+  // Key -> index of its last occurrence: a filter repeated in one SUBSCRIBE is one subscription, the later
+  // replacing the earlier [MQTT-3.8.4-3], and gets its retained messages once; every occurrence still gets
+  // its own reason code [MQTT-3.8.4-6].
+  const chosen = new Map<string, number>()
+  const limit = opts.maxSubscriptionsPerClient
+  let added = 0
+  let overQuota = 0
+  for (let i = 0; i < list.length; i++) {
+    const key = keys[i]!
+    if (key === '') continue
     if (!chosen.has(key) && !session.subscriptions.has(key)) {
       if (limit > 0 && session.subscriptions.size + added >= limit) {
-        codes.push(v5 ? ReasonCode.QuotaExceeded : SubackFailure)
+        codes[i] = v5 ? ReasonCode.QuotaExceeded : SubackFailure
         overQuota++
         continue
       }
       added++
     }
     chosen.set(key, i)
-    filters[i] = filter
-    codes.push(s.qos > opts.maxQos ? opts.maxQos : s.qos)
   }
   if (overQuota > 0) {
     opts.logger.notice(`Refused ${overQuota} of ${list.length} filters SUBSCRIBEd by client ${conn.label} from ${conn.meta.remoteAddress} (u'${session.identity.username ?? ''}'): it holds the most subscriptions allowed (max_subscriptions_per_client ${limit}).`)
@@ -78,6 +144,11 @@ export function handleSubscribe(conn: ClientLink, p: SubscribePacket): void {
   }
   broker.work += list.length
   conn.sendPacket({ type: PacketType.Suback, packetId: p.packetId, reasonCodes: codes })
+  if (chosen.size > 0 && broker.events.listeners.subscribed !== undefined) {
+    const granted: Array<{ topic: string; qos: QoS }> = []
+    for (const [key, i] of chosen) granted.push({ topic: key, qos: codes[i] as QoS })
+    broker.events.emit('subscribed', session.identity, granted)
+  }
   for (const entry of retainedFor) broker.sendRetained(session, entry)
 }
 

@@ -9,16 +9,20 @@ export function handleUnsubscribe(conn: ClientLink, p: UnsubscribePacket): void 
   const session = conn.session!
   const mount = conn.listener.mountPoint
   const codes: number[] = []
+  const removedFilters: string[] | undefined = broker.events.listeners.unsubscribed !== undefined ? [] : undefined
   for (const f of p.topicFilters) {
     if (!isValidTopicFilter(f)) {
       codes.push(ReasonCode.TopicFilterInvalid)
       continue
     }
-    const removed = broker.unsubscribe(session, mount === '' ? f : mountFilter(mount, f))
+    const key = mount === '' ? f : mountFilter(mount, f)
+    const removed = broker.unsubscribe(session, key)
     codes.push(removed ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted)
+    if (removed && removedFilters !== undefined) removedFilters.push(key)
     if (removed && broker.options.logger.enabled('unsubscribe')) broker.options.logger.log('unsubscribe', `${session.clientId} ${f}`)
   }
   conn.sendPacket({ type: PacketType.Unsuback, packetId: p.packetId, reasonCodes: conn.version === 5 ? codes : [] })
+  if (removedFilters !== undefined && removedFilters.length > 0) broker.events.emit('unsubscribed', session.identity, removedFilters)
 }
 
 /** Prefixes a filter with the listener's mount point, keeping a $share/group/ prefix in front. */
