@@ -4,7 +4,7 @@
  * option table (src/config/bridge-options.ts), their one home; the bridge applies none of its own.
  */
 import type { ProtocolVersion, QoS } from '../protocol/index.js'
-import type { TlsVersionName } from '../transport/tls-context.js'
+import type { TlsVersionName } from '../transport/tls-versions.js'
 
 export type BridgeDirection = 'in' | 'out' | 'both'
 

@@ -8,7 +8,7 @@ import type { ProtocolVersion, QoS } from '../protocol/index.js'
 import { parseProperty } from './client-props.js'
 import type { CommandProperties } from './client-props.js'
 import { checkFormat } from './sub-format.js'
-import { TlsVersions } from '../transport/tls-context.js'
+import { TlsVersions } from '../transport/tls-versions.js'
 
 export type ClientKind = 'pub' | 'sub'
 export type PubMode = 'none' | 'message' | 'file' | 'stdin-file' | 'stdin-line' | 'null'

@@ -12,7 +12,7 @@ import type { Packet } from '../protocol/index.js'
 import type { ClientConfig } from './client-args.js'
 import { ClientTlsFileError, clientTlsOptions, type ClientTls } from '../client/tls-options.js'
 import { pemCertificates, readCapath } from '../transport/cert-files.js'
-import type { TlsVersionName } from '../transport/tls-context.js'
+import type { TlsVersionName } from '../transport/tls-versions.js'
 
 /** Exit codes that are libmosquitto's MOSQ_ERR_* values, for scripts written against mosquitto_pub/sub. */
 /** Exit codes: libmosquitto's MOSQ_ERR_* numbers where mosquitto_pub/sub exit with one (7 CONN_LOST, 8 TLS). */

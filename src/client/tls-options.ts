@@ -7,7 +7,7 @@
 import fs from 'node:fs'
 import type { ConnectionOptions } from 'node:tls'
 import { pemCertificates, readCapath } from '../transport/cert-files.js'
-import { TlsVersions, type TlsVersionName } from '../transport/tls-context.js'
+import { TlsVersions, type TlsVersionName } from '../transport/tls-versions.js'
 
 export interface ClientTlsSettings {
   cafile?: string | undefined

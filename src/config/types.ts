@@ -6,7 +6,7 @@ import type { BridgeOptions } from '../bridge/options.js'
 import type { BrokerOptions } from '../broker/options.js'
 import type { LogType } from '../observability/logger.js'
 import type { ConfigWarning, SourceLocation } from './errors.js'
-import type { TlsVersionName } from '../transport/tls-context.js'
+import type { TlsVersionName } from '../transport/tls-versions.js'
 
 /** The BrokerOptions fields a config file can set (not the logger, auth objects and hooks, which server/ and createBroker build). */
 export type ConfigurableBrokerOptions = Omit<BrokerOptions, 'logger' | 'authenticator' | 'authorizer' | 'hooks' | 'hookTimeoutMs' | 'authThrottle'>

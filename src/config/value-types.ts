@@ -6,7 +6,7 @@
 import { isIP } from 'node:net'
 import { isAbsolute, resolve } from 'node:path'
 import { LogTypes, unsupportedTimestampConversions, type LogType } from '../observability/logger.js'
-import { TlsVersions } from '../transport/tls-context.js'
+import { TlsVersions } from '../transport/tls-versions.js'
 import type { LogDest, TlsVersion } from './types.js'
 
 export interface ValueContext {

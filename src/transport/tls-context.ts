@@ -8,13 +8,7 @@ import tls from 'node:tls'
 import type { CertificateMaterial } from './cert-material.js'
 import { pemBlocks } from './cert-files.js'
 import { TlsProblemCode, tlsError, type TlsProblem } from './tls-errors.js'
-
-export const TlsVersions = {
-  'tlsv1.3': 'TLSv1.3',
-  'tlsv1.2': 'TLSv1.2',
-  'tlsv1.1': 'TLSv1.1',
-} as const
-export type TlsVersionName = keyof typeof TlsVersions
+import { TlsVersions, type TlsVersionName } from './tls-versions.js'
 
 export interface TlsProtocolOptions {
   tlsVersion?: string | undefined
