@@ -11,9 +11,12 @@
  * The decision is per socket (its local address), so `listener 9100` on every interface serves a local
  * Prometheus freely and a remote one only with a password.
  *
- * Hostile input is normal input: headers are capped (8 KiB), a request must be complete within 10 s and its
- * headers within 5 s, idle keep-alive sockets close after 5 s, bodies are refused (every route is GET), and
- * at most max_connections sockets (default 64 here) are open at once; more are closed on arrival.
+ * Hostile input is normal input: headers are capped (8 KiB; 431 beyond), a socket must deliver its request's
+ * headers within 5 s of connecting and is closed 10 s after them whatever happens, one request per connection
+ * (a scrape every 15 s gains nothing from keep-alive, and a socket's whole life stays bounded by our own
+ * timers: Node's headersTimeout does not watch sockets handed in by emit('connection'), and a drip of header
+ * lines keeps its idle timer from firing), bodies are refused (every route is GET), and at most
+ * max_connections sockets (default 64 here) are open at once; more are closed on arrival.
  */
 import http from 'node:http'
 import net from 'node:net'
@@ -26,10 +29,8 @@ export const HttpLimits = {
   maxHeaderBytes: 8192,
   headersTimeoutMs: 5_000,
   requestTimeoutMs: 10_000,
-  keepAliveTimeoutMs: 5_000,
   /** When the block sets no max_connections. */
   defaultMaxConnections: 64,
-  maxRequestsPerSocket: 100,
 } as const
 
 export type HttpHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>
@@ -54,6 +55,8 @@ export class HttpListener {
   private readonly sockets = new Set<net.Socket>()
   private readonly tcp: net.Server[] = []
   private readonly maxConnections: number
+  /** Each open socket's deadline: its headers, then its response. */
+  private readonly deadlines = new Map<net.Socket, NodeJS.Timeout>()
 
   constructor(private readonly opts: HttpListenerOptions) {
     this.maxConnections = opts.maxConnections >= 0 ? opts.maxConnections : HttpLimits.defaultMaxConnections
@@ -61,14 +64,11 @@ export class HttpListener {
       maxHeaderSize: HttpLimits.maxHeaderBytes,
       headersTimeout: HttpLimits.headersTimeoutMs,
       requestTimeout: HttpLimits.requestTimeoutMs,
-      keepAliveTimeout: HttpLimits.keepAliveTimeoutMs,
-      connectionsCheckingInterval: 1_000,
     }, (req, res) => { this.onRequest(req, res) })
-    this.server.maxRequestsPerSocket = HttpLimits.maxRequestsPerSocket
-    // A socket that sent nothing at all is not covered by headersTimeout until its first byte.
-    this.server.setTimeout(HttpLimits.requestTimeoutMs, (socket) => socket.destroy())
-    this.server.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+    this.server.maxRequestsPerSocket = 1
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request'
+      if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
       socket.destroy()
     })
   }
@@ -94,8 +94,21 @@ export class HttpListener {
       return
     }
     this.sockets.add(socket)
-    socket.once('close', () => this.sockets.delete(socket))
+    this.deadline(socket, HttpLimits.headersTimeoutMs)
+    socket.once('close', () => {
+      this.sockets.delete(socket)
+      clearTimeout(this.deadlines.get(socket))
+      this.deadlines.delete(socket)
+    })
     this.server.emit('connection', socket)
+  }
+
+  /** Destroys `socket` in `ms` unless re-armed. */
+  private deadline(socket: net.Socket, ms: number): void {
+    clearTimeout(this.deadlines.get(socket))
+    const t = setTimeout(() => socket.destroy(), ms)
+    t.unref()
+    this.deadlines.set(socket, t)
   }
 
   addresses(): net.AddressInfo[] {
@@ -113,6 +126,8 @@ export class HttpListener {
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.deadline(req.socket, HttpLimits.requestTimeoutMs)
+    res.shouldKeepAlive = false
     this.serve(req, res).catch((err: unknown) => {
       this.opts.logger.error(`HTTP listener ${this.opts.name}: ${req.method ?? ''} ${req.url ?? ''} failed: ${(err as Error).stack ?? String(err)}`)
       if (!res.headersSent) reply(res, 500, 'internal error\n')
