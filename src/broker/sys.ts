@@ -93,7 +93,7 @@ export class SysPublisher {
     LoadSeries.forEach(([name, read], i) => {
       const load = this.loads[i] as LoadAverage
       load.update(read(b), seconds)
-      LoadWindowNames.forEach((w, j) => values.push([`load/${name}/${w}`, (load.values[j] as number).toFixed(2)]))
+      LoadWindowNames.forEach((w, j) => { values.push([`load/${name}/${w}`, (load.values[j] as number).toFixed(2)]) })
     })
     for (const [k, f] of b.sysValues) values.push([k, f()])
     return values

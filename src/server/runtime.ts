@@ -340,9 +340,8 @@ export class MidgeRuntime {
   private addAuthSysValues(): void {
     const t = this.throttle
     const sys = this.broker.sysValues
-    sys.set('auth/failures', () => String(t.failures))
-    sys.set('auth/bans/total', () => String(t.bans))
-    sys.set('auth/bans/current', () => String(t.bannedNow()))
+    const readers = [() => t.failures, () => t.bans, () => t.bannedNow()]
+    AuthSysKeys.forEach((k, i) => { sys.set(k, () => String((readers[i] as () => number)())) })
   }
 
   /** Builds every `protocol http` block and opens the plain ones (TLS ones open with the other TLS listeners). */
@@ -419,6 +418,7 @@ export class MidgeRuntime {
     await Promise.all([...this.httpListeners.values()].map((h) => h.close()))
     this.httpListeners.clear()
     this.lag?.stop()
+    for (const k of AuthSysKeys) this.server?.broker.sysValues.delete(k)
     await this.server?.close()
   }
 
@@ -426,6 +426,9 @@ export class MidgeRuntime {
     if (this.pidFile !== undefined) removePidFile(this.pidFile)
   }
 }
+
+/** $SYS/broker/auth/…: failed authentications, bans started, addresses banned now. */
+const AuthSysKeys = ['auth/failures', 'auth/bans/total', 'auth/bans/current'] as const
 
 function listenerKind(l: ListenerConfig): ListenerKind {
   if (l.protocol === 'http') return isTlsListener(l) ? 'https' : 'http'

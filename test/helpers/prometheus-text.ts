@@ -46,7 +46,7 @@ export function parsePrometheusText(text: string): Map<string, ParsedFamily> {
       }
       if (kind === 'HELP') {
         if (f.help !== undefined) throw new Error(`${where}: second HELP`)
-        f.help = unescape(rest, false, where)
+        f.help = unescapeHelp(rest, false, where)
       } else {
         if (!Types.has(rest)) throw new Error(`${where}: unknown type`)
         if ((f as ParsedFamily & { typed?: boolean }).typed === true) throw new Error(`${where}: second TYPE`)
@@ -112,7 +112,7 @@ function parseSample(line: string, where: string): ParsedSample {
   return { name, labels, value }
 }
 
-function unescape(text: string, quotes: boolean, where: string): string {
+function unescapeHelp(text: string, quotes: boolean, where: string): string {
   return text.replace(/\\(.)/g, (_m, c: string) => {
     if (c === '\\') return '\\'
     if (c === 'n') return '\n'

@@ -166,6 +166,9 @@ test('http_require_auth: basic auth by a password-file user allowed $SYS/# by th
     assert.equal(sampleValue(m, 'midge_auth_failures_total'), 3)
     assert.equal(sampleValue(m, 'midge_auth_bans_total'), 1)
     assert.equal(sampleValue(m, 'midge_auth_banned_addresses'), 0)
+    // The same counts under $SYS/broker/auth/ (Midge's own values).
+    const sys = (k: string): string | undefined => rt.broker.sysValues.get(k)?.()
+    assert.deepEqual([sys('auth/failures'), sys('auth/bans/total'), sys('auth/bans/current')], ['3', '1', '0'])
   } finally {
     await rt.close()
   }
