@@ -6,14 +6,10 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { loadConfigText } from '../../src/config/load.js'
 import { startMidge } from '../../src/server/index.js'
-import { freePortOnBoth, waitUntil } from '../helpers/broker-harness.js'
+import { Mosquitto } from '../client/support/mosquitto.js'
 
 /**
  * Names Mosquitto publishes that do not apply to Midge. None today: every name of Mosquitto 2.0's $SYS tree
@@ -48,33 +44,12 @@ async function collectSys(url: string, ms: number): Promise<Map<string, string>>
   return values
 }
 
-async function startMosquitto(dir: string): Promise<{ url: string; stop: () => void }> {
-  const port = await freePortOnBoth()
-  const conf = join(dir, 'mosquitto.conf')
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\nsys_interval 1\npersistence false\n`)
-  const child = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
-  let failed: Error | undefined
-  child.on('error', (err: NodeJS.ErrnoException) => {
-    failed = err.code === 'ENOENT' ? new Error('mosquitto not found: install the Debian package mosquitto') : err
-  })
-  const url = `mqtt://127.0.0.1:${port}`
-  let up = false
-  await waitUntil(() => {
-    if (failed !== undefined) return true
-    if (!up) void mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 500 }).then((c) => { up = true; return c.endAsync() }, () => {})
-    return up
-  }, 'mosquitto accepting connections', 10_000)
-  if (failed !== undefined) throw failed
-  return { url, stop: () => { child.kill('SIGTERM') } }
-}
-
 test('every $SYS topic Debian\'s mosquitto publishes exists in Midge\'s $SYS, with the same value format', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'midge-sys-'))
-  const mosquitto = await startMosquitto(dir)
+  const mosquitto = await Mosquitto.start({ global: ['sys_interval 1'] })
   const rt = await startMidge(loadConfigText('log_dest none\nsys_interval 1\nallow_anonymous true\nlistener 0 127.0.0.1\n'))
   try {
     const port = rt.listeners()[0]?.addresses[0]?.port as number
-    const [theirs, ours] = await Promise.all([collectSys(mosquitto.url, 3000), collectSys(`mqtt://127.0.0.1:${port}`, 3000)])
+    const [theirs, ours] = await Promise.all([collectSys(`mqtt://127.0.0.1:${mosquitto.port}`, 3000), collectSys(`mqtt://127.0.0.1:${port}`, 3000)])
     assert.ok(theirs.size >= 40, `mosquitto published ${theirs.size} $SYS topics: ${[...theirs.keys()].join(', ')}`)
     const missing = [...theirs.keys()].filter((t) => !NotApplicable.has(t) && !ours.has(t))
     assert.deepEqual(missing, [], 'Mosquitto $SYS topics missing from Midge')
@@ -89,8 +64,7 @@ test('every $SYS topic Debian\'s mosquitto publishes exists in Midge\'s $SYS, wi
     assert.ok(Number(ours.get('$SYS/broker/bytes/received')) > 21 * 9)
     assert.equal(ours.get('$SYS/broker/retained messages/count'), String(rt.broker.retained.size))
   } finally {
-    mosquitto.stop()
+    await mosquitto.stop()
     await rt.close()
-    rmSync(dir, { recursive: true, force: true })
   }
 })
