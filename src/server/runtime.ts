@@ -44,9 +44,8 @@ import { reclaimOwnedFiles } from './owned-files.js'
 import { removePidFile, writePidFile } from './pid-file.js'
 import { preflight, type Preflight } from './preflight.js'
 import { reloadRuntime, type ReloadSource } from './reload.js'
-import { HttpListener } from './http-listener.js'
-import { monitoringRoutes } from './http-routes.js'
-import { EventLoopLag } from './metrics.js'
+import type { HttpListener } from './http-listener.js'
+import type { EventLoopLag } from './metrics.js'
 import { applySecurity, Security, throttleSettings } from './security.js'
 import { formatProblem, startChecks, type StartChecks } from './start-checks.js'
 import { Refused, StartFailure } from './start-failure.js'
@@ -347,6 +346,9 @@ export class MidgeRuntime {
   /** Builds every `protocol http` block and opens the plain ones (TLS ones open with the other TLS listeners). */
   private async openHttp(): Promise<void> {
     const cfg = this.cfg
+    if (!cfg.listeners.some((l) => l.protocol === 'http')) return
+    // Loaded only by a config with an http listener: node:http and perf_hooks stay out of every other start.
+    const [{ HttpListener }, { monitoringRoutes }, { EventLoopLag }] = await Promise.all([import('./http-listener.js'), import('./http-routes.js'), import('./metrics.js')])
     for (const [i, l] of cfg.listeners.entries()) {
       if (l.protocol !== 'http') continue
       this.lag ??= new EventLoopLag()
