@@ -93,6 +93,10 @@ export class AuthThrottle {
   maxPendingPerAddress: number
   readonly maxTracked: number
   readonly now: () => number
+  /** Failed authentications seen, loopback ones included (busy refusals are not failures); for $SYS and /metrics. */
+  failures = 0
+  /** Bans started. */
+  bans = 0
   private readonly records = new Map<string, AddressRecord>()
   /** Authentications in progress per (normalised) address; only addresses with some are present. */
   private readonly pending = new Map<string, number>()
@@ -191,7 +195,16 @@ export class AuthThrottle {
     const oldest = rec.times[rec.next]!
     if (now - oldest >= this.failWindowMs) return false
     rec.bannedUntil = now + this.banTimeMs
+    this.bans++
     return true
+  }
+
+  /** Addresses banned right now (walks the records: for $SYS and /metrics, not the connection path). */
+  bannedNow(): number {
+    const now = this.now()
+    let n = 0
+    for (const rec of this.records.values()) if (rec.bannedUntil > now) n++
+    return n
   }
 
   /** Forgets records whose failures are older than the window and whose ban (if any) is over. */
@@ -277,6 +290,7 @@ export class ThrottledAuthenticator implements Authenticator {
   }
 
   private after(req: AuthRequest, result: AuthResult): AuthResult {
+    if (!result.ok && result.reason !== 'busy') this.throttle.failures++
     if (!result.ok && result.reason !== 'busy' && this.throttle.recordFailure(req.remoteAddress)) {
       const t = this.throttle
       this.logger?.warning(

@@ -24,16 +24,38 @@ import { ReasonCode } from '../protocol/constants.js'
 import { VERSION } from '../version.js'
 import { SysPublisher } from './sys.js'
 
+/**
+ * Counters read by $SYS (sys.ts) and /metrics (observability/metrics.ts) when they publish or are scraped:
+ * the message path only increments plain numbers here.
+ */
 export class BrokerStats {
-  messagesReceived = 0
+  /** PUBLISH packets received, by QoS. */
+  readonly publishReceived: [number, number, number] = [0, 0, 0]
+  /** PUBLISH packets sent. */
   messagesSent = 0
   messagesDropped = 0
+  /** CONNECTs accepted (Mosquitto's load/connections). */
   connectionsAccepted = 0
+  /** Streams handed to the broker, before any CONNECT (Mosquitto's load/sockets). */
+  socketsAccepted = 0
   protocolErrors = 0
+  /** Packets of any type, as Mosquitto's $SYS/broker/messages/{received,sent}. */
+  packetsReceived = 0
+  packetsSent = 0
+  /** Payload bytes of the PUBLISH packets received and sent. */
+  publishBytesReceived = 0
+  publishBytesSent = 0
+  /** Sessions ended by their expiry interval while disconnected. */
+  clientsExpired = 0
   /** Bytes read from clients' streams, counted per chunk read (Connection.onData). */
   bytesReceived = 0
   /** Bytes handed to clients' streams, counted per flush (Connection.flush). */
   bytesSent = 0
+
+  /** PUBLISH packets received, all QoS. */
+  get messagesReceived(): number {
+    return this.publishReceived[0] + this.publishReceived[1] + this.publishReceived[2]
+  }
 }
 
 export class Broker {
@@ -110,6 +132,7 @@ export class Broker {
   /** Takes a connected byte stream (TCP, TLS, WebSocket, in-memory) and speaks MQTT on it. */
   handle(stream: Duplex, listener: ListenerInfo, meta: ConnectionMeta): Connection {
     const conn = new Connection(this, stream, listener, meta)
+    this.stats.socketsAccepted++
     if (this.closed) {
       conn.close('the broker is shutting down')
       return conn
@@ -788,6 +811,7 @@ export class Broker {
       }
       if (s.connection === null && s.expiresAt !== 0 && now >= s.expiresAt) {
         this.options.logger.info(`Session of client ${s.clientId} expired.`)
+        this.stats.clientsExpired++
         this.endSession(s)
       } else if (s.expiresAt === 0 && s.pendingWill === undefined) {
         this.offline.delete(s)

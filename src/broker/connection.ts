@@ -223,6 +223,7 @@ export class Connection {
   }
 
   dispatch(packet: Packet): void {
+    this.broker.stats.packetsReceived++
     switch (this.state) {
       case ConnState.AwaitConnect:
         if (packet.type !== PacketType.Connect) {
@@ -440,9 +441,13 @@ export class Connection {
     this.write(encode(packet, this.version))
   }
 
-  /** Queues bytes for this turn of the event loop; the broker flushes every dirty connection once. */
+  /**
+   * Queues bytes for this turn of the event loop; the broker flushes every dirty connection once. One call per
+   * packet (delivery.ts and sendPacket), so $SYS/broker/messages/sent counts here.
+   */
   write(bytes: Buffer): void {
     if (this.state === ConnState.Closed) return
+    this.broker.stats.packetsSent++
     this.out.push(bytes)
     this.outBytes += bytes.length
     if (!this.dirty) {

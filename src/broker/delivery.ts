@@ -112,6 +112,7 @@ function sendPublish(conn: ClientLink, msg: Message, qos: QoS, retain: boolean, 
   conn.write(bytes)
   const broker = conn.broker
   broker.stats.messagesSent++
+  broker.stats.publishBytesSent += msg.payload.length
   if (!dup && broker.events.listeners.delivered !== undefined && conn.session !== null) broker.events.emit('delivered', msg, conn.session.identity)
   return true
 }

@@ -125,6 +125,6 @@ export interface ListenerInfo {
   /** Per-listener authenticator/authorizer (per_listener_settings); falls back to the broker's. */
   authenticator?: Authenticator
   authorizer?: Authorizer
-  /** TCP_NODELAY (set by the transport; recorded here for logs). */
-  protocol: 'mqtt' | 'websockets'
+  /** The listener's protocol ('http' serves monitoring, never MQTT: server/http-listener.ts). */
+  protocol: 'mqtt' | 'websockets' | 'http'
 }

@@ -430,6 +430,12 @@ class Builder {
 
   securityWarnings(listeners: ListenerConfig[]): void {
     for (const l of listeners) {
+      if (l.protocol === 'http') {
+        if ((l.httpRequireAuth || !isLoopbackListener(l)) && l.passwordFile === undefined) {
+          this.warn(l, `http listener ${l.port} requires basic auth but has no password_file: every request to it is refused`)
+        }
+        continue
+      }
       if (l.allowAnonymous && !isLoopbackListener(l)) {
         this.warn(l, `listener ${l.port} accepts anonymous clients on ${l.bindAddress ?? (l.bindInterface === undefined ? 'all interfaces' : `interface ${l.bindInterface}`)} (allow_anonymous true): anyone who can reach this port can publish and subscribe`)
       }

@@ -37,7 +37,9 @@ export interface ListenerConfig {
   /** undefined = all interfaces. May be a host name such as `localhost` (all its addresses are bound). */
   bindAddress: string | undefined
   bindInterface: string | undefined
-  protocol: 'mqtt' | 'websockets'
+  protocol: 'mqtt' | 'websockets' | 'http'
+  /** protocol http: basic auth even on a loopback address (it is always required elsewhere). */
+  httpRequireAuth: boolean
   socketDomain: 'ipv4' | 'ipv6' | undefined
   /** -1 = unlimited. */
   maxConnections: number

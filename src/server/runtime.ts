@@ -5,6 +5,8 @@
  * embedding application (src/index.ts createBroker) both start through it; the CLI adds only what belongs
  * to a process (arguments, signals, -d, systemd, the terminal).
  *
+ * `protocol http` blocks (monitoring: /metrics, /healthz) are built here too, plain or TLS (http-listener.ts).
+ *
  * The start, in order (startMidge below names each phase):
  *   0. checks     the start-up checks `midge check` runs (start-checks.ts), before anything is opened or
  *                 created: a refused start leaves no log, store, lock or pid file behind
@@ -42,6 +44,8 @@ import { reclaimOwnedFiles } from './owned-files.js'
 import { removePidFile, writePidFile } from './pid-file.js'
 import { preflight, type Preflight } from './preflight.js'
 import { reloadRuntime, type ReloadSource } from './reload.js'
+import type { HttpListener } from './http-listener.js'
+import type { EventLoopLag } from './metrics.js'
 import { applySecurity, Security, throttleSettings } from './security.js'
 import { formatProblem, startChecks, type StartChecks } from './start-checks.js'
 import { Refused, StartFailure } from './start-failure.js'
@@ -62,7 +66,7 @@ export interface StartOptions {
   logSinks?: LogSink[]
 }
 
-export type ListenerKind = 'mqtt' | 'websockets' | 'tls' | 'wss'
+export type ListenerKind = 'mqtt' | 'websockets' | 'tls' | 'wss' | 'http' | 'https'
 
 /** One listener block of the config, as running now. */
 export interface RuntimeListener {
@@ -95,6 +99,9 @@ export class MidgeRuntime {
   /** mosquitto.conf `connection` blocks; started last, stopped first. Not changed by a reload (as in Mosquitto). */
   bridges: RunningBridges | undefined
   readonly tlsListeners: Array<{ index: number; listener: TlsListener }> = []
+  /** `protocol http` blocks by listener index (their TLS sockets come from tlsListeners). */
+  readonly httpListeners = new Map<number, HttpListener>()
+  private lag: EventLoopLag | undefined
   acme: AcmeListeners | undefined
   /** One ListenerInfo per cfg.listeners entry, shared by its sockets and updated in place on reload. */
   infos: ListenerInfo[] = []
@@ -139,11 +146,12 @@ export class MidgeRuntime {
   listeners(): RuntimeListener[] {
     return this.cfg.listeners.map((l, i) => {
       const tls = this.tlsListeners.find((t) => t.index === i)
-      const kind: ListenerKind = isTlsListener(l) ? (l.protocol === 'websockets' ? 'wss' : 'tls') : l.protocol
+      const kind = listenerKind(l)
       const info = this.infos[i]
+      const http = this.httpListeners.get(i)
       const addresses = tls !== undefined
         ? tls.listener.addresses()
-        : (this.server?.listeners ?? []).filter((r) => r.info === info).map((r) => r.address())
+        : http !== undefined ? http.addresses() : (this.server?.listeners ?? []).filter((r) => r.info === info).map((r) => r.address())
       return { name: l.name, kind, config: l, state: this.acme?.waiting.has(i) === true ? 'waiting' : 'open', addresses }
     })
   }
@@ -153,7 +161,8 @@ export class MidgeRuntime {
     const at = (a: net.AddressInfo): string => hostPort(a.address, a.port)
     const plain = (this.server?.listeners ?? []).map((l) => at(l.address()))
     const tls = this.tlsListeners.flatMap(({ listener }) => listener.addresses().map((a) => `${at(a)} (TLS)`))
-    const all = [...plain, ...tls]
+    const http = [...this.httpListeners.values()].flatMap((h) => h.addresses().map((a) => `${at(a)} (HTTP)`))
+    const all = [...plain, ...tls, ...http]
     return all.length === 0 ? 'Running; no listener open yet' : `Running; listening on ${all.join(', ')}`
   }
 
@@ -239,9 +248,9 @@ export class MidgeRuntime {
     })
     const plain: ListenerPlan[] = []
     cfg.listeners.forEach((l, i) => {
-      if (isTlsListener(l)) return
+      if (isTlsListener(l) || l.protocol === 'http') return
       for (const host of this.addresses[i] ?? []) {
-        plain.push({ host, port: l.port, protocol: l.protocol, maxConnections: l.maxConnections, handshakeTimeoutMs: l.handshakeTimeout * 1000, info: this.infos[i] as ListenerInfo })
+        plain.push({ host, port: l.port, protocol: l.protocol as 'mqtt' | 'websockets', maxConnections: l.maxConnections, handshakeTimeoutMs: l.handshakeTimeout * 1000, info: this.infos[i] as ListenerInfo })
       }
     })
     try {
@@ -253,6 +262,8 @@ export class MidgeRuntime {
         // creates is handed to the user the broker switches to below (persistence/log-store.ts).
         ...(g.persistence ? { persistence: { dir: g.persistenceLocation ?? process.cwd(), file: g.persistenceFile, fsync: g.persistenceFsync, owner: user.switches ? user.user : undefined } } : {}),
       })
+      this.addAuthSysValues()
+      await this.openHttp()
       for (let i = 0; i < cfg.listeners.length; i++) {
         const l = cfg.listeners[i] as ListenerConfig
         if (!isTlsListener(l) || this.acme?.waiting.has(i) === true) continue
@@ -324,11 +335,37 @@ export class MidgeRuntime {
     return { modules: this.modules, broker: this.broker, logger: this.logger, noDelay: this.cfg.global.setTcpNodelay }
   }
 
+  /** The throttle's counts under $SYS/broker/auth/ (Midge's own; Mosquitto has no throttle). */
+  private addAuthSysValues(): void {
+    const t = this.throttle
+    const sys = this.broker.sysValues
+    const readers = [() => t.failures, () => t.bans, () => t.bannedNow()]
+    AuthSysKeys.forEach((k, i) => { sys.set(k, () => String((readers[i] as () => number)())) })
+  }
+
+  /** Builds every `protocol http` block and opens the plain ones (TLS ones open with the other TLS listeners). */
+  private async openHttp(): Promise<void> {
+    const cfg = this.cfg
+    if (!cfg.listeners.some((l) => l.protocol === 'http')) return
+    // Loaded only by a config with an http listener: node:http and perf_hooks stay out of every other start.
+    const [{ HttpListener }, { monitoringRoutes }, { EventLoopLag }] = await Promise.all([import('./http-listener.js'), import('./http-routes.js'), import('./metrics.js')])
+    for (const [i, l] of cfg.listeners.entries()) {
+      if (l.protocol !== 'http') continue
+      this.lag ??= new EventLoopLag()
+      const http = new HttpListener({
+        name: l.name, info: this.infos[i] as ListenerInfo, requireAuth: l.httpRequireAuth, maxConnections: l.maxConnections,
+        routes: monitoringRoutes(this, this.lag), logger: this.logger,
+      })
+      this.httpListeners.set(i, http)
+      if (!isTlsListener(l)) await http.listen(this.addresses[i] ?? [], l.port)
+    }
+  }
+
   /** Opens listener `i` (TLS) on each of its addresses. */
   private async startTls(i: number): Promise<TlsListener> {
     const l = this.cfg.listeners[i] as ListenerConfig
     const files = this.acme?.tlsOptions(this.cfg, i) ?? tlsOptions(l)
-    const listener = await openTlsListener(this.tlsContext(), l, this.infos[i] as ListenerInfo, this.addresses[i] ?? [], files)
+    const listener = await openTlsListener({ ...this.tlsContext(), http: this.httpListeners.get(i) }, l, this.infos[i] as ListenerInfo, this.addresses[i] ?? [], files)
     this.tlsListeners.push({ index: i, listener })
     return listener
   }
@@ -361,6 +398,11 @@ export class MidgeRuntime {
       const a = l.address()
       this.logger.notice(`Opening ${a.family === 'IPv6' ? 'ipv6' : 'ipv4'} listen socket on ${a.address} port ${a.port} (listener ${l.info.name}).`)
     }
+    for (const [index, http] of this.httpListeners) {
+      for (const a of http.addresses()) {
+        this.logger.notice(`Opening ${a.family === 'IPv6' ? 'ipv6' : 'ipv4'} http listen socket on ${a.address} port ${a.port} (listener ${(this.cfg.listeners[index] as ListenerConfig).name}).`)
+      }
+    }
     for (const { index, listener } of this.tlsListeners) {
       for (const a of listener.addresses()) {
         this.logger.notice(`Opening ${a.family === 'IPv6' ? 'ipv6' : 'ipv4'} TLS listen socket on ${a.address} port ${a.port} (listener ${(this.cfg.listeners[index] as ListenerConfig).name}).`)
@@ -375,12 +417,24 @@ export class MidgeRuntime {
       await Promise.all(this.tlsListeners.map((t) => closeTlsListener(ctx, this.cfg.listeners[t.index] as ListenerConfig, t.listener)))
     }
     this.tlsListeners.length = 0
+    await Promise.all([...this.httpListeners.values()].map((h) => h.close()))
+    this.httpListeners.clear()
+    this.lag?.stop()
+    for (const k of AuthSysKeys) this.server?.broker.sysValues.delete(k)
     await this.server?.close()
   }
 
   private removePidFile(): void {
     if (this.pidFile !== undefined) removePidFile(this.pidFile)
   }
+}
+
+/** $SYS/broker/auth/…: failed authentications, bans started, addresses banned now. */
+const AuthSysKeys = ['auth/failures', 'auth/bans/total', 'auth/bans/current'] as const
+
+function listenerKind(l: ListenerConfig): ListenerKind {
+  if (l.protocol === 'http') return isTlsListener(l) ? 'https' : 'http'
+  return isTlsListener(l) ? (l.protocol === 'websockets' ? 'wss' : 'tls') : l.protocol
 }
 
 /** The application's sinks, in place of log_dest: nothing to open, reopen or close. */

@@ -10,6 +10,7 @@ import type { ListenerInfo } from '../broker/options.js'
 import type { ListenerConfig } from '../config/types.js'
 import type { Logger } from '../observability/logger.js'
 import type { TlsListener, TlsListenerOptions } from '../transport/tls.js'
+import type { HttpListener } from './http-listener.js'
 import { loaded, type OptionalModules } from './optional-modules.js'
 import { socketPeer } from '../transport/peer-address.js'
 
@@ -42,13 +43,18 @@ export interface TlsOpenContext {
   broker: Broker
   logger: Logger
   noDelay: boolean
+  /** A `protocol http` block's server, which takes this listener's sockets once their handshake is done. */
+  http?: HttpListener | undefined
 }
 
 /** Opens a TLS (or wss) listener block on each of its addresses and adds its certificate to the broker's $SYS. */
 export async function openTlsListener(ctx: TlsOpenContext, l: ListenerConfig, info: ListenerInfo, hosts: string[], files: TlsFileOptions): Promise<TlsListener> {
   const { broker } = ctx
   const options = { ...files, host: hosts, port: l.port, name: l.name, logger: ctx.logger, noDelay: ctx.noDelay }
-  const listener = l.protocol === 'websockets'
+  const http = ctx.http
+  const listener = l.protocol === 'http' && http !== undefined
+    ? await loaded(ctx.modules.tls, 'tls').startTlsListener({ ...options, alpnProtocols: ['http/1.1'] }, (socket: tls.TLSSocket) => { http.accept(socket) })
+    : l.protocol === 'websockets'
     ? await loaded(ctx.modules.wss, 'wss').startWssListener(broker, { ...options, info, maxConnections: l.maxConnections })
     : await loaded(ctx.modules.tls, 'tls').startTlsListener(options, (socket: tls.TLSSocket, certUser) => {
       const meta = socketPeer(socket as unknown as net.Socket)

@@ -76,7 +76,7 @@ test('a bad value names the expected type and range', () => {
     "8: option 'sys_interval' expects an integer of at least 0 (seconds), got 'ten'",
     "9: log_timestamp_format uses '%Q', which Midge does not support; use %Y %m %d %H %M %S %s %z %F %T %y %b %B %a %A %e %j %I %p %%",
     "10: option 'listener' expects a port from 0 to 65535 and an optional bind address or host name, got '99999'",
-    "11: option 'protocol' expects one of mqtt, websockets, got 'mqtts'",
+    "11: option 'protocol' expects one of mqtt, websockets, http, got 'mqtts'",
     "12: option 'socket_domain' expects one of ipv4, ipv6, got 'ipv5'",
     "13: option 'tls_version' expects one of tlsv1.3, tlsv1.2, tlsv1.1, got 'tlsv1.0'",
     "14: option 'max_qos' expects an integer from 0 to 2, got '3'",

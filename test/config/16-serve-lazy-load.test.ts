@@ -27,6 +27,9 @@ const optional = {
   client: /\/dist\/src\/client\//,
   acme: /\/dist\/src\/acme\/manager\.js$/,
   helpText: /\/dist\/src\/config\/doc\.js$/,
+  // protocol http listeners (monitoring): their server, metrics and Node's http module.
+  httpListener: /\/dist\/src\/server\/(http-listener|http-routes|metrics)\.js$/,
+  nodeHttp: /^node:http$/,
 }
 
 /** Starts midge with `conf`; the URLs of the modules loaded before the first listener opened, and after. */

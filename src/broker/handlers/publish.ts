@@ -50,7 +50,8 @@ export function handlePublish(conn: ClientLink, p: PublishPacket): void {
     // [MQTT-3.2.2-15]
     throw new BrokerProtocolError('BRK_ERR_RETAIN_NOT_SUPPORTED', ReasonCode.RetainNotSupported, 'retained messages are not available on this server')
   }
-  broker.stats.messagesReceived++
+  broker.stats.publishReceived[p.qos]++
+  broker.stats.publishBytesReceived += p.payload.length
   if (p.qos === 2 && session.incomingQos2.has(p.packetId)) {
     // A resent QoS 2 PUBLISH whose PUBREL hasn't arrived: acknowledge again, deliver nothing [MQTT-4.3.3-9].
     conn.sendPacket({ type: PacketType.Pubrec, packetId: p.packetId, reasonCode: 0 })
