@@ -9,7 +9,7 @@ import type { PublishPacket, WillMessage } from '../protocol/packets.js'
 import type { ClientIdentity, Authenticator, Authorizer } from '../auth/types.js'
 import { allowAllAuthorizer, anonymousAuthenticator } from '../auth/types.js'
 import { BrokerEvents } from './events.js'
-import { withAuthenticateHook } from './hooks.js'
+import { describe, withAuthenticateHook } from './hooks.js'
 import { defaultBrokerOptions, type BrokerOptions, type ListenerInfo } from './options.js'
 import { Connection, type ConnectionMeta } from './connection.js'
 import { ConnState } from './conn-state.js'
@@ -141,7 +141,7 @@ export class Broker {
     try {
       return this.options.hooks.authorizeDeliver!(s.identity, msg) === true
     } catch (err) {
-      this.options.logger.error(`The authorizeDeliver hook threw for client ${s.clientId} on '${msg.topic.slice(0, 200)}': ${(err as Error).message}; not delivered.`)
+      this.options.logger.error(`The authorizeDeliver hook threw for client ${s.clientId} on '${msg.topic.slice(0, 200)}': ${describe(err)}; not delivered.`)
       return false
     }
   }
@@ -399,6 +399,15 @@ export class Broker {
   }
 
   private route(msg: Message, now: number): boolean {
+    // Reset however routing ends: a routing left set would refuse every later publish() of the application.
+    try {
+      return this.routeNow(msg, now)
+    } finally {
+      this.routing = undefined
+    }
+  }
+
+  private routeNow(msg: Message, now: number): boolean {
     const epoch = ++this.epoch
     this.routing = msg
     this.routingNow = now
@@ -427,7 +436,6 @@ export class Broker {
       if (this.sharedMatched) matched = true
     }
     this.work += work
-    this.routing = undefined
     return matched
   }
 

@@ -274,6 +274,27 @@ test('the ACL decides first: a filter it denies never reaches authorizeSubscribe
 
 // ---- authorizeDeliver ---------------------------------------------------------------------------
 
+test('authorizeDeliver throwing null drops that delivery only: routing finishes and later publishes route', async (t) => {
+  const { h, log } = hooked(t, {
+    authorizeDeliver: (client) => {
+      // eslint-disable-next-line no-throw-literal
+      if (client.clientId === 'a') throw null
+      return true
+    },
+  })
+  const a = await h.client(5, { clientId: 'a' })
+  const b = await h.client(5, { clientId: 'b' })
+  for (const c of [a, b]) await c.subscribe('t')
+  const pub = await h.client(5, { clientId: 'pub' })
+  assert.equal((await pub.publishAcked('t', 'x', { qos: 1 }))?.reasonCode, 0)
+  assert.equal((await b.publishOn('t')).payload.toString(), 'x')
+  assert.equal(h.broker.routingBusy, false)
+  h.broker.publish('t', Buffer.from('app'), 0, false, undefined)
+  assert.equal((await b.publishOn('t')).payload.toString(), 'app')
+  await a.expectNothing(PacketType.Publish, 't')
+  assert.ok(log.some((l) => l.includes('authorizeDeliver hook threw for client a') && l.includes('null')), log.join('\n'))
+})
+
 test('authorizeDeliver drops a message for one subscriber only: routed, retained and shared deliveries', async (t) => {
   const { h, log } = hooked(t, {
     authorizeDeliver: (client, m) => {
