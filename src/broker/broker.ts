@@ -480,6 +480,8 @@ export class Broker {
       const s = e.session
       const authorizer = this.readAuthorizer(s)
       if (authorizer !== undefined && !authorizer.canRead(s.identity, msg.topic)) continue
+      // Each copy is a delivery: the application's refusal holds for the duplicates as for the first.
+      if (this.options.hooks.authorizeDeliver !== undefined && !this.deliverAllowed(s, msg)) continue
       const qos = this.options.upgradeOutgoingQos ? e.qos : ((msg.qos < e.qos ? msg.qos : e.qos) as QoS)
       deliver(this, s, msg, qos, e.retainAsPublished && msg.retain, undefined, now)
     }
