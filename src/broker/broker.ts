@@ -9,7 +9,7 @@ import type { PublishPacket, WillMessage } from '../protocol/packets.js'
 import type { ClientIdentity, Authenticator, Authorizer } from '../auth/types.js'
 import { allowAllAuthorizer, anonymousAuthenticator } from '../auth/types.js'
 import { BrokerEvents } from './events.js'
-import { withAuthenticateHook } from './hooks.js'
+import { describe, withAuthenticateHook } from './hooks.js'
 import { defaultBrokerOptions, type BrokerOptions, type ListenerInfo } from './options.js'
 import { Connection, type ConnectionMeta } from './connection.js'
 import { ConnState } from './conn-state.js'
@@ -164,7 +164,7 @@ export class Broker {
     try {
       return this.options.hooks.authorizeDeliver!(s.identity, msg) === true
     } catch (err) {
-      this.options.logger.error(`The authorizeDeliver hook threw for client ${s.clientId} on '${msg.topic.slice(0, 200)}': ${(err as Error).message}; not delivered.`)
+      this.options.logger.error(`The authorizeDeliver hook threw for client ${s.clientId} on '${msg.topic.slice(0, 200)}': ${describe(err)}; not delivered.`)
       return false
     }
   }
@@ -422,6 +422,15 @@ export class Broker {
   }
 
   private route(msg: Message, now: number): boolean {
+    // Reset however routing ends: a routing left set would refuse every later publish() of the application.
+    try {
+      return this.routeNow(msg, now)
+    } finally {
+      this.routing = undefined
+    }
+  }
+
+  private routeNow(msg: Message, now: number): boolean {
     const epoch = ++this.epoch
     this.routing = msg
     this.routingNow = now
@@ -450,7 +459,6 @@ export class Broker {
       if (this.sharedMatched) matched = true
     }
     this.work += work
-    this.routing = undefined
     return matched
   }
 
@@ -495,6 +503,8 @@ export class Broker {
       const s = e.session
       const authorizer = this.readAuthorizer(s)
       if (authorizer !== undefined && !authorizer.canRead(s.identity, msg.topic)) continue
+      // Each copy is a delivery: the application's refusal holds for the duplicates as for the first.
+      if (this.options.hooks.authorizeDeliver !== undefined && !this.deliverAllowed(s, msg)) continue
       const qos = this.options.upgradeOutgoingQos ? e.qos : ((msg.qos < e.qos ? msg.qos : e.qos) as QoS)
       deliver(this, s, msg, qos, e.retainAsPublished && msg.retain, undefined, now)
     }

@@ -79,7 +79,8 @@ export class BrokerEvents {
         try {
           fn(...args)
         } catch (err) {
-          this.logger.error(`A '${event}' listener threw: ${(err as Error).stack ?? String(err)}`)
+          // Anything may be thrown, null too: read .stack only from an Error.
+          this.logger.error(`A '${event}' listener threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
         }
       }
     }

@@ -102,7 +102,8 @@ export function askHook<T>(call: () => Answer<T>, timeoutMs: number, done: (answ
   return false
 }
 
-function describe(err: unknown): string {
+/** What an application's hook or listener threw, in words: it may throw anything, null included. */
+export function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err)
 }
 

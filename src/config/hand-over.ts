@@ -22,7 +22,8 @@ const runningAsRoot = (): boolean => (process.geteuid?.() ?? -1) === 0
 /** Chowns what this process just created (by path, or by descriptor) to `owner`; nothing when not root. */
 export function handOver(path: string, owner: FileOwner | undefined, fd?: number): void {
   if (owner === undefined || !runningAsRoot()) return
-  if (fd === undefined) fs.chownSync(path, owner.uid, owner.gid)
+  // lchown: a link swapped in after the creation (in a folder the user can write) must not hand over its target.
+  if (fd === undefined) fs.lchownSync(path, owner.uid, owner.gid)
   else fs.fchownSync(fd, owner.uid, owner.gid)
 }
 
@@ -58,8 +59,21 @@ export function reclaimable(path: string, owner: FileOwner | undefined): boolean
  */
 export function reclaim(what: string, path: string, owner: (FileOwner & { name: string }) | undefined): string | undefined {
   if (owner === undefined || !reclaimable(path, owner)) return undefined
-  const st = fs.lstatSync(path)
-  fs.chownSync(path, owner.uid, owner.gid)
-  if ((st.mode & 0o600) !== 0o600) fs.chmodSync(path, (st.mode & 0o7777) | 0o600)
+  // Through a descriptor opened without following a link, checked again: the user may write the folder and
+  // swap a link to /etc/shadow in after the lstat above; chown by path would hand over the link's target.
+  let fd: number
+  try {
+    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK)
+  } catch {
+    return undefined
+  }
+  try {
+    const st = fs.fstatSync(fd)
+    if (!st.isFile() || st.uid !== 0) return undefined
+    fs.fchownSync(fd, owner.uid, owner.gid)
+    if ((st.mode & 0o600) !== 0o600) fs.fchmodSync(fd, (st.mode & 0o7777) | 0o600)
+  } finally {
+    fs.closeSync(fd)
+  }
   return `${what} ${path} was owned by root; handed to user '${owner.name}'.`
 }

@@ -4,7 +4,7 @@
  * config loader as not supported yet.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { closeSync, existsSync, openSync, writeSync } from 'node:fs'
+import { closeSync, constants, existsSync, openSync, writeSync } from 'node:fs'
 import { handOver, type FileOwner } from '../config/hand-over.js'
 import type { LogDest } from '../config/types.js'
 import { stderrSink, stdoutSink, type LogSink, type LogType } from './logger.js'
@@ -38,7 +38,16 @@ export class FileLogSink implements LogSink {
 
   private open(): number {
     const existed = existsSync(this.path)
-    const fd = openSync(this.path, 'a', 0o640)
+    // As root, never through a link: the broker's user may write the log folder and plant
+    // mosquitto.log -> /etc/shadow, and root would append to (and SIGHUP reopen) the target.
+    const noFollow = process.geteuid?.() === 0 ? constants.O_NOFOLLOW : 0
+    let fd: number
+    try {
+      fd = openSync(this.path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | noFollow, 0o640)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new Error(`${this.path} is a symbolic link; a broker running as root does not write its log through one`)
+      throw err
+    }
     try {
       if (!existed) handOver(this.path, this.owner, fd)
     } catch (err) {

@@ -63,6 +63,32 @@ function readHolder(file: string): LockHolder | undefined | 'none' {
   return parse(text)
 }
 
+/**
+ * Creates `file` holding `content` if it does not exist; false if it does. The file appears whole (written
+ * beside it, then hard-linked in): a lock seen empty would read as an unreadable, stale one, and a broker
+ * starting at the same moment would take it over.
+ */
+function create(file: string, content: string, owner: FileOwner | undefined): boolean {
+  const tmp = `${file}.${process.pid}.new`
+  fs.rmSync(tmp, { force: true })
+  const fd = fs.openSync(tmp, 'wx', 0o644)
+  try {
+    try {
+      handOver(tmp, owner, fd)
+      fs.writeSync(fd, content)
+    } finally {
+      fs.closeSync(fd)
+    }
+    fs.linkSync(tmp, file)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
+    throw err
+  } finally {
+    fs.rmSync(tmp, { force: true })
+  }
+}
+
 /** The sentence both `midge check` and a refused start print. */
 export function lockedMessage(store: string, h: LockHolder): string {
   return `the store ${store} is in use by another broker (pid ${h.pid}, running since ${h.since}); stop that broker first, or give this one its own persistence_location`
@@ -100,29 +126,37 @@ export class StoreLock {
     const file = lockPath(store)
     const content = `${process.pid} ${processStart(process.pid) ?? '-'} ${new Date().toISOString()}\n`
     for (let attempt = 0; ; attempt++) {
-      let fd: number
+      if (create(file, content, opts.owner)) return new StoreLock(file, content)
+      if (attempt > 4) throw Object.assign(new Error(`cannot take the lock ${file}: it keeps changing`), { code: 'EEXIST' })
+      let text: string
       try {
-        fd = fs.openSync(file, 'wx', 0o644)
+        text = fs.readFileSync(file, 'latin1')
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 2) throw err
-        const h = readHolder(file)
-        if (h !== 'none' && h !== undefined && h.pid !== process.pid && alive(h)) throw new StoreLockedError(store, h)
-        // Stale: remove it and create ours. Two brokers racing here both remove, but only one 'wx' wins.
-        fs.rmSync(file, { force: true })
-        if (h !== 'none') {
-          opts.onTakeOver?.(h === undefined
-            ? `Persistence: ${file} was unreadable; took the lock over.`
-            : `Persistence: took over the lock ${file} of a broker that is no longer running (pid ${h.pid}, since ${h.since}).`)
-        }
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue
+        throw err
+      }
+      const h = parse(text)
+      if (h !== undefined && h.pid !== process.pid && alive(h)) throw new StoreLockedError(store, h)
+      // Stale. Another broker may take it over at the same moment and have made its own lock by the time
+      // we remove this one: move the file aside and remove it only if it is still the stale one we read.
+      const aside = `${file}.${process.pid}.stale`
+      try {
+        fs.renameSync(file, aside)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue
+        throw err
+      }
+      const moved = fs.readFileSync(aside, 'latin1')
+      if (moved !== text) {
+        // A live broker's fresh lock: put it back (never over a third one's) and look again.
+        try { fs.linkSync(aside, file) } catch { /* another lock is in place */ }
+        fs.rmSync(aside, { force: true })
         continue
       }
-      try {
-        handOver(file, opts.owner, fd)
-        fs.writeSync(fd, content)
-      } finally {
-        fs.closeSync(fd)
-      }
-      return new StoreLock(file, content)
+      fs.rmSync(aside, { force: true })
+      opts.onTakeOver?.(h === undefined
+        ? `Persistence: ${file} was unreadable; took the lock over.`
+        : `Persistence: took over the lock ${file} of a broker that is no longer running (pid ${h.pid}, since ${h.since}).`)
     }
   }
 

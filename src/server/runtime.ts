@@ -129,6 +129,17 @@ export class MidgeRuntime {
     return this
   }
 
+  /** Calls the application's listeners; one that throws is logged (never a rejection nobody handles). */
+  private emit<E extends keyof RuntimeEvents>(event: E, ...args: RuntimeEvents[E]): void {
+    for (const fn of this.events.listeners(event) as Array<(...a: unknown[]) => void>) {
+      try {
+        fn(...args)
+      } catch (err) {
+        this.logger.error(`A '${event}' listener threw: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
+      }
+    }
+  }
+
   get config(): MidgeConfig {
     return this.cfg
   }
@@ -174,7 +185,7 @@ export class MidgeRuntime {
   reload(next: ReloadSource): Promise<boolean> {
     const done = this.reloading.then(() => reloadRuntime(this, next))
     this.reloading = done.catch(() => undefined)
-    void done.then((ok) => this.events.emit('reloaded', ok), () => undefined)
+    void done.then((ok) => this.emit('reloaded', ok), () => undefined)
     return done
   }
 
@@ -383,7 +394,7 @@ export class MidgeRuntime {
             this.logger.notice(`Opening ${a.family === 'IPv6' ? 'ipv6' : 'ipv4'} TLS listen socket on ${a.address} port ${a.port} (listener ${(this.cfg.listeners[i] as ListenerConfig).name}).`)
           }
           const opened = this.listeners()[i]
-          if (opened !== undefined) this.events.emit('listening', opened)
+          if (opened !== undefined) this.emit('listening', opened)
         } catch (err) {
           this.logger.error(`Error: ${(err as Error).message}`)
         }

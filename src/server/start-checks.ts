@@ -12,7 +12,7 @@
  *
  * Nothing here changes the file system; the listener probe binds each address for an instant and closes it.
  */
-import { accessSync, constants, closeSync, existsSync, openSync, readFileSync, readSync, statSync, type Stats } from 'node:fs'
+import { accessSync, constants, closeSync, existsSync, lstatSync, openSync, readFileSync, readSync, statSync, type Stats } from 'node:fs'
 import net from 'node:net'
 import { dirname, join, resolve } from 'node:path'
 import { parseAcl } from '../auth/acl.js'
@@ -189,6 +189,11 @@ class Checker {
     for (const d of this.cfg.global.logDest) {
       if (d.kind !== 'file' || !this.once(`log ${d.path}`)) continue
       const label = `log_dest file ${d.path}`
+      if (process.geteuid?.() === 0 && isLink(d.path)) {
+        // The log sink as root opens with O_NOFOLLOW (log-sinks.ts): a link could aim root's writes anywhere.
+        this.problems.push(err(loc, `${label} is a symbolic link; a broker running as root does not write its log through one`, `point log_dest at the file itself`))
+        continue
+      }
       if (existsSync(d.path)) {
         if (!reclaimable(d.path, this.owner)) this.access(loc, checkWrite(label, d.path, user, 'file'))
       } else if (switches) {
@@ -376,4 +381,8 @@ async function unrecognisedStore(file: string): Promise<string | undefined> {
     return version === FormatVersion ? undefined : `persistence file ${file}: store format version ${version} is not readable by this Midge (it reads version ${FormatVersion})`
   }
   return `persistence file ${file} is neither a Midge store nor a Mosquitto one (it starts with ${JSON.stringify(head.subarray(0, Math.min(n, 8)).toString('latin1'))})`
+}
+
+function isLink(path: string): boolean {
+  try { return lstatSync(path).isSymbolicLink() } catch { return false }
 }

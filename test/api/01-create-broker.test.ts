@@ -117,6 +117,23 @@ test('handle(): a custom stream gets the listener\'s hooks, with the remote addr
   assert.equal((await c.next(PacketType.Publish)).payload.toString(), 'over a custom stream')
 })
 
+test('a runtime event listener that throws is logged; the reload still resolves and nothing is left unhandled', async (t) => {
+  const lines: string[] = []
+  const unhandled: unknown[] = []
+  const onUnhandled = (why: unknown): void => { unhandled.push(why) }
+  process.on('unhandledRejection', onUnhandled)
+  t.after(() => { process.off('unhandledRejection', onUnhandled) })
+  const broker = await start(t, { log: (line) => { lines.push(line) } })
+  const seen: boolean[] = []
+  broker.on('reloaded', () => { throw new Error('app bug') })
+  broker.on('reloaded', (ok) => { seen.push(ok) })
+  assert.equal(await broker.reload(), true)
+  await new Promise((resolve) => setImmediate(resolve))
+  assert.deepEqual(seen, [true])
+  assert.deepEqual(unhandled, [])
+  assert.ok(lines.some((l) => l.includes("A 'reloaded' listener threw") && l.includes('app bug')), lines.join('\n'))
+})
+
 test('on() returns the broker and off() stops a listener; close() is idempotent and tells v5 clients', async (t) => {
   const broker = await createBroker({ port: 0 })
   const events: string[] = []

@@ -136,6 +136,37 @@ for (const v of [4, 5] as const) {
   })
 }
 
+test('authorizePublish decides on the will at CONNECT: a refused will refuses the CONNECT and is never published; an allowed one (late answer) is', async (t) => {
+  const seen: string[] = []
+  const late = deferred<boolean>()
+  const { h, log } = hooked(t, {
+    authorizePublish: (client, m) => {
+      seen.push(`${client.clientId} ${m.topic} ${m.payload.toString()} q${m.qos}`)
+      if (m.topic === 'ok/late') return late.promise
+      return !m.topic.startsWith('secret/')
+    },
+  })
+  const watch = await h.client(5, { clientId: 'watch' })
+  await watch.subscribe('#', { qos: 1 })
+  for (const v of [4, 5] as const) {
+    const c = h.raw(v)
+    const ack = await c.connect({ clientId: `sneaky${v}`, will: { topic: 'secret/w', payload: Buffer.from('leak'), qos: 1, retain: false } })
+    assert.equal(ack.reasonCode, v === 5 ? ReasonCode.NotAuthorized : 5)
+    await c.waitClosed()
+  }
+  const pending = h.raw(5)
+  const connecting = pending.connect({ clientId: 'fine', will: { topic: 'ok/late', payload: Buffer.from('bye'), qos: 1, retain: false } })
+  while (!seen.some((l) => l.startsWith('fine '))) await new Promise((r) => setImmediate(r))
+  late.resolve(true)
+  assert.equal((await connecting).reasonCode, 0)
+  pending.destroy()
+  const m = await watch.publishOn('ok/late')
+  assert.equal(m.payload.toString(), 'bye')
+  await watch.expectNothing(PacketType.Publish, 'secret/w')
+  assert.deepEqual(seen, ['sneaky4 secret/w leak q1', 'sneaky5 secret/w leak q1', 'fine ok/late bye q1'])
+  assert.ok(log.some((l) => l.includes('sneaky5') && l.includes('refused by the authorizePublish hook')), log.join('\n'))
+})
+
 test('authorizePublish { reasonCode } is the v5 PUBACK code', async (t) => {
   const { h } = hooked(t, { authorizePublish: () => ({ reasonCode: ReasonCode.QuotaExceeded }) })
   const pub = await h.client(5, { clientId: 'pub' })
@@ -273,6 +304,27 @@ test('the ACL decides first: a filter it denies never reaches authorizeSubscribe
 })
 
 // ---- authorizeDeliver ---------------------------------------------------------------------------
+
+test('authorizeDeliver throwing null drops that delivery only: routing finishes and later publishes route', async (t) => {
+  const { h, log } = hooked(t, {
+    authorizeDeliver: (client) => {
+      // eslint-disable-next-line no-throw-literal
+      if (client.clientId === 'a') throw null
+      return true
+    },
+  })
+  const a = await h.client(5, { clientId: 'a' })
+  const b = await h.client(5, { clientId: 'b' })
+  for (const c of [a, b]) await c.subscribe('t')
+  const pub = await h.client(5, { clientId: 'pub' })
+  assert.equal((await pub.publishAcked('t', 'x', { qos: 1 }))?.reasonCode, 0)
+  assert.equal((await b.publishOn('t')).payload.toString(), 'x')
+  assert.equal(h.broker.routingBusy, false)
+  h.broker.publish('t', Buffer.from('app'), 0, false, undefined)
+  assert.equal((await b.publishOn('t')).payload.toString(), 'app')
+  await a.expectNothing(PacketType.Publish, 't')
+  assert.ok(log.some((l) => l.includes('authorizeDeliver hook threw for client a') && l.includes('null')), log.join('\n'))
+})
 
 test('authorizeDeliver drops a message for one subscriber only: routed, retained and shared deliveries', async (t) => {
   const { h, log } = hooked(t, {

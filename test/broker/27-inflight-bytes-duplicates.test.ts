@@ -152,6 +152,18 @@ describe('allow_duplicate_messages', { concurrency: true }, () => {
     assert.deepEqual([...(got[0]!.properties?.subscriptionIdentifiers ?? [])].sort(), [1, 2])
   })
 
+  test('authorizeDeliver refusing a subscriber refuses every copy: the duplicates too', async (t) => {
+    const h = setup(t, { allowDuplicateMessages: true, hooks: { authorizeDeliver: (c, m) => !(c.clientId === 'dup-refused' && m.topic.startsWith('secret/')) } })
+    const refused = await h.client(4, { clientId: 'dup-refused' })
+    await refused.subscribe(['secret/#', 'secret/+/x', '#'], { qos: 1 })
+    const allowed = await h.client(4, { clientId: 'dup-allowed' })
+    await allowed.subscribe(['secret/#', 'secret/+/x'], { qos: 1 })
+    const pub = await h.client(4, { clientId: 'dup-hook-pub' })
+    await pub.publishAcked('secret/a/x', 'hidden', { qos: 1 })
+    assert.deepEqual((await received(allowed)).map((p) => p.payload.toString()), ['hidden', 'hidden'])
+    assert.deepEqual(await received(refused), [])
+  })
+
   test('the copies for an offline persistent MQTT 3 session are queued too, one per subscription', async (t) => {
     const h = setup(t, { allowDuplicateMessages: true })
     const sub = await h.client(4, { clientId: 'dup-offline', cleanStart: false })

@@ -113,6 +113,22 @@ test('a listener that throws is logged; other listeners and the broker carry on;
   assert.ok(log.some((l) => l.includes("A 'published' listener threw") && l.includes('listener bug')), log.join('\n'))
 })
 
+test('a listener that throws null or a string is logged too, and the listeners after it still run', async (t) => {
+  const log: string[] = []
+  const h = setup(t, { logger: new Logger({ sinks: [{ write: (l) => { log.push(l) } }], timestamp: false }) })
+  // eslint-disable-next-line no-throw-literal
+  h.broker.events.on('published', () => { throw null })
+  h.broker.events.on('published', () => { throw 'a string' })
+  const seen: string[] = []
+  h.broker.events.on('published', (m) => { seen.push(m.topic) })
+  h.broker.publish('one', Buffer.from('1'), 0, false, undefined)
+  h.broker.publish('two', Buffer.from('2'), 0, false, undefined)
+  await settle()
+  assert.deepEqual(seen, ['one', 'two'])
+  assert.ok(log.some((l) => l.includes("A 'published' listener threw: null")), log.join('\n'))
+  assert.ok(log.some((l) => l.includes("A 'published' listener threw: a string")), log.join('\n'))
+})
+
 test('no listener, no cost: the per-event list is undefined until on(), and again after the last off()', (t) => {
   const h = setup(t)
   const ev = h.broker.events

@@ -188,6 +188,16 @@ const cases: Case[] = [
     refused: (c) => `log_dest file ${path.join(c.own, 'midge.log')}: permission denied for user '${user.name}'`,
   },
   {
+    // The user may write its log folder: a link planted there would aim root's first writes at any file.
+    name: 'log file that is a symbolic link (to a root-only file) in the broker user\'s folder',
+    setup: (c) => {
+      const f = path.join(c.own, 'midge.log')
+      fs.symlinkSync(rootOnly(path.join(c.dir, 'shadow'), 'secret\n'), f)
+      return [`log_dest file ${f}`]
+    },
+    refused: (c) => `log_dest file ${path.join(c.own, 'midge.log')} is a symbolic link`,
+  },
+  {
     name: 'ACME state folder the broker\'s user cannot write',
     setup: (c) => {
       const state = path.join(c.dir, 'acme')

@@ -12,7 +12,7 @@ import { ConnState } from '../conn-state.js'
 import type { ClientLink } from '../client-link.js'
 import { NeverExpires } from '../session.js'
 import { protocolViolation } from '../errors.js'
-import { v3ConnackCode } from '../hooks.js'
+import { askHook, refusalCode, v3ConnackCode } from '../hooks.js'
 
 export function handleConnect(conn: ClientLink, p: ConnectPacket): void {
   const broker = conn.broker
@@ -124,6 +124,40 @@ function finishConnect(conn: ClientLink, p: ConnectPacket, clientId: string, ass
     refuse(conn, v5 ? ReasonCode.NotAuthorized : ConnackReturnCode.NotAuthorized, 'will topic not authorised')
     return
   }
+  const hook = opts.hooks.authorizePublish
+  if (p.will === undefined || hook === undefined) {
+    acceptConnect(conn, p, clientId, assigned, keepAlive, serverKeepAlive, auth, identity)
+    return
+  }
+  // The will is a publish the client asks for now and the broker makes later (from a close handler, where
+  // nothing can wait): the application's authorizePublish decides on it here, as the ACL does above.
+  const will = p.will
+  const topic = mount + will.topic
+  askHook(() => hook(identity, { topic, payload: will.payload, qos: will.qos, retain: will.retain }), opts.hookTimeoutMs, (answer, error) => {
+    if (conn.state !== ConnState.Authenticating) return // closed meanwhile
+    try {
+      if (answer === true && error === undefined) {
+        acceptConnect(conn, p, clientId, assigned, keepAlive, serverKeepAlive, auth, identity)
+        return
+      }
+      if (error !== undefined) opts.logger.error(`The authorizePublish hook ${error} for the will of client ${clientId} on '${topic.slice(0, 200)}': refused.`)
+      else opts.logger.notice(`Client ${clientId} from ${conn.meta.remoteAddress} refused: its will on '${topic.slice(0, 200)}' was refused by the authorizePublish hook.`)
+      const code = error === undefined ? refusalCode(answer, ReasonCode.NotAuthorized) : ReasonCode.NotAuthorized
+      refuse(conn, v5 ? code : v3ConnackCode(code), 'will refused by the authorizePublish hook')
+    } catch (err) {
+      // On a later turn when the hook answered late: nothing above may throw out of here.
+      opts.logger.error(`Internal error accepting client ${clientId}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
+      conn.close('internal error')
+    }
+  })
+}
+
+/** The rest of a CONNECT let in (and its will allowed): CONNACK, the session, and reading on. */
+function acceptConnect(conn: ClientLink, p: ConnectPacket, clientId: string, assigned: boolean, keepAlive: number, serverKeepAlive: number | undefined, auth: AuthResult & { ok: true }, identity: ClientIdentity): void {
+  const broker = conn.broker
+  const opts = broker.options
+  const v5 = conn.version === 5
+  const mount = conn.listener.mountPoint
   // Kept per connection: a reload must not hold this client to a limit it was never told.
   const receiveMaximum = broker.receiveMaximum
   const connack: ConnackPacket = { type: PacketType.Connack, sessionPresent: false, reasonCode: 0 }
