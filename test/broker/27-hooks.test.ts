@@ -357,3 +357,21 @@ test('authorizeDeliver drops a message for one subscriber only: routed, retained
   await pub.publishAcked('private/s', 'shared', { qos: 1 })
   await blocked.expectNothing(PacketType.Publish, 'a shared delivery the hook refuses')
 })
+
+test('an internal error while finishing a CONNECT after an async authentication refuses that client and nothing else (no unhandled rejection)', async (t) => {
+  // An answer that throws once the broker reads it: the only way to make the code after the await fail.
+  const poisoned = { get ok (): boolean { throw new Error('poisoned answer') } }
+  const authenticator = { authenticate: async (req: { username?: string }) => req.username === 'bad' ? poisoned : { ok: true, username: req.username } } as unknown as Authenticator
+  const unhandled: unknown[] = []
+  const onUnhandled = (err: unknown): void => { unhandled.push(err) }
+  process.on('unhandledRejection', onUnhandled)
+  t.after(() => process.off('unhandledRejection', onUnhandled))
+  const { h, log } = hooked(t, {}, { authenticator })
+  const bad = await h.raw(5).connect({ clientId: 'bad', username: 'bad' })
+  assert.equal(bad.reasonCode, ReasonCode.UnspecifiedError)
+  assert.ok(log.some((l) => l.includes('Authentication of client bad') && l.includes('poisoned answer')), log.join('\n'))
+  const good = await h.raw(5).connect({ clientId: 'good', username: 'good' })
+  assert.equal(good.reasonCode, 0)
+  await new Promise((r) => setImmediate(r))
+  assert.deepEqual(unhandled, [])
+})

@@ -12,7 +12,7 @@ import { ConnState } from '../conn-state.js'
 import type { ClientLink } from '../client-link.js'
 import { NeverExpires } from '../session.js'
 import { protocolViolation } from '../errors.js'
-import { askHook, refusalCode, v3ConnackCode } from '../hooks.js'
+import { askHook, describe, refusalCode, v3ConnackCode } from '../hooks.js'
 
 export function handleConnect(conn: ClientLink, p: ConnectPacket): void {
   const broker = conn.broker
@@ -84,13 +84,19 @@ export function handleConnect(conn: ClientLink, p: ConnectPacket): void {
     certificateUsername: conn.meta.certificateUsername,
   })
   if (result instanceof Promise) {
-    result.then(
-      (r) => finishConnect(conn, p, clientId, assigned, keepAlive, serverKeepAlive, r),
-      (err: Error) => {
-        opts.logger.error(`Authentication of client ${clientId} from ${conn.meta.remoteAddress} failed with an internal error: ${err.message}`)
-        refuse(conn, v5 ? ReasonCode.UnspecifiedError : ConnackReturnCode.ServerUnavailable, 'authentication error')
-      },
-    )
+    const failed = (err: unknown): void => {
+      opts.logger.error(`Authentication of client ${clientId} from ${conn.meta.remoteAddress} failed with an internal error: ${describe(err)}`)
+      if (conn.state === ConnState.Authenticating) refuse(conn, v5 ? ReasonCode.UnspecifiedError : ConnackReturnCode.ServerUnavailable, 'authentication error')
+      else conn.close('internal error while connecting')
+    }
+    // A throw in finishConnect after an async answer would otherwise be an unhandled rejection (fatal in Node 20).
+    result.then((r) => {
+      try {
+        finishConnect(conn, p, clientId, assigned, keepAlive, serverKeepAlive, r)
+      } catch (err) {
+        failed(err)
+      }
+    }, failed)
   } else {
     finishConnect(conn, p, clientId, assigned, keepAlive, serverKeepAlive, result)
   }
