@@ -209,7 +209,8 @@ export class LogStore implements Store {
 
   private setAside(buf: Buffer, from: number): string {
     const aside = `${this.filePath}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`
-    fs.writeFileSync(aside, buf.subarray(from), { mode: 0o600 })
+    // 'wx': a name planted in advance (a link, in a folder the broker's user can write) is never written through.
+    fs.writeFileSync(aside, buf.subarray(from), { mode: 0o600, flag: 'wx' })
     this.handOver(aside)
     return aside
   }

@@ -220,6 +220,11 @@ class Checker {
       return
     }
     if (!this.access(loc, checkWrite(`persistence_location ${dir}`, dir, user, 'directory'))) return
+    if (process.geteuid?.() === 0 && isLink(file)) {
+      // Root reads, truncates and appends to the store before the switch: a link could aim that at any file.
+      this.problems.push(err(fileLoc, `persistence file ${file} is a symbolic link; a broker started as root does not read or write its store through one`, `replace the link with the store file itself, or point persistence_location at the folder that holds it`))
+      return
+    }
     if (!existsSync(file)) return
     if (!reclaimable(file, this.owner) && !this.access(fileLoc, checkWrite(`persistence file ${file}`, file, user, 'file'))) return
     const unknown = await unrecognisedStore(file)

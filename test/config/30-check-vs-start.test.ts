@@ -198,6 +198,15 @@ const cases: Case[] = [
     refused: (c) => `log_dest file ${path.join(c.own, 'midge.log')} is a symbolic link`,
   },
   {
+    // The same for the store, which root reads, truncates and appends to before the switch.
+    name: 'store file that is a symbolic link in the broker user\'s folder',
+    setup: (c) => {
+      fs.symlinkSync(rootOnly(path.join(c.dir, 'shadow-store'), 'secret\n'), path.join(c.own, 'mosquitto.db'))
+      return ['persistence true', `persistence_location ${c.own}`]
+    },
+    refused: (c) => `persistence file ${path.join(c.own, 'mosquitto.db')} is a symbolic link`,
+  },
+  {
     name: 'ACME state folder the broker\'s user cannot write',
     setup: (c) => {
       const state = path.join(c.dir, 'acme')
