@@ -159,6 +159,19 @@ export class Broker {
     return this.routing !== undefined
   }
 
+  /** Whether s may receive msg: its read ACL (when its listener is known), then the authorizeDeliver hook. */
+  private mayReceive(s: Session, msg: Message): boolean {
+    const authorizer = this.readAuthorizer(s)
+    if (authorizer !== undefined && !authorizer.canRead(s.identity, msg.topic)) return false
+    return this.options.hooks.authorizeDeliver === undefined || this.deliverAllowed(s, msg)
+  }
+
+  /** The QoS of a routed copy: the lower of the message's and the subscription's; with upgrade_outgoing_qos always the subscription's (mosquitto.conf(5)). */
+  private outgoingQos(msg: Message, subscriptionQos: QoS): QoS {
+    if (this.options.upgradeOutgoingQos) return subscriptionQos
+    return msg.qos < subscriptionQos ? msg.qos : subscriptionQos
+  }
+
   /** The authorizeDeliver hook's verdict for one subscriber; a hook that throws drops the message and is logged. */
   private deliverAllowed(s: Session, msg: Message): boolean {
     try {
@@ -375,7 +388,6 @@ export class Broker {
   /** Sends the retained messages matching a new subscription, RETAIN set [MQTT-3.3.1-8]. */
   sendRetained(session: Session, entry: SubEntry): void {
     const now = this.now()
-    const authorizer = this.readAuthorizer(session)
     const subIds = entry.subscriptionId !== 0 ? [entry.subscriptionId] : undefined
     this.retained.match(entry.filter, (msg, topic) => {
       this.work++
@@ -384,8 +396,7 @@ export class Broker {
         this.persistRetained(topic, undefined)
         return
       }
-      if (authorizer !== undefined && !authorizer.canRead(session.identity, topic)) return
-      if (this.options.hooks.authorizeDeliver !== undefined && !this.deliverAllowed(session, msg)) return
+      if (!this.mayReceive(session, msg)) return
       const qos = (msg.qos < entry.qos ? msg.qos : entry.qos) as QoS
       deliver(this, session, msg, qos, true, subIds, now)
     })
@@ -438,15 +449,10 @@ export class Broker {
     targets.length = 0
     let work = this.subscriptions.match(msg.topic, this.visitSubscription)
     let matched = targets.length > 0
-    const deliverHook = this.options.hooks.authorizeDeliver
     for (let i = 0; i < targets.length; i++) {
       const s = targets[i]!
-      if (s.matchEpoch !== epoch) continue
-      const authorizer = this.readAuthorizer(s)
-      if (authorizer !== undefined && !authorizer.canRead(s.identity, msg.topic)) continue
-      if (deliverHook !== undefined && !this.deliverAllowed(s, msg)) continue
-      // upgrade_outgoing_qos: always the subscription's QoS (mosquitto.conf(5)), even above the message's.
-      const qos = this.options.upgradeOutgoingQos ? s.matchQos : ((msg.qos < s.matchQos ? msg.qos : s.matchQos) as QoS)
+      if (s.matchEpoch !== epoch || !this.mayReceive(s, msg)) continue
+      const qos = this.outgoingQos(msg, s.matchQos)
       // [MQTT-3.3.1-12/13] RETAIN is cleared on normal delivery unless Retain As Published.
       deliver(this, s, msg, qos, s.matchRetainAsPublished && msg.retain, s.matchSubIds, now)
     }
@@ -501,12 +507,9 @@ export class Broker {
     for (let i = 0; i < n; i++) {
       const e = list[i]!
       const s = e.session
-      const authorizer = this.readAuthorizer(s)
-      if (authorizer !== undefined && !authorizer.canRead(s.identity, msg.topic)) continue
       // Each copy is a delivery: the application's refusal holds for the duplicates as for the first.
-      if (this.options.hooks.authorizeDeliver !== undefined && !this.deliverAllowed(s, msg)) continue
-      const qos = this.options.upgradeOutgoingQos ? e.qos : ((msg.qos < e.qos ? msg.qos : e.qos) as QoS)
-      deliver(this, s, msg, qos, e.retainAsPublished && msg.retain, undefined, now)
+      if (!this.mayReceive(s, msg)) continue
+      deliver(this, s, msg, this.outgoingQos(msg, e.qos), e.retainAsPublished && msg.retain, undefined, now)
     }
     list.length = 0
     return n
@@ -531,11 +534,8 @@ export class Broker {
       chosen = group.next()!.value
     }
     this.sharedMatched = true
-    const authorizer = this.readAuthorizer(chosen.session)
-    if (authorizer !== undefined && !authorizer.canRead(chosen.session.identity, msg.topic)) return
-    if (this.options.hooks.authorizeDeliver !== undefined && !this.deliverAllowed(chosen.session, msg)) return
-    const qos = this.options.upgradeOutgoingQos ? chosen.qos : ((msg.qos < chosen.qos ? msg.qos : chosen.qos) as QoS)
-    deliver(this, chosen.session, msg, qos, chosen.retainAsPublished && msg.retain, chosen.subscriptionId !== 0 ? [chosen.subscriptionId] : undefined, this.routingNow)
+    if (!this.mayReceive(chosen.session, msg)) return
+    deliver(this, chosen.session, msg, this.outgoingQos(msg, chosen.qos), chosen.retainAsPublished && msg.retain, chosen.subscriptionId !== 0 ? [chosen.subscriptionId] : undefined, this.routingNow)
   }
 
   // ---- persistence (see src/persistence/store.ts) ----------------------------------------------

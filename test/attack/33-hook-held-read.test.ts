@@ -14,8 +14,9 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { pathToFileURL } from 'node:url'
+import { packet, utf8 } from '../helpers/wire.js'
+import { MB } from './rss-bound.js'
 
-const MB = 1024 * 1024
 const INDEX = pathToFileURL(resolve(import.meta.dirname, '../../src/index.js')).href
 
 const app = `
@@ -26,26 +27,7 @@ console.log('port', broker.port)
 process.stdin.on('data', () => console.log('calls', calls, 'rss', process.memoryUsage().rss))
 `
 
-function str(s: string): Buffer {
-  const b = Buffer.from(s)
-  return Buffer.concat([Buffer.from([b.length >> 8, b.length & 0xff]), b])
-}
-
-function remainingLength(n: number): Buffer {
-  const out: number[] = []
-  do {
-    let byte = n % 128
-    n = Math.floor(n / 128)
-    if (n > 0) byte |= 0x80
-    out.push(byte)
-  } while (n > 0)
-  return Buffer.from(out)
-}
-
-const connectPacket = (id: string): Buffer => {
-  const body = Buffer.concat([str('MQTT'), Buffer.from([4, 0x02, 0, 0]), str(id)])
-  return Buffer.concat([Buffer.from([0x10]), remainingLength(body.length), body])
-}
+const connectPacket = (id: string): Buffer => packet(0x10, utf8('MQTT'), [4, 0x02, 0, 0], utf8(id))
 
 /** Connects and resolves once CONNACK 0 is in. */
 function connected(port: number, id: string): Promise<net.Socket> {
@@ -78,8 +60,7 @@ test('a PUBLISH flood behind a slow authorizePublish: one hook call, the socket 
 
   const flooder = await connected(port, 'flooder')
   sockets.push(flooder)
-  const body = Buffer.concat([str('x'), Buffer.alloc(500 * 1024, 0x61)])
-  const publish = Buffer.concat([Buffer.from([0x30]), remainingLength(body.length), body])
+  const publish = packet(0x30, utf8('x'), Buffer.alloc(500 * 1024, 0x61))
   // Write until the kernel stops taking bytes (the broker does not read) or 256 MB have gone.
   let stalled = 0
   while (flooder.bytesWritten < 256 * MB && stalled < 20) {

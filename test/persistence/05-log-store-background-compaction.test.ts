@@ -12,19 +12,9 @@ import path from 'node:path'
 import { LogStore } from '../../src/persistence/log-store.js'
 import type { LiveSession, LiveSnapshot, RecoveredState, StoredMessage, StoredOutgoing, StoredSubscription } from '../../src/persistence/store.js'
 import { tempDir } from './tmp-dir.js'
+import { prng } from './crash-child.js'
 
 const File = 'midge.db'
-
-/** Small seeded PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let r = Math.imul(a ^ (a >>> 15), 1 | a)
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 interface ModelSession {
   clientId: string
