@@ -23,6 +23,9 @@ const peers = [
   ['useradd', 'passwd'],
   ['userdel', 'passwd'],
   ['setpriv', 'util-linux'],
+  // The cluster (Redis) and the dashboard's browser tests (Debian's chromium driven by playwright-core).
+  ['redis-server', 'redis-server'],
+  ['chromium', 'chromium'],
 ]
 function missingPeers() {
   const missing = []
