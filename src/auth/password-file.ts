@@ -89,6 +89,18 @@ export function setPasswordFileEntry(doc: PasswordFileDocument, username: string
   doc.lines = out
 }
 
+/** Why `username` cannot go in a password file, or undefined when it can (`midge passwd` and the dashboard). */
+export function usernameProblem(username: string): string | undefined {
+  if (username === '') return 'Username must not be empty.'
+  if (username.includes(':')) return "Username must not contain the ':' character."
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(username)) return 'Username must not contain control characters.'
+  if (username.trim() !== username) return 'Username must not begin or end with blanks (the broker trims them).'
+  if (username.startsWith('#')) return "Username must not begin with '#' (the line would be a comment)."
+  if (Buffer.byteLength(username) > 65535) return 'Username is too long.'
+  return undefined
+}
+
 /** Removes every line of `username`; false when there was none. */
 export function deletePasswordFileEntry(doc: PasswordFileDocument, username: string): boolean {
   const before = doc.lines.length

@@ -207,6 +207,14 @@ export class AuthThrottle {
     return n
   }
 
+  /** The addresses banned right now and when each ban ends (ms since the epoch), for the dashboard. */
+  bannedList(): Array<{ address: string; until: number }> {
+    const now = this.now()
+    const out: Array<{ address: string; until: number }> = []
+    for (const [address, rec] of this.records) if (rec.bannedUntil > now) out.push({ address, until: rec.bannedUntil })
+    return out
+  }
+
   /** Forgets records whose failures are older than the window and whose ban (if any) is over. */
   sweep(now = this.now()): void {
     for (const [key, rec] of this.records) {

@@ -202,6 +202,26 @@ export class RetainedIndex<M> {
     }
   }
 
+  /**
+   * One level of the tree, for browsing (the dashboard's topic tree): the children of the node at `prefix`
+   * (undefined: the top level), each with its retained message if any and the names of its own children.
+   * Lists at most `max` children, and at most `max` names under each; `total` counts all children.
+   */
+  level (prefix: string | undefined, max: number): { entries: Array<{ level: string; msg: M | undefined; children: string[] }>; total: number } {
+    const node = prefix === undefined ? this.root : this.find(prefix)
+    const entries: Array<{ level: string; msg: M | undefined; children: string[] }> = []
+    if (node === undefined) return { entries, total: 0 }
+    const kids: Array<RetainedNode<M>> = []
+    node.pushKids(kids, undefined, 0, false)
+    for (const k of kids) {
+      if (entries.length >= max) break
+      const grandchildren: Array<RetainedNode<M>> = []
+      k.pushKids(grandchildren, undefined, 0, false)
+      entries.push({ level: k.level, msg: k.topic === undefined ? undefined : k.msg, children: grandchildren.slice(0, max).map((g) => g.level) })
+    }
+    return { entries, total: kids.length }
+  }
+
   clear (): void {
     this.root.firstKid = undefined
     this.root.kidTable = undefined

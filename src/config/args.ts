@@ -100,7 +100,7 @@ function addCommandLinePorts(cfg: MidgeConfig, ports: readonly number[]): void {
     }
     const s = cfg.global.perListenerSettings ? undefined : cfg.global.security
     const l: ListenerConfig = {
-      port, bindAddress: undefined, bindInterface: undefined, protocol: 'mqtt', httpRequireAuth: false, socketDomain: undefined, maxConnections: -1,
+      port, bindAddress: undefined, bindInterface: undefined, protocol: 'mqtt', httpRequireAuth: false, httpAllowInsecureLogin: false, socketDomain: undefined, maxConnections: -1,
       handshakeTimeout: HandshakeDefaults.timeoutSeconds, maxHandshakes: HandshakeDefaults.maxPending, maxHandshakesPerAddress: HandshakeDefaults.maxPendingPerAddress,
       mountPoint: '', maxQos: template?.maxQos, maxTopicAlias: template?.maxTopicAlias,
       allowAnonymous: s?.allowAnonymous ?? false, passwordFile: s?.passwordFile, aclFile: s?.aclFile,

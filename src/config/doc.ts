@@ -13,7 +13,7 @@ const ScopeText: Record<OptionSpec['scope'], string> = {
 }
 
 const Sections: ReadonlyArray<{ title: string; names: readonly string[] }> = [
-  { title: 'Listeners', names: ['listener', 'port', 'bind_address', 'bind_interface', 'protocol', 'http_require_auth', 'socket_domain', 'max_connections', 'mount_point', 'max_qos', 'max_topic_alias'] },
+  { title: 'Listeners', names: ['listener', 'port', 'bind_address', 'bind_interface', 'protocol', 'http_require_auth', 'http_allow_insecure_login', 'socket_domain', 'max_connections', 'mount_point', 'max_qos', 'max_topic_alias'] },
   { title: 'TLS', names: ['certfile', 'keyfile', 'cafile', 'capath', 'crlfile', 'tls_version', 'ciphers', 'ciphers_tls1.3', 'require_certificate', 'use_identity_as_username', 'use_subject_as_username'] },
   { title: 'ACME (certificates obtained by Midge)', names: ['acme_domain', 'acme_email', 'acme_directory', 'acme_challenge_port', 'acme_challenge_always', 'acme_webroot', 'acme_ca_file', 'acme_state_dir'] },
   { title: 'Authentication and access control', names: ['per_listener_settings', 'allow_anonymous', 'password_file', 'acl_file', 'allow_zero_length_clientid', 'auto_id_prefix', 'auth_fail_limit', 'auth_fail_window', 'auth_ban_time', 'auth_fail_exempt_loopback'] },

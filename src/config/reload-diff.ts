@@ -10,7 +10,7 @@ const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.str
 
 /** Listener fields a running listener cannot change (the security ones are reloadable). */
 const ListenerFixed: ReadonlyArray<keyof ListenerConfig> = [
-  'port', 'bindAddress', 'bindInterface', 'protocol', 'httpRequireAuth', 'socketDomain', 'maxConnections', 'handshakeTimeout', 'maxHandshakes', 'maxHandshakesPerAddress', 'mountPoint', 'maxQos',
+  'port', 'bindAddress', 'bindInterface', 'protocol', 'httpRequireAuth', 'httpAllowInsecureLogin', 'socketDomain', 'maxConnections', 'handshakeTimeout', 'maxHandshakes', 'maxHandshakesPerAddress', 'mountPoint', 'maxQos',
   'maxTopicAlias', 'certfile', 'keyfile', 'cafile', 'capath', 'crlfile', 'tlsVersion', 'ciphers', 'ciphersTls13',
   'requireCertificate', 'useIdentityAsUsername', 'useSubjectAsUsername', 'acmeDomains',
 ]

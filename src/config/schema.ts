@@ -89,6 +89,8 @@ export const OptionTable: readonly OptionSpec[] = [
     doc: 'Protocol of the listener: MQTT over TCP, MQTT over WebSockets (subprotocol `mqtt`, binary frames; docs/websockets.md), or `http`: the monitoring endpoints `/metrics` (Prometheus) and `/healthz` (docs/monitoring.md). With `certfile`/`keyfile` it serves wss:// or https://.' }),
   opt({ name: 'http_require_auth', type: bool, scope: 'listener', reload: false, target: { listener: 'httpRequireAuth' }, default: false,
     doc: 'On a `protocol http` listener: require HTTP basic auth (a password_file user whom the ACL lets read `$SYS/#`) even on a loopback address, e.g. behind a reverse proxy on the same host or where other local users must not read the metrics. Non-loopback http listeners always require it.' }),
+  opt({ name: 'http_allow_insecure_login', type: bool, scope: 'listener', reload: false, target: { listener: 'httpAllowInsecureLogin' }, default: false,
+    doc: 'On a plain (non-TLS) `protocol http` listener bound to a non-loopback address: serve the dashboard and its login anyway. Without it they are refused there (403), since passwords and the session cookie would cross the network in clear text; give the block `certfile`/`keyfile` or ACME instead where you can. Loopback and TLS listeners never need it.' }),
   opt({ name: 'socket_domain', type: oneOf(['ipv4', 'ipv6'] as const), scope: 'listener', reload: false, target: { listener: 'socketDomain' },
     doc: 'Listen on IPv4 or IPv6 only (default: both).' }),
   opt({ name: 'max_connections', type: int(-1, MAX_SAFE), scope: 'listener', reload: false, target: { listener: 'maxConnections' }, default: -1,

@@ -40,6 +40,8 @@ export interface ListenerConfig {
   protocol: 'mqtt' | 'websockets' | 'http'
   /** protocol http: basic auth even on a loopback address (it is always required elsewhere). */
   httpRequireAuth: boolean
+  /** protocol http without TLS on a non-loopback address: serve the dashboard's login anyway (refused otherwise). */
+  httpAllowInsecureLogin: boolean
   socketDomain: 'ipv4' | 'ipv6' | undefined
   /** -1 = unlimited. */
   maxConnections: number

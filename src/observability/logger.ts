@@ -27,6 +27,11 @@ export class Logger {
   timestamp: boolean
   /** strftime-like format as mosquitto's `log_timestamp_format`; empty means ISO 8601. */
   timestampFormat: string
+  /**
+   * Sinks that see every line written, whatever log_dest says and across reconfigure() (the dashboard's
+   * recent-lines ring): `sinks` is replaced by a reload, these are not.
+   */
+  readonly taps: LogSink[] = []
 
   constructor(opts: { types?: readonly LogType[]; sinks?: LogSink[]; timestamp?: boolean; timestampFormat?: string } = {}) {
     this.mask = maskOf(opts.types ?? ['error', 'warning', 'notice', 'information'])
@@ -51,6 +56,7 @@ export class Logger {
     if (!this.enabled(type)) return
     const line = this.timestamp ? `${formatTimestamp(new Date(), this.timestampFormat)}: ${message}` : message
     for (const sink of this.sinks) sink.write(line, type, message)
+    for (const tap of this.taps) tap.write(line, type, message)
   }
 
   error(message: string): void { this.log('error', message) }

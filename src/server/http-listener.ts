@@ -17,6 +17,10 @@
  * timers: Node's headersTimeout does not watch sockets handed in by emit('connection'), and a drip of header
  * lines keeps its idle timer from firing), bodies are refused (every route is GET), and at most
  * max_connections sockets (default 64 here) are open at once; more are closed on arrival.
+ *
+ * The dashboard (an HttpApp: server/dashboard/) takes the paths the routes do not: it reads JSON bodies
+ * (capped), logs users in with a session cookie instead of basic auth, and may keep one response open per
+ * live stream (its own cap, below max_connections); every other socket keeps the limits above.
  */
 import http from 'node:http'
 import net from 'node:net'
@@ -35,6 +39,16 @@ export const HttpLimits = {
 
 export type HttpHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>
 
+/**
+ * A site behind the listener beside its GET routes (the dashboard: server/dashboard/site.ts), with its own
+ * methods, bodies and login; the listener's socket limits still hold. `keepOpen` lifts the socket's
+ * deadline, for a long-lived response the app bounds itself (a live event stream).
+ */
+export interface HttpApp {
+  claims(path: string): boolean
+  handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: { keepOpen(): void }): Promise<void>
+}
+
 export interface HttpListenerOptions {
   name: string
   /** The listener block's security, read at each request (a reload updates it in place). */
@@ -44,6 +58,8 @@ export interface HttpListenerOptions {
   /** -1: HttpLimits.defaultMaxConnections. */
   maxConnections: number
   routes: ReadonlyMap<string, HttpHandler>
+  /** Paths the routes do not hold go to the app when it claims them. */
+  app?: HttpApp | undefined
   logger: Logger
 }
 
@@ -138,6 +154,12 @@ export class HttpListener {
   private async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     res.setHeader('Cache-Control', 'no-store')
     res.setHeader('X-Content-Type-Options', 'nosniff')
+    const path = (req.url ?? '/').split('?', 1)[0] as string
+    const handler = this.opts.routes.get(path)
+    if (handler === undefined) {
+      const app = this.opts.app
+      if (app?.claims(path) === true) return app.handle(req, res, { keepOpen: () => this.keepOpen(req.socket) })
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('Allow', 'GET, HEAD')
       return reply(res, 405, 'method not allowed\n', true)
@@ -146,8 +168,6 @@ export class HttpListener {
     if (req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0) {
       return reply(res, 413, 'request body not accepted\n', true)
     }
-    const path = (req.url ?? '/').split('?', 1)[0] as string
-    const handler = this.opts.routes.get(path)
     if (handler === undefined) return reply(res, 404, 'not found\n')
     const socket = req.socket
     if (this.opts.requireAuth || !isLoopback(socket.localAddress ?? '')) {
@@ -158,6 +178,12 @@ export class HttpListener {
       }
     }
     await handler(req, res)
+  }
+
+  /** The socket's deadline is lifted: its response lives as long as the app keeps it (and close() ends it). */
+  private keepOpen(socket: net.Socket): void {
+    clearTimeout(this.deadlines.get(socket))
+    this.deadlines.delete(socket)
   }
 
   /** undefined when the request's credentials may read the monitoring endpoints. */

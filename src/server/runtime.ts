@@ -5,7 +5,8 @@
  * embedding application (src/index.ts createBroker) both start through it; the CLI adds only what belongs
  * to a process (arguments, signals, -d, systemd, the terminal).
  *
- * `protocol http` blocks (monitoring: /metrics, /healthz) are built here too, plain or TLS (http-listener.ts).
+ * `protocol http` blocks (monitoring: /metrics, /healthz; the dashboard: dashboard/) are built here too, plain
+ * or TLS (http-listener.ts).
  *
  * The start, in order (startMidge below names each phase):
  *   0. checks     the start-up checks `midge check` runs (start-checks.ts), before anything is opened or
@@ -46,6 +47,8 @@ import { preflight, type Preflight } from './preflight.js'
 import { reloadRuntime, type ReloadSource } from './reload.js'
 import type { HttpListener } from './http-listener.js'
 import type { EventLoopLag } from './metrics.js'
+import type { DashboardHub } from './dashboard/hub.js'
+import type { DashboardSite } from './dashboard/site.js'
 import { applySecurity, Security, throttleSettings } from './security.js'
 import { formatProblem, startChecks, type StartChecks } from './start-checks.js'
 import { Refused, StartFailure } from './start-failure.js'
@@ -102,6 +105,9 @@ export class MidgeRuntime {
   /** `protocol http` blocks by listener index (their TLS sockets come from tlsListeners). */
   readonly httpListeners = new Map<number, HttpListener>()
   private lag: EventLoopLag | undefined
+  /** The dashboards of the http listeners (by listener index) and what they share. */
+  private dashboard: DashboardHub | undefined
+  private readonly sites: DashboardSite[] = []
   acme: AcmeListeners | undefined
   /** One ListenerInfo per cfg.listeners entry, shared by its sockets and updated in place on reload. */
   infos: ListenerInfo[] = []
@@ -327,6 +333,7 @@ export class MidgeRuntime {
     acme?.manager.onCertificate((cert) => { void this.acmeInstalled(cert) })
     acme?.manager.start({ force: acme.force })
     if (cfg.bridges.length > 0) this.bridges = loaded(this.modules.bridges, 'bridge').startBridges(this.broker, cfg.bridges, log)
+    if (this.bridges !== undefined) this.dashboard?.watchBridges(this.bridges.bridges)
   }
 
   /** @internal After a failed phase: closes what the earlier ones opened. */
@@ -359,13 +366,20 @@ export class MidgeRuntime {
     const cfg = this.cfg
     if (!cfg.listeners.some((l) => l.protocol === 'http')) return
     // Loaded only by a config with an http listener: node:http and perf_hooks stay out of every other start.
-    const [{ HttpListener }, { monitoringRoutes }, { EventLoopLag }] = await Promise.all([import('./http-listener.js'), import('./http-routes.js'), import('./metrics.js')])
+    const [{ HttpListener }, { monitoringRoutes }, { EventLoopLag }, { DashboardHub }, { DashboardSite }, { StaticUi }] = await Promise.all([
+      import('./http-listener.js'), import('./http-routes.js'), import('./metrics.js'),
+      import('./dashboard/hub.js'), import('./dashboard/site.js'), import('./dashboard/static-ui.js'),
+    ])
+    const ui = await StaticUi.load()
     for (const [i, l] of cfg.listeners.entries()) {
       if (l.protocol !== 'http') continue
       this.lag ??= new EventLoopLag()
+      this.dashboard ??= new DashboardHub(this, this.logger)
+      const site = new DashboardSite(this, this.dashboard, ui, i, this.logger)
+      this.sites.push(site)
       const http = new HttpListener({
         name: l.name, info: this.infos[i] as ListenerInfo, requireAuth: l.httpRequireAuth, maxConnections: l.maxConnections,
-        routes: monitoringRoutes(this, this.lag), logger: this.logger,
+        routes: monitoringRoutes(this, this.lag), app: site, logger: this.logger,
       })
       this.httpListeners.set(i, http)
       if (!isTlsListener(l)) await http.listen(this.addresses[i] ?? [], l.port)
@@ -428,6 +442,10 @@ export class MidgeRuntime {
       await Promise.all(this.tlsListeners.map((t) => closeTlsListener(ctx, this.cfg.listeners[t.index] as ListenerConfig, t.listener)))
     }
     this.tlsListeners.length = 0
+    for (const site of this.sites) site.close()
+    this.sites.length = 0
+    this.dashboard?.close()
+    this.dashboard = undefined
     await Promise.all([...this.httpListeners.values()].map((h) => h.close()))
     this.httpListeners.clear()
     this.lag?.stop()

@@ -7,7 +7,7 @@
  * logged and the previous contents stay in force.
  */
 import { AclAuthorizer } from '../auth/acl.js'
-import { reloadOnChange, type FileWatch } from '../auth/file-watch.js'
+import { watchFileContent, type FileWatch } from '../auth/file-watch.js'
 import { PasswordFileAuthenticator } from '../auth/password-authenticator.js'
 import { type AuthThrottle, ThrottledAuthenticator, type AuthThrottleSettings } from '../auth/throttle.js'
 import { anonymousAuthenticator, type Authenticator } from '../auth/types.js'
@@ -70,25 +70,36 @@ export class Security {
 
   /** Re-reads each file when it changes on disk, until close(). */
   watch(): void {
+    for (const file of new Set([...this.authenticators.keys(), ...this.authorizers.keys()])) {
+      this.watches.push(watchFileContent(file, () => { void this.reloadFile(file) }))
+    }
+  }
+
+  /**
+   * Re-reads a password or ACL file and logs the outcome: the one path for a change on disk and for the
+   * dashboard's edits. false when it failed: the previous contents stay in force.
+   */
+  async reloadFile(file: string): Promise<boolean> {
     const log = this.logger
-    const failed = (file: string, what: string) => (err: unknown): void => {
+    const auth = this.authenticators.get(file)
+    const acl = this.authorizers.get(file)
+    let what = 'password file'
+    try {
+      if (auth !== undefined) {
+        const users = await auth.reload()
+        log?.notice(`Password file ${file} changed: reloaded (${users} user${users === 1 ? '' : 's'}).`)
+      }
+      if (acl !== undefined) {
+        what = 'ACL file'
+        const rules = await acl.reload()
+        log?.notice(`ACL file ${file} changed: reloaded.`)
+        for (const w of rules.warnings) log?.warning(`Warning: ${w}`)
+      }
+      return true
+    } catch (err) {
       log?.error(`Error: ${(err as Error).message}`)
       log?.error(`Reload of ${what} ${file} failed: keeping its previous contents.`)
-    }
-    for (const [file, auth] of this.authenticators) {
-      this.watches.push(reloadOnChange(auth, {
-        onReload: (users) => log?.notice(`Password file ${file} changed: reloaded (${users} user${users === 1 ? '' : 's'}).`),
-        onError: failed(file, 'password file'),
-      }))
-    }
-    for (const [file, acl] of this.authorizers) {
-      this.watches.push(reloadOnChange(acl, {
-        onReload: (rules) => {
-          log?.notice(`ACL file ${file} changed: reloaded.`)
-          for (const w of rules.warnings) log?.warning(`Warning: ${w}`)
-        },
-        onError: failed(file, 'ACL file'),
-      }))
+      return false
     }
   }
 

@@ -27,6 +27,7 @@ const Proofs: Record<string, readonly string[]> = {
   bind_interface: ['config/18-option-config-to-effect.test.ts'],
   protocol: ['config/11-serve-websockets-sys.test.ts', 'transport/54-ws-mosquitto.test.ts', 'server/03-http-monitoring.test.ts'],
   http_require_auth: ['server/03-http-monitoring.test.ts'],
+  http_allow_insecure_login: ['server/04-dashboard-login.test.ts'],
   socket_domain: ['config/18-option-config-to-effect.test.ts'],
   max_connections: ['transport/52-ws-handshake.test.ts'],
   handshake_timeout: ['attack/40-tls-half-open.test.ts'],

@@ -34,7 +34,8 @@ import { initConfigText, type InitPlan } from '../init-config.js'
 import { lanNames, makeLanCertificates, requireOpenssl } from '../lan-certificates.js'
 import { ensureSystemUser } from '../system-user.js'
 import { checkConfigFile } from './check.js'
-import { runPasswd, usernameProblem, type PasswdIo } from './passwd.js'
+import { usernameProblem } from '../../auth/password-file.js'
+import { runPasswd, type PasswdIo } from './passwd.js'
 
 export const INIT_USAGE = `Usage: midge init [--domain NAME [--email ADDRESS]] [--user NAME] [--dir DIR] [OPTIONS]
 Writes a secure broker set-up: DIR/midge.conf, the password file DIR/passwd with one user, and for TLS

@@ -24,6 +24,7 @@ import {
   parsePasswordFileDocument,
   serializePasswordFileDocument,
   setPasswordFileEntry,
+  usernameProblem,
   type PasswordFileDocument,
 } from '../../auth/password-file.js'
 import {
@@ -124,18 +125,6 @@ function parseArgs(argv: string[]): PasswdArgs | 'help' {
   a.username = rest[1] ?? ''
   a.password = rest[2]
   return a
-}
-
-/** Why `username` cannot go in a password file, or undefined when it can. */
-export function usernameProblem(username: string): string | undefined {
-  if (username === '') return 'Username must not be empty.'
-  if (username.includes(':')) return "Username must not contain the ':' character."
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(username)) return 'Username must not contain control characters.'
-  if (username.trim() !== username) return 'Username must not begin or end with blanks (the broker trims them).'
-  if (username.startsWith('#')) return "Username must not begin with '#' (the line would be a comment)."
-  if (Buffer.byteLength(username) > 65535) return 'Username is too long.'
-  return undefined
 }
 
 /** Reads lines typed without echo. Ctrl-C / Ctrl-D on an empty line abort. */
