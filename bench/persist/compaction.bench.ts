@@ -52,7 +52,7 @@ async function main(): Promise<void> {
     buildStore(dir, size)
     const store = new LogStore({ dir, file: 'midge.db', fsync: values.fsync })
     const broker = new Broker({ logger: silentLogger(), sysInterval: 0, autosaveInterval: 0, store })
-    broker.restore()
+    await broker.restore()
     const internals = broker as unknown as { compactInBackground(): void }
     // The store's own share of each turn, apart from what else the machine does to the loop.
     // Wall time includes the moments another process had the core; CPU time (of the whole process, GC

@@ -37,7 +37,7 @@ const median = (xs: number[]): number => {
 const ms = (start: bigint): number => Number(process.hrtime.bigint() - start) / 1e6
 const out = (o: object): void => { process.stdout.write(JSON.stringify(o) + '\n') }
 
-function main(): void {
+async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'midge-bench-startup-'))
   try {
     process.stderr.write(`building a store: ${RETAINED} retained, ${SESSIONS} sessions x (1 subscription + ${QUEUED} queued)...\n`)
@@ -55,7 +55,7 @@ function main(): void {
       const loadOnly = store.load.bind(store)
       let loadMs = 0
       store.load = () => { const s = loadOnly(); loadMs = ms(lt); return s }
-      broker.restore()
+      await broker.restore()
       const total = ms(t)
       restores.push(total)
       loads.push(loadMs)
@@ -75,4 +75,4 @@ function main(): void {
   }
 }
 
-main()
+await main()

@@ -15,7 +15,7 @@ import { Connection, type ConnectionMeta } from './connection.js'
 import { ConnState } from './conn-state.js'
 import type { ClientLink } from './client-link.js'
 import { Session, SubEntry, NeverExpires, Outgoing } from './session.js'
-import type { LiveSession, LiveSnapshot, RecoveredState, StoredMessage, StoredOutgoing, StoredSession, StoredSubscription, StoredWill } from '../persistence/store.js'
+import type { CommitParticipant, LiveSession, LiveSnapshot, RecoveredState, StoredMessage, StoredOutgoing, StoredSession, StoredSubscription, StoredWill } from '../persistence/store.js'
 import { Message } from './message.js'
 import { TopicTrie, SharedTrie, type SharedGroup } from './topic-trie.js'
 import { RetainedIndex } from './retained-index.js'
@@ -105,6 +105,20 @@ export class Broker {
   private readonly visitSubscription = (entry: SubEntry): void => this.collect(entry)
   private readonly visitGroup = (group: SharedGroup<SubEntry>): void => this.deliverShared(group)
   private readonly runFlush = (): void => this.flushAll()
+  /** The store (first) and what addCommitParticipant added: each commit covers them all. */
+  private readonly participants: CommitParticipant[] = []
+  /** The pipelined commit under way, undefined when none is: the next one starts once it has settled. */
+  private committing: Promise<void> | undefined = undefined
+  /** Connections whose bytes were sealed for `committing`: they leave when it resolves. */
+  private sealed: Connection[] = []
+  /** Connections closed while their last bytes wait for a commit: their streams end when it resolves. */
+  private ending: Connection[] = []
+  /** close() waiting for the last commit. */
+  private idleWaiters: Array<() => void> = []
+  /** A background compaction's beginning or next step, waiting for the commit under way: the two never interleave. */
+  private compactionDue: 'begin' | 'step' | undefined = undefined
+  /** Set once a commit has failed: nothing it covered is ever sent. */
+  private commitFailed = false
   /** Each authenticator with the authenticate hook after it, built once per authenticator. */
   private readonly hooked = new WeakMap<Authenticator, Authenticator>()
 
@@ -114,6 +128,7 @@ export class Broker {
     this.sweepTimer = setInterval(() => this.sweep(), 1000)
     this.sweepTimer.unref()
     if (this.options.sysInterval > 0) this.sys = new SysPublisher(this, this.options.sysInterval)
+    if (this.options.store !== undefined) this.participants.push(this.options.store)
     if (this.options.store !== undefined && this.options.autosaveInterval > 0) {
       this.autosaveTimer = setInterval(() => this.autosave(), this.options.autosaveInterval * 1000)
       this.autosaveTimer.unref()
@@ -208,24 +223,172 @@ export class Broker {
   }
 
   /**
-   * With store records pending, the bytes wait for the end of the poll phase (setImmediate), so one
-   * store write (and fsync) per turn commits everything before the turn's acknowledgements leave
-   * (group commit). Without (no store, or nothing persistent touched: clean sessions), they leave now.
+   * Adds work that must be durable before the acknowledgements of the same turn leave (a cluster's
+   * hand-over of messages to other nodes): its commit joins the store's, and the turn's bytes wait for
+   * both. Returns the function that removes it.
+   */
+  addCommitParticipant(p: CommitParticipant): () => void {
+    this.participants.push(p)
+    return () => {
+      const i = this.participants.indexOf(p)
+      if (i >= 0) this.participants.splice(i, 1)
+    }
+  }
+
+  /** True when some participant has buffered work for the next commit. */
+  private get commitDue(): boolean {
+    const list = this.participants
+    for (let i = 0; i < list.length; i++) if (list[i]!.dirty) return true
+    return false
+  }
+
+  /**
+   * With records pending, the bytes wait for the end of the poll phase (setImmediate), so one commit
+   * per turn covers everything the turn's acknowledgements depend on (group commit). Without (no store,
+   * or nothing persistent touched: clean sessions), they leave now.
    */
   private readonly runFlushOrCommitLater = (): void => {
-    if (this.options.store?.dirty === true) setImmediate(this.runFlush)
+    if (this.committing === undefined && this.commitDue) setImmediate(this.runFlush)
     else this.flushAll()
   }
 
+  /**
+   * Commits, then lets the turn's bytes out. A synchronous commit: at once. A pipelined one (a Promise):
+   * the turn's connections are sealed, their bytes leave when it resolves, and the loop goes on; what
+   * happens meanwhile (new records, new bytes, for these connections too) waits for the next commit,
+   * started when this one resolves: under load each commit takes everything since the last (group
+   * commit), and bytes never leave before the commit of the turn that made them.
+   */
   private flushAll(): void {
     this.flushScheduled = false
-    // Group commit: one store write per turn, before any of the turn's acknowledgements leave.
-    this.commitStore()
-    const autosave = this.options.autosaveOnChanges
-    if (autosave > 0 && this.options.store !== undefined && this.options.store.changesSinceCompaction >= autosave) this.compactInBackground()
+    if (this.committing !== undefined) return
+    if (this.commitFailed) {
+      // Nothing is committed or sent any more: storeFailed is stopping the broker.
+      this.dirty = []
+      return
+    }
+    const result = this.commitAll()
     const list = this.dirty
     this.dirty = []
-    for (let i = 0; i < list.length; i++) list[i]!.flush()
+    if (this.commitFailed) return
+    if (result === undefined) {
+      for (let i = 0; i < list.length; i++) list[i]!.flush()
+      this.endClosed()
+      this.betweenCommits()
+      return
+    }
+    for (let i = 0; i < list.length; i++) list[i]!.seal()
+    this.sealed = list
+    this.committing = result
+    result.then(this.onCommitted, this.onCommitFailed)
+  }
+
+  private readonly onCommitted = (): void => {
+    this.committing = undefined
+    const list = this.sealed
+    this.sealed = []
+    for (let i = 0; i < list.length; i++) list[i]!.releaseSealed()
+    this.endClosed()
+    this.betweenCommits()
+    // Everything that happened while it ran: the next commit, at once.
+    if (this.dirty.length > 0 || this.commitDue) this.flushAll()
+    if (this.committing === undefined) this.settled()
+  }
+
+  private readonly onCommitFailed = (err: unknown): void => {
+    this.committing = undefined
+    this.sealed = []
+    this.failCommit(err)
+  }
+
+  /** A commit that failed: nothing it covered may be acknowledged, so the broker stops (storeFailed). */
+  private failCommit(err: unknown): void {
+    this.commitFailed = true
+    const e = err instanceof Error ? err : new Error(String(err))
+    // A store that can't be written must not let acknowledgements out as if it had been: stop accepting.
+    this.options.logger.error(`Persistence failed: ${e.message}. Shutting down to avoid acknowledging messages that are not stored.`)
+    for (const conn of this.ending) conn.stream.destroy()
+    this.ending = []
+    this.settled()
+    this.storeFailed(e)
+  }
+
+  /**
+   * Starts the commit of every dirty participant: undefined when all of them committed synchronously
+   * (or none was dirty, or one threw: storeFailed), else the Promise of the pipelined ones.
+   */
+  private commitAll(): Promise<void> | undefined {
+    const list = this.participants
+    let pending: Promise<void>[] | undefined
+    try {
+      for (let i = 0; i < list.length; i++) {
+        const p = list[i]!
+        if (!p.dirty) continue
+        const r = p.commit()
+        if (r !== undefined) (pending ??= []).push(r)
+      }
+    } catch (err) {
+      this.failCommit(err)
+      return undefined
+    }
+    if (pending === undefined) return undefined
+    return pending.length === 1 ? pending[0] : Promise.all(pending).then(noop)
+  }
+
+  /** What waits for the commits to be idle: a compaction step, the autosave check. */
+  private betweenCommits(): void {
+    const due = this.compactionDue
+    this.compactionDue = undefined
+    if (due === 'begin') this.compactInBackground()
+    else if (due === 'step') this.compactionTick()
+    const autosave = this.options.autosaveOnChanges
+    if (autosave > 0 && this.options.store !== undefined && this.options.store.changesSinceCompaction >= autosave) this.compactInBackground()
+  }
+
+  private settled(): void {
+    const waiters = this.idleWaiters
+    this.idleWaiters = []
+    for (const w of waiters) w()
+  }
+
+  /** The closed connections whose last bytes have left: their streams end now. */
+  private endClosed(): void {
+    if (this.ending.length === 0) return
+    const list = this.ending
+    this.ending = []
+    for (const conn of list) {
+      if (conn.holdsBytes) this.ending.push(conn)
+      else conn.endStream()
+    }
+  }
+
+  /**
+   * A connection closed: what it was told (and the session and will records of the close) leave after
+   * the commit that covers them, then its stream ends. At once when nothing is pipelined.
+   */
+  closeAfterCommit(conn: Connection): void {
+    if (this.commitFailed) {
+      conn.stream.destroy()
+      return
+    }
+    // Its unsent bytes, if any, are in this.dirty (or sealed): a closed connection gets no more.
+    this.ending.push(conn)
+    if (this.committing === undefined) this.flushAll()
+  }
+
+  /** Resolves once everything changed so far is committed and its bytes have left (close, tests). */
+  whenCommitted(): Promise<void> {
+    if (this.committing === undefined) this.flushAll()
+    if (this.committing === undefined) return Promise.resolve()
+    return new Promise((resolve) => this.idleWaiters.push(resolve))
+  }
+
+  /**
+   * Makes what changed outside a read (timers: wills, expiries) durable: at once when the commit is
+   * synchronous, else pipelined like a turn's.
+   */
+  commitStore(): void {
+    if (this.committing === undefined && this.commitDue) this.flushAll()
   }
 
   // ---- sessions -------------------------------------------------------------------------------
@@ -540,19 +703,6 @@ export class Broker {
 
   // ---- persistence (see src/persistence/store.ts) ----------------------------------------------
 
-  /** Makes this turn's store mutations durable. Runs before any bytes of the turn reach a socket. */
-  commitStore(): void {
-    const store = this.options.store
-    if (store === undefined || !store.dirty) return
-    try {
-      store.commit()
-    } catch (err) {
-      // A store that can't be written must not let acknowledgements out as if it had been: stop accepting.
-      this.options.logger.error(`Persistence failed: ${(err as Error).message}. Shutting down to avoid acknowledging messages that are not stored.`)
-      this.storeFailed(err as Error)
-    }
-  }
-
   /** Hook for the server: what to do when the store fails (default: exit non-zero). */
   storeFailed: (err: Error) => void = () => { process.exit(3) }
 
@@ -633,10 +783,10 @@ export class Broker {
   }
 
   /** Rebuilds sessions, subscriptions, queues and retained messages from the store. Call before listening. */
-  restore(): string[] {
+  async restore(): Promise<string[]> {
     const store = this.options.store
     if (store === undefined) return []
-    const state = store.load()
+    const state = await store.load()
     const now = this.now()
     const messages = new Map<number, Message>()
     const toMessage = (m: StoredMessage): Message => {
@@ -698,7 +848,7 @@ export class Broker {
       this.persistWill(s, undefined)
       this.handleWill(s, will)
     }
-    this.commitStore()
+    await this.whenCommitted()
     return state.report
   }
 
@@ -771,20 +921,28 @@ export class Broker {
   private compactInBackground(): void {
     const store = this.options.store
     if (store === undefined || store.compacting === true || this.closed) return
+    if (this.committing !== undefined) {
+      // It begins between two commits, never while one writes.
+      this.compactionDue = 'begin'
+      return
+    }
     if (store.beginCompaction === undefined) {
       this.compactStore()
       return
     }
-    this.commitStore()
     if (store.beginCompaction(this.liveSnapshot())) setImmediate(this.compactionTick)
   }
 
+  /**
+   * One step of a background compaction, between two commits: it never interleaves with a pipelined
+   * write to the same file. Records buffered for the next commit are the store's to write first
+   * (Store.compactStep): waiting for a moment with none would starve the compaction under load.
+   */
   private readonly compactionTick = (): void => {
     const store = this.options.store
     if (store === undefined || this.closed) return
-    // The step reads live state: everything that state came from must be committed first.
-    this.commitStore()
-    if (store.compactStep?.() === true) setImmediate(this.compactionTick)
+    if (this.committing !== undefined) this.compactionDue = 'step'
+    else if (store.compactStep?.() === true) setImmediate(this.compactionTick)
   }
 
   /** Rewrites the store as a snapshot, at once (shutdown). Cheap to call when nothing changed. */
@@ -827,13 +985,16 @@ export class Broker {
         this.offline.delete(s)
       }
     }
-    // Wills and expiries above changed the store outside a flush: make them durable now.
+    // Wills and expiries above changed the store outside a read: make them durable now.
     this.commitStore()
   }
 
-  /** Closes every connection (v5 clients are told 0x8B Server shutting down) and stops timers. */
-  close(): void {
-    if (this.closed) return
+  /**
+   * Closes every connection (v5 clients are told 0x8B Server shutting down) and stops timers; resolves once
+   * the last commit is done and the store closed (at once with a synchronous store).
+   */
+  close(): Promise<void> {
+    if (this.closed) return this.closedPromise ?? Promise.resolve()
     this.closed = true
     clearInterval(this.sweepTimer)
     if (this.autosaveTimer !== undefined) clearInterval(this.autosaveTimer)
@@ -843,13 +1004,23 @@ export class Broker {
       conn.close('the broker is shutting down')
     }
     this.flushAll()
+    // A synchronous store is closed before this returns, as callers that do not wait expect.
+    this.closedPromise = this.committing === undefined ? this.closeStore() : this.whenCommitted().then(() => this.closeStore())
+    return this.closedPromise
+  }
+
+  private closedPromise: Promise<void> | undefined = undefined
+
+  /** The last compaction and the store's close, once no commit is under way. */
+  private closeStore(): Promise<void> {
     const store = this.options.store
-    if (store !== undefined) {
-      this.compactStore()
-      store.close()
-    }
+    if (store === undefined || this.commitFailed) return Promise.resolve()
+    this.compactStore()
+    return Promise.resolve(store.close())
   }
 }
+
+function noop(): void {}
 
 function userTag(username: string | undefined): string {
   return username === undefined ? 'an anonymous client' : `user '${username}'`

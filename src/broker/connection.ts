@@ -95,6 +95,9 @@ export class Connection {
   private out: Buffer[] = []
   private outBytes = 0
   private dirty = false
+  /** Bytes waiting for a pipelined commit (Broker.flushAll): they leave with releaseSealed(). */
+  private sealedOut: Buffer[] = []
+  private sealedBytes = 0
 
   get state(): ConnStateValue { return this._state }
   /** The protocol level of the client's CONNECT: 3 (MQTT 3.1), 4 (3.1.1) or 5. */
@@ -461,7 +464,7 @@ export class Connection {
    * 'drain', so a slow subscriber costs bounded memory and never stalls delivery to others.
    */
   isCongested(): boolean {
-    if (this.stream.writableLength <= SocketHighWater && this.outBytes <= TurnHighWater) return false
+    if (this.stream.writableLength <= SocketHighWater && this.outBytes + this.sealedBytes <= TurnHighWater) return false
     if (!this.awaitingDrain) {
       this.awaitingDrain = true
       this.stream.once('drain', onStreamDrain)
@@ -471,7 +474,12 @@ export class Connection {
 
   /** Bytes written for this client that the network has not taken yet: this turn's and the stream's. */
   get unsentBytes(): number {
-    return this.outBytes + this.stream.writableLength
+    return this.outBytes + this.sealedBytes + this.stream.writableLength
+  }
+
+  /** Whether bytes of this connection wait for a flush or a commit. */
+  get holdsBytes(): boolean {
+    return this.outBytes + this.sealedBytes > 0
   }
 
   private awaitingDrain = false
@@ -483,27 +491,50 @@ export class Connection {
   flush(): void {
     this.dirty = false
     const out = this.out
-    const n = out.length
-    if (n === 0) return
-    const total = this.outBytes
+    if (out.length === 0) return
     // Emptied before writing: a write can run a peer's handler synchronously (in-memory pairs), and what that
     // makes us send goes to the next flush instead of being lost with this one.
+    this.out = []
+    const total = this.outBytes
+    this.outBytes = 0
+    this.send(out, total)
+  }
+
+  /**
+   * The turn's bytes wait for the pipelined commit that starts now; what is written meanwhile waits for
+   * the next one. Commits are serialized, so nothing is sealed still.
+   */
+  seal(): void {
+    this.dirty = false
+    this.sealedOut = this.out
+    this.sealedBytes = this.outBytes
+    this.out = []
+    this.outBytes = 0
+  }
+
+  /** The commit the sealed bytes depend on is done: they leave. */
+  releaseSealed(): void {
+    const list = this.sealedOut
+    if (list.length === 0) return
+    const total = this.sealedBytes
+    this.sealedOut = []
+    this.sealedBytes = 0
+    this.send(list, total)
+  }
+
+  private send(out: Buffer[], total: number): void {
+    const n = out.length
     const stream = this.stream
     const writable = !stream.destroyed && stream.writable
     if (writable) this.broker.stats.bytesSent += total
     if (n === 1 || total <= WriteBatchBytes) {
       // One write per turn: many small PUBLISHes become one syscall (mosquitto issues one send() each).
-      const chunk = n === 1 ? out[0]! : Buffer.concat(out, total)
-      out.length = 0
-      this.outBytes = 0
-      if (writable) stream.write(chunk)
+      if (writable) stream.write(n === 1 ? out[0]! : Buffer.concat(out, total))
       return
     }
     // A large turn leaves in bounded batches: one Buffer.concat of everything could outgrow what a Buffer
     // may hold (and doubles the memory of the turn).
-    const list = out.slice()
-    out.length = 0
-    this.outBytes = 0
+    const list = out
     if (!writable) return
     stream.cork()
     let from = 0
@@ -530,15 +561,18 @@ export class Connection {
     this._closeReason = reason
     this.decoder.stop()
     // Session and will changes of the close go into the same commit as what this connection was told,
-    // and that commit precedes the last bytes leaving (see Broker.flushAll).
+    // and that commit precedes the last bytes leaving (see Broker.flushAll); then endStream().
     try {
       this.broker.connectionClosed(this, wasConnected)
     } catch (err) {
       // close() runs from socket event handlers and timers: a throw here would take the process down.
       this.broker.options.logger.error(`Internal error closing the connection of client ${this.label} from ${this.meta.remoteAddress}${this.username === undefined ? '' : ` (u'${this.username}')`}: ${(err as Error).stack ?? String(err)}`)
     }
-    this.broker.commitStore()
-    this.flush()
+    this.broker.closeAfterCommit(this)
+  }
+
+  /** After close(), once the last bytes have left: ends the stream. */
+  endStream(): void {
     const stream = this.stream
     // Paused while authenticating: read (and drop) again so the peer's FIN is seen and the socket can close.
     if (stream.isPaused()) stream.resume()

@@ -445,13 +445,14 @@ export class LogStore implements Store {
   }
 
   /**
-   * One step of the background compaction, a few milliseconds at most. Call right after commit(), so
-   * the live state read here holds nothing that is not in the file yet. Returns true while the
+   * One step of the background compaction, a few milliseconds at most. What is buffered is written
+   * first, so the live state read here holds nothing that is not in the file yet. Returns true while the
    * compaction needs more steps; the rest (fsync, rename) completes by itself, off-thread.
    */
   compactStep(): boolean {
     const job = this.job
     if (job === undefined) return false
+    this.commit()
     try {
       if (job.phase === 'snapshot') this.snapshotStep(job)
       else if (job.phase === 'drain') this.drainStep(job)

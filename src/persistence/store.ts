@@ -1,8 +1,10 @@
 /**
  * What the broker persists, behind one interface so another backend (e.g. Redis for a cluster) can
  * replace the embedded log. The broker calls the mutation methods as state changes; they are buffered
- * until commit(), which the broker calls once per event-loop turn BEFORE any socket write of that turn,
- * so nothing is acknowledged to a client before it is in the store (group commit).
+ * until commit(). Nothing is acknowledged to a client before the commit holding what the acknowledgement
+ * depends on has finished (group commit): a commit that returns a Promise is pipelined, the bytes of the
+ * connections it covers wait for it while the event loop goes on reading and routing, and the next
+ * commit starts once it resolves, taking everything buffered meanwhile (Broker.flushAll).
  *
  * Only state that outlives a connection is stored: retained messages and persistent sessions
  * (v3 clean session 0, v5 Session Expiry Interval > 0) with their subscriptions, queued and in-flight
@@ -93,9 +95,25 @@ export interface LiveSnapshot {
   sessions: Iterator<LiveSession>
 }
 
-export interface Store {
+/**
+ * Something whose buffered work must be durable before the acknowledgements of the same turn leave:
+ * the store, and whatever else the broker is given (a cluster's hand-over of messages to other nodes).
+ * Its commit joins the store's: the turn's bytes wait for both.
+ */
+export interface CommitParticipant {
+  /** True when work is buffered that the next commit must make durable. */
+  readonly dirty: boolean
+  /**
+   * Makes the buffered work durable. Synchronous (returns nothing) or pipelined (returns a Promise): the
+   * broker never calls it again before that Promise has settled, and a rejection stops the broker as a
+   * failed store does. Mutations made while it runs are for the next commit.
+   */
+  commit(): void | Promise<void>
+}
+
+export interface Store extends CommitParticipant {
   /** Reads everything back at start-up. */
-  load(): RecoveredState
+  load(): RecoveredState | Promise<RecoveredState>
   sessionSaved(clientId: string, expiryInterval: number, username: string | undefined, disconnectedAt: number): void
   sessionEnded(clientId: string): void
   subscriptionAdded(clientId: string, sub: StoredSubscription): void
@@ -113,8 +131,11 @@ export interface Store {
   willSaved(clientId: string, will: StoredWill | undefined): void
   /** True when mutations are buffered. */
   readonly dirty: boolean
-  /** Makes buffered mutations durable (against a process crash; with fsync, against power loss). */
-  commit(): void
+  /**
+   * Makes buffered mutations durable (against a process crash; with fsync, against power loss). Never
+   * called while a previous commit's Promise is pending; compaction steps run only between commits.
+   */
+  commit(): void | Promise<void>
   /** Number of records since the last compaction, to decide when to compact. */
   readonly changesSinceCompaction: number
   /** Size of the live state in records, as of the last compaction or load. */
@@ -124,12 +145,15 @@ export interface Store {
   /**
    * Optional: compaction in the background, for autosave. beginCompaction starts one (false when it
    * cannot start, e.g. one is running or the last one failed less than a minute ago); the owner then
-   * calls compactStep() right after each commit(), on a later turn each time, while it returns true.
+   * calls compactStep() between two commits (never while one is under way), on a later turn each time,
+   * while it returns true. Mutations may be buffered then: the step writes them first (the live state it
+   * reads must hold nothing the file lacks; the bytes that depend on them still wait for the next commit).
    * Each step blocks for a few milliseconds at most. While `compacting`, every message a record refers
    * to must be saved again with messageSaved (the snapshot may have passed the session that held it).
    */
   beginCompaction?(live: LiveSnapshot): boolean
   compactStep?(): boolean
   readonly compacting?: boolean
-  close(): void
+  /** Called once no commit is pending any more (Broker.close waits for the last one). */
+  close(): void | Promise<void>
 }

@@ -71,7 +71,7 @@ export async function startServer(plan: ServerPlan): Promise<RunningServer> {
     if (plan.persistence !== undefined && persistence !== undefined) persistence[1].importMosquittoOnStart(plan.persistence, broker.options.logger)
     // Restore before any listener opens, so no client sees a half-loaded broker.
     // The first line says what was loaded; any further line reports damage that was set aside.
-    broker.restore().forEach((line, i) => {
+    ;(await broker.restore()).forEach((line, i) => {
       if (i === 0) broker.options.logger.notice(`Persistence: ${line}.`)
       else broker.options.logger.warning(`Persistence: ${line}.`)
     })
@@ -87,7 +87,7 @@ export async function startServer(plan: ServerPlan): Promise<RunningServer> {
     }
   } catch (err) {
     for (const l of listeners) await l.close()
-    broker.close()
+    await broker.close()
     lock?.release()
     throw err
   }
@@ -95,7 +95,8 @@ export async function startServer(plan: ServerPlan): Promise<RunningServer> {
     broker,
     listeners,
     async close() {
-      broker.close()
+      // The lock goes once the last commit is written and the store closed.
+      await broker.close()
       lock?.release()
       await Promise.all(listeners.map((l) => l.close()))
     },

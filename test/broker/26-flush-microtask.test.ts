@@ -32,7 +32,7 @@ test('with a store, bytes that depend on no store record (clean sessions) still 
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
   const store = new LogStore({ dir, file: 'midge.db', fsync: false })
   const h = setup(t, { store })
-  h.broker.restore()
+  await h.broker.restore()
   const clean = await h.client(4, { clientId: 'clean-sub' })
   await clean.subscribe('flush/clean')
   const kept = await h.client(4, { clientId: 'kept-sub', cleanStart: false })

@@ -132,7 +132,7 @@ test('autosave compacts only once the log has grown as large as the live state (
   try {
     const store = new LogStore({ dir, file: 'a.db', fsync: false })
     const broker = new Broker({ logger: silentLogger(), sysInterval: 0, store, autosaveInterval: 0 })
-    broker.restore()
+    await broker.restore()
     const autosave = (): void => (broker as unknown as { autosave(): void }).autosave()
     for (let i = 0; i < 1500; i++) broker.publish(`r/${i}`, Buffer.from('x'), 0, true, undefined)
     broker.commitStore()

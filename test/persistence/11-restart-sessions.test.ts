@@ -18,14 +18,14 @@ describe('persistent sessions survive a crash', { concurrency: true }, () => {
   for (const v of [4, 5] as const) {
     test(`[MQTT-3.1.2-5] v${v}: a persistent session and its subscriptions are back after a crash (Session Present, no resubscribe)`, async (t) => {
       const life = new BrokerLife(t, tempDir(t))
-      const b1 = life.start()
+      const b1 = await life.start()
       const { c: s1 } = await b1.connect(v, persistent(v, 'sub'))
       await s1.subscribe('a/+', { qos: 1 })
       await s1.subscribe('b/#', { qos: 2 })
       await s1.subscribe('gone/t', { qos: 1 })
       await s1.unsubscribe('gone/t')
       life.crash()
-      const b2 = life.start()
+      const b2 = await life.start()
       const { c: s2, present } = await b2.connect(v, persistent(v, 'sub'))
       assert.equal(present, true)
       const { c: pub } = await b2.connect(v, { clientId: 'pub' })
@@ -43,7 +43,7 @@ describe('persistent sessions survive a crash', { concurrency: true }, () => {
 
     test(`[MQTT-4.6.0-6] v${v}: QoS 1 and 2 messages queued for an offline session before a crash are delivered after it, in order, DUP 0`, async (t) => {
       const life = new BrokerLife(t, tempDir(t))
-      const b1 = life.start()
+      const b1 = await life.start()
       const { c: s1 } = await b1.connect(v, persistent(v, 'offline'))
       await s1.subscribe('q/#', { qos: 2 })
       await s1.disconnect()
@@ -54,7 +54,7 @@ describe('persistent sessions survive a crash', { concurrency: true }, () => {
         sent.push(`m${i}`)
       }
       life.crash()
-      const b2 = life.start()
+      const b2 = await life.start()
       const { c: s2, present } = await b2.connect(v, persistent(v, 'offline'))
       assert.equal(present, true)
       const got: string[] = []
@@ -71,12 +71,12 @@ describe('persistent sessions survive a crash', { concurrency: true }, () => {
 
     test(`v${v}: a session that is not persistent is not restored after a crash`, async (t) => {
       const life = new BrokerLife(t, tempDir(t))
-      const b1 = life.start()
+      const b1 = await life.start()
       const fields: ConnectFields = v === 5 ? { clientId: 'temp', cleanStart: false } : { clientId: 'temp', cleanStart: true }
       const { c } = await b1.connect(v, fields)
       await c.subscribe('t', { qos: 1 })
       life.crash()
-      const b2 = life.start()
+      const b2 = await life.start()
       const { present } = await b2.connect(v, fields)
       assert.equal(present, false)
       assert.equal(b2.broker.sessions.size, 1, 'only the new connection\'s session exists')
@@ -85,13 +85,13 @@ describe('persistent sessions survive a crash', { concurrency: true }, () => {
 
   test('[MQTT-3.8.3-3] [MQTT-3.3.1-12] [MQTT-3.3.4-3] v5: subscription options and identifiers survive a crash: No Local, Retain As Published, Subscription Identifier', async (t) => {
     const life = new BrokerLife(t, tempDir(t))
-    const b1 = life.start()
+    const b1 = await life.start()
     const { c: s1 } = await b1.connect(5, persistent(5, 'opts'))
     await s1.subscribe('nl/t', { qos: 1, noLocal: true, id: 11 })
     await s1.subscribe('rap/t', { qos: 1, retainAsPublished: true, id: 22 })
     await s1.subscribe('plain/t', { qos: 1, id: 268_435_455 })
     life.crash()
-    const b2 = life.start()
+    const b2 = await life.start()
     const { c: s2, present } = await b2.connect(5, persistent(5, 'opts'))
     assert.equal(present, true)
     await s2.publishAcked('nl/t', 'own message', { qos: 1 })
@@ -115,7 +115,7 @@ describe('persistent sessions survive a crash', { concurrency: true }, () => {
 
   test('[MQTT-3.3.1-10] v5: Retain Handling 1 after a crash: resubscribing to a restored subscription sends no retained messages', async (t) => {
     const life = new BrokerLife(t, tempDir(t))
-    const b1 = life.start()
+    const b1 = await life.start()
     const { c: pub1 } = await b1.connect(5, { clientId: 'pub' })
     await pub1.publishAcked('rh/t', 'retained', { qos: 1, retain: true })
     const { c: s1 } = await b1.connect(5, persistent(5, 'rh'))
@@ -124,7 +124,7 @@ describe('persistent sessions survive a crash', { concurrency: true }, () => {
     await s1.ack(first)
     await s1.sync() // the PUBACK is processed (and committed) before the crash
     life.crash()
-    const b2 = life.start()
+    const b2 = await life.start()
     const { c: s2 } = await b2.connect(5, persistent(5, 'rh'))
     await s2.subscribe('rh/t', { qos: 1, retainHandling: 1 })
     await s2.expectNothing(PacketType.Publish, 'the subscription already existed, restored from the store')
@@ -132,14 +132,14 @@ describe('persistent sessions survive a crash', { concurrency: true }, () => {
 
   test('[MQTT-4.8.2-2] v5: a shared subscription survives a crash and messages queued for it are delivered', async (t) => {
     const life = new BrokerLife(t, tempDir(t))
-    const b1 = life.start()
+    const b1 = await life.start()
     const { c: s1 } = await b1.connect(5, persistent(5, 'member'))
     await s1.subscribe('$share/g/jobs/#', { qos: 1 })
     await s1.disconnect()
     const { c: pub } = await b1.connect(5, { clientId: 'pub' })
     await pub.publishAcked('jobs/1', 'job one', { qos: 1 })
     life.crash()
-    const b2 = life.start()
+    const b2 = await life.start()
     const { c: s2 } = await b2.connect(5, persistent(5, 'member'))
     const queued = await s2.publishOn('jobs/1')
     assert.equal(queued.payload.toString(), 'job one')
@@ -152,7 +152,7 @@ describe('persistent sessions survive a crash', { concurrency: true }, () => {
 
   test('[MQTT-3.3.2-5] [MQTT-3.3.2-6] v5: a queued message keeps its expiry across a restart: one that expired while the broker was down is not delivered, the other counts down', async (t) => {
     const life = new BrokerLife(t, tempDir(t))
-    const b1 = life.start()
+    const b1 = await life.start()
     const t0 = b1.clock.now
     const { c: s1 } = await b1.connect(5, persistent(5, 'sub'))
     await s1.subscribe('exp/#', { qos: 1 })
@@ -161,7 +161,7 @@ describe('persistent sessions survive a crash', { concurrency: true }, () => {
     await pub.publishAcked('exp/short', 'gone by then', { qos: 1, properties: { messageExpiryInterval: 30 } })
     await pub.publishAcked('exp/long', 'still fresh', { qos: 1, properties: { messageExpiryInterval: 100 } })
     life.crash()
-    const b2 = life.start(t0 + 40_000)
+    const b2 = await life.start(t0 + 40_000)
     const { c: s2 } = await b2.connect(5, persistent(5, 'sub'))
     const m = await s2.waitFor(PacketType.Publish)
     assert.equal(m.topic, 'exp/long')
@@ -172,16 +172,16 @@ describe('persistent sessions survive a crash', { concurrency: true }, () => {
 
   test('[MQTT-3.1.2-4] Clean Start discards a restored session, and it stays discarded after another crash', async (t) => {
     const life = new BrokerLife(t, tempDir(t))
-    const b1 = life.start()
+    const b1 = await life.start()
     const { c: s1 } = await b1.connect(4, persistent(4, 'c'))
     await s1.subscribe('t', { qos: 1 })
     life.crash()
-    const b2 = life.start()
+    const b2 = await life.start()
     const { c: s2, present } = await b2.connect(4, { clientId: 'c', cleanStart: true })
     assert.equal(present, false)
     await s2.disconnect()
     life.crash()
-    const b3 = life.start()
+    const b3 = await life.start()
     const { present: again } = await b3.connect(4, persistent(4, 'c'))
     assert.equal(again, false)
     const { c: pub } = await b3.connect(4, { clientId: 'pub' })
@@ -191,7 +191,7 @@ describe('persistent sessions survive a crash', { concurrency: true }, () => {
 
   test('many sessions: 200 persistent sessions with a subscription and 3 queued messages each come back intact', async (t) => {
     const life = new BrokerLife(t, tempDir(t))
-    const b1 = life.start()
+    const b1 = await life.start()
     for (let i = 0; i < 200; i++) {
       const { c } = await b1.connect(4, persistent(4, `dev-${i}`))
       await c.subscribe(`dev/${i}/#`, { qos: 1 })
@@ -201,7 +201,7 @@ describe('persistent sessions survive a crash', { concurrency: true }, () => {
     for (let k = 0; k < 3; k++) for (let i = 0; i < 200; i++) pub.publish(`dev/${i}/cmd`, `k${k}`, { qos: 1 })
     await pub.sync()
     life.crash()
-    const b2 = life.start()
+    const b2 = await life.start()
     assert.equal(b2.broker.sessions.size, 200)
     for (const i of [0, 57, 199]) {
       const { c } = await b2.connect(4, persistent(4, `dev-${i}`))

@@ -7,6 +7,10 @@
  * "Restart" here is deliberately the crash kind: the previous instance is not closed before the next
  * one loads, because a broker killed with SIGKILL never closes its store. What was committed must be
  * there; what was only buffered may or may not be (a backend may write through), so that is not tested.
+ *
+ * load() and commit() may return Promises (a backend over the network, a log writing off the event
+ * loop): every call is awaited, and one test checks what a pipelined commit must do with mutations
+ * made while it is under way.
  */
 import { test, type TestContext } from 'node:test'
 import assert from 'node:assert/strict'
@@ -25,17 +29,17 @@ class Places {
 
   constructor(t: TestContext, backend: StoreBackend) {
     this.open = backend.place(t)
-    t.after(() => {
+    t.after(async () => {
       // Newest first: an older instance closing last must not be the one that writes.
-      for (const s of this.all.reverse()) s.close()
+      for (const s of this.all.reverse()) await s.close()
     })
   }
 
   /** A new instance, loaded. */
-  start(): { store: Store; state: RecoveredState } {
+  async start(): Promise<{ store: Store; state: RecoveredState }> {
     const store = this.open()
     this.all.push(store)
-    return { store, state: store.load() }
+    return { store, state: await store.load() }
   }
 }
 
@@ -66,8 +70,8 @@ function plain(m: StoredMessage | undefined): unknown {
 export function storeContract(backend: StoreBackend): void {
   const name = (s: string): string => `[store contract: ${backend.name}] ${s}`
 
-  test(name('an empty place loads as an empty state'), (t) => {
-    const { state } = new Places(t, backend).start()
+  test(name('an empty place loads as an empty state'), async (t) => {
+    const { state } = await new Places(t, backend).start()
     assert.deepEqual(state.sessions, [])
     assert.deepEqual(state.retained, [])
     assert.equal(state.messages.size, 0)
@@ -75,23 +79,42 @@ export function storeContract(backend: StoreBackend): void {
     assert.ok(state.nextOutgoingId >= 1)
   })
 
-  test(name('dirty is set by a mutation and cleared by commit'), (t) => {
-    const { store } = new Places(t, backend).start()
+  test(name('dirty is set by a mutation and cleared by commit'), async (t) => {
+    const { store } = await new Places(t, backend).start()
     assert.equal(store.dirty, false)
     store.sessionSaved('c', 60, undefined, 0)
     assert.equal(store.dirty, true)
-    store.commit()
+    await store.commit()
     assert.equal(store.dirty, false)
   })
 
-  test(name('a committed session survives a crash: expiry, username, disconnect time; the last save wins'), (t) => {
+  test(name('mutations made while a commit is under way are not lost: the next commit takes them'), async (t) => {
     const p = new Places(t, backend)
-    const { store } = p.start()
+    const { store } = await p.start()
+    store.sessionSaved('first', 60, undefined, 0)
+    // Not awaited yet: a pipelined broker goes on routing while it runs.
+    const first = store.commit()
+    assert.equal(store.dirty, false, 'the records of a commit that started are its own')
+    store.sessionSaved('second', 60, undefined, 0)
+    store.subscriptionAdded('first', sub('during/commit'))
+    assert.equal(store.dirty, true)
+    await first
+    assert.equal(store.dirty, true, 'what came during the commit waits for the next one')
+    await store.commit()
+    assert.equal(store.dirty, false)
+    const { state } = await p.start()
+    assert.deepEqual(state.sessions.map((s) => s.clientId).sort(), ['first', 'second'])
+    assert.deepEqual(session(state, 'first').subscriptions.map((x) => x.key), ['during/commit'])
+  })
+
+  test(name('a committed session survives a crash: expiry, username, disconnect time; the last save wins'), async (t) => {
+    const p = new Places(t, backend)
+    const { store } = await p.start()
     store.sessionSaved('a', 60, 'alice', 0)
     store.sessionSaved('b', 0xffffffff, undefined, 1_700_000_000_123)
     store.sessionSaved('a', 120, 'alice2', 1_700_000_000_456)
-    store.commit()
-    const { state } = p.start()
+    await store.commit()
+    const { state } = await p.start()
     assert.equal(state.sessions.length, 2)
     const a = session(state, 'a')
     assert.deepEqual([a.expiryInterval, a.username, a.disconnectedAt], [120, 'alice2', 1_700_000_000_456])
@@ -100,9 +123,9 @@ export function storeContract(backend: StoreBackend): void {
     assert.deepEqual([b.subscriptions, b.outgoing, b.incomingQos2, b.will], [[], [], [], undefined])
   })
 
-  test(name('subscriptions keep every v5 option; removal and replacement are applied'), (t) => {
+  test(name('subscriptions keep every v5 option; removal and replacement are applied'), async (t) => {
     const p = new Places(t, backend)
-    const { store } = p.start()
+    const { store } = await p.start()
     store.sessionSaved('c', 60, undefined, 0)
     const full = sub('$share/g1/a/+/c', { filter: 'a/+/c', group: 'g1', qos: 2, noLocal: true, retainAsPublished: true, retainHandling: 2, subscriptionId: 268_435_455 })
     store.subscriptionAdded('c', full)
@@ -110,15 +133,15 @@ export function storeContract(backend: StoreBackend): void {
     store.subscriptionAdded('c', sub('gone'))
     store.subscriptionRemoved('c', 'gone')
     store.subscriptionAdded('c', sub('x/#', { qos: 1, retainHandling: 0, subscriptionId: 8 }))
-    store.commit()
-    const { state } = p.start()
+    await store.commit()
+    const { state } = await p.start()
     const subs = [...session(state, 'c').subscriptions].sort((x, y) => x.key.localeCompare(y.key))
     assert.deepEqual(subs, [full, sub('x/#', { qos: 1, retainHandling: 0, subscriptionId: 8 })])
   })
 
-  test(name('retained messages keep topic, payload, QoS, properties, expiry and origin; clearing and replacing work'), (t) => {
+  test(name('retained messages keep topic, payload, QoS, properties, expiry and origin; clearing and replacing work'), async (t) => {
     const p = new Places(t, backend)
-    const { store } = p.start()
+    const { store } = await p.start()
     const props = {
       payloadFormatIndicator: 1, messageExpiryInterval: 3600, contentType: 'text/plain', responseTopic: 'r/t',
       correlationData: Buffer.from([0, 1, 2, 255]), userProperties: [['k', 'v'], ['k', 'v2']] as Array<[string, string]>,
@@ -134,16 +157,16 @@ export function storeContract(backend: StoreBackend): void {
     store.retainedCleared('r/3')
     store.messageSaved(m4)
     store.retainedSet('r/2', 13)
-    store.commit()
-    const { state } = p.start()
+    await store.commit()
+    const { state } = await p.start()
     const got = [...state.retained].sort((x, y) => x.topic.localeCompare(y.topic)).map(plain)
     assert.deepEqual(got, [plain(m1), plain(m4)])
     assert.ok(state.nextMessageId > 13, `nextMessageId ${state.nextMessageId} must be above every stored message id`)
   })
 
-  test(name('outgoing deliveries: in-flight first in send order, then queued in queue order, with packet ids, PUBREL state and subscription ids'), (t) => {
+  test(name('outgoing deliveries: in-flight first in send order, then queued in queue order, with packet ids, PUBREL state and subscription ids'), async (t) => {
     const p = new Places(t, backend)
-    const { store } = p.start()
+    const { store } = await p.start()
     store.sessionSaved('c', 60, undefined, 1)
     for (let id = 1; id <= 6; id++) store.messageSaved(msg(id, `t/${id}`, { qos: 2 }))
     store.outgoingQueued('c', out(101, 1))
@@ -159,8 +182,8 @@ export function storeContract(backend: StoreBackend): void {
     store.outgoingDone('c', 101)
     store.outgoingReleased('c', 102)
     store.outgoingDone('c', 105)
-    store.commit()
-    const { state } = p.start()
+    await store.commit()
+    const { state } = await p.start()
     assert.deepEqual(session(state, 'c').outgoing, [
       out(103, 3, { retain: true, packetId: 7 }),
       out(102, 2, { qos: 2, subscriptionIds: [1, 268_435_455], packetId: 65535, released: true }),
@@ -171,34 +194,34 @@ export function storeContract(backend: StoreBackend): void {
     assert.ok(state.nextOutgoingId > 106, `nextOutgoingId ${state.nextOutgoingId} must be above every stored delivery id`)
   })
 
-  test(name('one message queued for many sessions is stored once and recovered for each'), (t) => {
+  test(name('one message queued for many sessions is stored once and recovered for each'), async (t) => {
     const p = new Places(t, backend)
-    const { store } = p.start()
+    const { store } = await p.start()
     store.messageSaved(msg(5, 'fan/out'))
     for (let i = 0; i < 3; i++) {
       store.sessionSaved(`s${i}`, 60, undefined, 0)
       store.outgoingQueued(`s${i}`, out(10 + i, 5))
     }
-    store.commit()
-    const { state } = p.start()
+    await store.commit()
+    const { state } = await p.start()
     for (let i = 0; i < 3; i++) assert.deepEqual(session(state, `s${i}`).outgoing, [out(10 + i, 5)])
     assert.deepEqual(plain(state.messages.get(5)), plain(msg(5, 'fan/out')))
   })
 
-  test(name('QoS 2 packet ids received and not yet released are kept'), (t) => {
+  test(name('QoS 2 packet ids received and not yet released are kept'), async (t) => {
     const p = new Places(t, backend)
-    const { store } = p.start()
+    const { store } = await p.start()
     store.sessionSaved('c', 60, undefined, 0)
     for (const id of [1, 2, 65535, 300]) store.incomingQos2Added('c', id)
     store.incomingQos2Released('c', 2)
-    store.commit()
-    const { state } = p.start()
+    await store.commit()
+    const { state } = await p.start()
     assert.deepEqual([...session(state, 'c').incomingQos2].sort((x, y) => x - y), [1, 300, 65535])
   })
 
-  test(name('wills: a delayed will keeps its due time and Will Delay Interval; a cleared will is gone'), (t) => {
+  test(name('wills: a delayed will keeps its due time and Will Delay Interval; a cleared will is gone'), async (t) => {
     const p = new Places(t, backend)
-    const { store } = p.start()
+    const { store } = await p.start()
     store.sessionSaved('w', 600, undefined, 5)
     store.sessionSaved('open', 600, undefined, 0)
     store.sessionSaved('cleared', 600, undefined, 0)
@@ -208,8 +231,8 @@ export function storeContract(backend: StoreBackend): void {
     store.willSaved('open', { will: plainWill, dueAt: 0 })
     store.willSaved('cleared', { will: plainWill, dueAt: 0 })
     store.willSaved('cleared', undefined)
-    store.commit()
-    const { state } = p.start()
+    await store.commit()
+    const { state } = await p.start()
     const w = session(state, 'w').will
     assert.ok(w !== undefined)
     assert.equal(w.dueAt, 1_700_000_030_000)
@@ -221,9 +244,9 @@ export function storeContract(backend: StoreBackend): void {
     assert.equal(session(state, 'cleared').will, undefined)
   })
 
-  test(name('an ended session takes its subscriptions, deliveries, QoS 2 ids and will with it; a new one starts empty'), (t) => {
+  test(name('an ended session takes its subscriptions, deliveries, QoS 2 ids and will with it; a new one starts empty'), async (t) => {
     const p = new Places(t, backend)
-    const { store } = p.start()
+    const { store } = await p.start()
     store.sessionSaved('c', 60, undefined, 0)
     store.subscriptionAdded('c', sub('a'))
     store.messageSaved(msg(1, 'a'))
@@ -232,38 +255,38 @@ export function storeContract(backend: StoreBackend): void {
     store.willSaved('c', { will: { topic: 'w', payload: Buffer.from('x'), qos: 0, retain: false, properties: undefined }, dueAt: 0 })
     store.sessionSaved('keep', 60, undefined, 0)
     store.sessionEnded('c')
-    store.commit()
-    let { state } = p.start()
+    await store.commit()
+    let { state } = await p.start()
     assert.deepEqual(state.sessions.map((s) => s.clientId), ['keep'])
-    const { store: s2 } = p.start()
+    const { store: s2 } = await p.start()
     s2.sessionSaved('c', 30, 'u', 0)
-    s2.commit()
-    ;({ state } = p.start())
+    await s2.commit()
+    ;({ state } = await p.start())
     const c = session(state, 'c')
     assert.deepEqual([c.expiryInterval, c.username, c.subscriptions, c.outgoing, c.incomingQos2, c.will], [30, 'u', [], [], [], undefined])
   })
 
-  test(name('commit is cumulative across turns and close() keeps everything'), (t) => {
+  test(name('commit is cumulative across turns and close() keeps everything'), async (t) => {
     const p = new Places(t, backend)
-    const { store } = p.start()
+    const { store } = await p.start()
     for (let turn = 0; turn < 5; turn++) {
       store.sessionSaved(`c${turn}`, 60, undefined, 0)
       store.subscriptionAdded(`c${turn}`, sub(`t/${turn}`))
-      store.commit()
+      await store.commit()
     }
     store.sessionSaved('last', 60, undefined, 0)
-    store.close()
-    const { state } = p.start()
+    await store.close()
+    const { state } = await p.start()
     assert.deepEqual(state.sessions.map((s) => s.clientId).sort(), ['c0', 'c1', 'c2', 'c3', 'c4', 'last'])
   })
 
-  test(name('compact() replaces the contents with the given state; later mutations apply on top; the change count restarts'), (t) => {
+  test(name('compact() replaces the contents with the given state; later mutations apply on top; the change count restarts'), async (t) => {
     const p = new Places(t, backend)
-    const { store } = p.start()
+    const { store } = await p.start()
     store.sessionSaved('old', 60, undefined, 0)
     store.messageSaved(msg(1, 'stale', { retain: true }))
     store.retainedSet('stale', 1)
-    store.commit()
+    await store.commit()
     assert.ok(store.changesSinceCompaction >= 3)
     const m7 = msg(7, 'r', { retain: true })
     const m8 = msg(8, 'q', { qos: 2 })
@@ -286,8 +309,8 @@ export function storeContract(backend: StoreBackend): void {
     store.sessionSaved('after', 60, undefined, 0)
     store.outgoingDone('new', 21)
     assert.ok(store.changesSinceCompaction > 0)
-    store.commit()
-    const { state } = p.start()
+    await store.commit()
+    const { state } = await p.start()
     assert.deepEqual(state.sessions.map((s) => s.clientId).sort(), ['after', 'new'])
     const n = session(state, 'new')
     assert.deepEqual([n.expiryInterval, n.username, n.disconnectedAt, n.subscriptions, n.outgoing, n.incomingQos2],
@@ -300,9 +323,9 @@ export function storeContract(backend: StoreBackend): void {
     assert.ok(state.nextOutgoingId >= 22)
   })
 
-  test(name('a load after a load (two restarts in a row) recovers the same state'), (t) => {
+  test(name('a load after a load (two restarts in a row) recovers the same state'), async (t) => {
     const p = new Places(t, backend)
-    const { store } = p.start()
+    const { store } = await p.start()
     store.sessionSaved('c', 60, undefined, 3)
     store.subscriptionAdded('c', sub('a/#', { qos: 2 }))
     store.messageSaved(msg(1, 'a/b', { qos: 2 }))
@@ -310,17 +333,17 @@ export function storeContract(backend: StoreBackend): void {
     store.outgoingSent('c', 1, 17)
     store.messageSaved(msg(2, 'r', { retain: true }))
     store.retainedSet('r', 2)
-    store.commit()
-    const first = p.start().state
-    const second = p.start().state
+    await store.commit()
+    const first = (await p.start()).state
+    const second = (await p.start()).state
     const view = (s: RecoveredState): unknown => ({ sessions: s.sessions, retained: s.retained.map(plain), messages: [...s.messages.values()].map(plain) })
     assert.deepEqual(view(second), view(first))
     assert.deepEqual(session(second, 'c').outgoing, [out(1, 1, { qos: 2, packetId: 17 })])
   })
 
-  test(name('many records: 2,000 sessions with a subscription and queued messages each'), (t) => {
+  test(name('many records: 2,000 sessions with a subscription and queued messages each'), async (t) => {
     const p = new Places(t, backend)
-    const { store } = p.start()
+    const { store } = await p.start()
     let oid = 1
     for (let i = 0; i < 2000; i++) {
       const id = `client-${i}`
@@ -329,10 +352,10 @@ export function storeContract(backend: StoreBackend): void {
       store.messageSaved(msg(i + 1, `dev/${i}/x`, { payload: Buffer.alloc(i % 300, i & 0xff) }))
       store.outgoingQueued(id, out(oid++, i + 1))
       store.outgoingQueued(id, out(oid++, i + 1))
-      if (i % 100 === 99) store.commit()
+      if (i % 100 === 99) await store.commit()
     }
-    store.commit()
-    const { state } = p.start()
+    await store.commit()
+    const { state } = await p.start()
     assert.equal(state.sessions.length, 2000)
     const s = session(state, 'client-1234')
     assert.deepEqual(s.outgoing.map((o) => o.messageId), [1235, 1235])

@@ -2,6 +2,9 @@
  * In-process crash simulation for restart tests. A CrashableStore passes a broker's mutations to a
  * real LogStore only when the broker commits; crash() then freezes it, so the file holds exactly what
  * was committed up to that instant, as after a kill -9 (the real kill -9 is in 20-crash-kill9).
+ * Its commit is pipelined (Store.commit returns a Promise): the records reach the file only when the
+ * Promise resolves, on a later turn, so a crash while one is under way loses it, and every restart test
+ * checks that nothing was acknowledged before the commit it depends on had landed.
  * After the crash the old broker is closed only to stop its timers and sockets: nothing it does from
  * then on reaches the disk.
  *
@@ -49,25 +52,45 @@ export class CrashableStore implements Store {
   get changesSinceCompaction(): number { return this.crashed ? 0 : this.inner.changesSinceCompaction + this.pending.length }
   get recordsAtCompaction(): number { return this.inner.recordsAtCompaction }
 
-  commit(): void {
-    if (this.crashed) return
+  /** Commits under way (at most one: the broker serializes them). */
+  inFlight = 0
+
+  commit(): Promise<void> {
+    if (this.inFlight !== 0) throw new Error('CrashableStore: commit() called while a commit is under way')
     const ops = this.pending
     this.pending = []
-    for (const f of ops) f(this.inner)
-    this.inner.commit()
+    this.inFlight++
+    return new Promise((resolve) => {
+      // The write lands on a later turn; a crash meanwhile loses it, like a kill -9 during the write.
+      setImmediate(() => {
+        this.inFlight--
+        if (!this.crashed) {
+          for (const f of ops) f(this.inner)
+          this.inner.commit()
+        }
+        resolve()
+      })
+    })
+  }
+
+  /** Called between commits only (the broker never compacts while one is under way). */
+  private assertIdle(what: string): void {
+    if (this.inFlight !== 0) throw new Error(`CrashableStore: ${what} while a commit is under way`)
   }
 
   compact(state: RecoveredState): void {
+    this.assertIdle('compact()')
     if (this.crashed) return
     this.pending = []
     this.inner.compact(state)
   }
 
   close(): void {
+    this.assertIdle('close()')
     if (!this.crashed) {
-      this.commit()
+      for (const f of this.pending) f(this.inner)
+      this.pending = []
     }
-    // The inner buffer is empty here (ops reach it only inside commit), so this writes nothing.
     this.inner.close()
   }
 
@@ -105,14 +128,14 @@ export class BrokerLife {
   }
 
   /** A new broker restored from the directory; its clock starts at `now` (default: real time). */
-  start(now?: number): Life {
+  async start(now?: number): Promise<Life> {
     if (this.current !== undefined) throw new Error('BrokerLife.start: crash() or stop() the running broker first')
     const store = new CrashableStore(new LogStore({ dir: this.dir, file: 'midge.db', fsync: false }))
     const broker = new Broker({ logger: silentLogger(), sysInterval: 0, connectTimeoutMs: 100, ...this.opts, store })
     broker.storeFailed = (err) => { throw err }
     const clock = new FakeClock(broker)
     if (now !== undefined) clock.now = now
-    this.report = broker.restore()
+    this.report = await broker.restore()
     const clients: TestClient[] = []
     const life: Life = {
       broker, store, clock,
@@ -138,16 +161,17 @@ export class BrokerLife {
     if (cur === undefined) return
     this.current = undefined
     cur.life.store.crash()
-    cur.life.broker.close()
     for (const c of cur.clients) c.destroy()
+    void cur.life.broker.close()
   }
 
-  /** A clean shutdown: broker.close() compacts and closes the store. */
-  stop(): void {
+  /** A clean shutdown: broker.close() waits for the last commit, compacts and closes the store. */
+  async stop(): Promise<void> {
     const cur = this.current
     if (cur === undefined) return
     this.current = undefined
-    cur.life.broker.close()
+    const closed = cur.life.broker.close()
     for (const c of cur.clients) c.destroy()
+    await closed
   }
 }
