@@ -291,9 +291,14 @@ function renderOverview(o) {
     setFact('uptime', fmtDuration(o.uptime))
   }
   if (o.sys !== null && typeof o.sys === 'object') {
-    // The load averages are Prometheus' and Grafana's business; the page shows the current values.
-    const keys = Object.keys(o.sys).filter((k) => !/(^|\/)load\//.test(k) && !/version$/.test(k) && !/uptime$/.test(k)).sort()
-    for (const k of keys) setFact(k.replace(/^\$SYS\/broker\//, ''), String(o.sys[k]))
+    // The load averages are Prometheus' and Grafana's business, and certificates, bridges and log lines have
+    // panels of their own: the card shows the broker's current counts.
+    const keys = Object.keys(o.sys).filter((k) => !/^(\$SYS\/broker\/)?(load|tls|connection|log)\//.test(k) && !/(version|uptime)$/.test(k)).sort()
+    for (const k of keys) {
+      const value = String(o.sys[k])
+      // Mosquitto's formats are kept for Home Assistant; byte counts are easier to read scaled.
+      setFact(k.replace(/^\$SYS\/broker\//, ''), /(^|\/)(heap\/|bytes)/.test(k) && /^\d+$/.test(value) ? fmtBytes(Number(value)) : value)
+    }
   }
   renderListeners(listOf(o.listeners))
   renderBridges(listOf(o.bridges))
@@ -460,7 +465,7 @@ function renderValues(node) {
   }
   if (node.last !== undefined) {
     const text = payloadOf(node.last)
-    v.append(el('span', { className: 'last', textContent: shorten(text, PayloadShown), title: `last message, QoS ${node.last.qos ?? 0}${node.last.at ? `, ${fmtDate(node.last.at)}` : ''}\n${text}` }))
+    v.append(el('span', { className: text === '' ? 'last empty' : 'last', textContent: shorten(text, PayloadShown), title: `last message, QoS ${node.last.qos ?? 0}${node.last.at ? `, ${fmtDate(node.last.at)}` : ''}\n${text}` }))
   }
 }
 
@@ -711,6 +716,9 @@ async function saveAcl() {
   const r = await api('PUT', 'api/acl', { text: $('acl-text').value })
   if (r.ok) {
     status.textContent = 'Saved and loaded.'
+    // Lines the broker accepts but doubts (e.g. a rule no user can reach) are worth a look.
+    const warnings = listOf(r.data?.warnings).map(String)
+    errors.replaceChildren(...warnings.map((w) => el('li', { className: 'warn', textContent: w })))
     return
   }
   const list = listOf(r.data?.errors)
