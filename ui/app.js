@@ -525,15 +525,36 @@ function dropChildren(node) {
   node.loaded = false
 }
 
+/**
+ * Levels being fetched, and the messages that arrived meanwhile: the answer may predate them, so they are
+ * applied again on top of it (bounded: a flood while loading keeps only the latest).
+ */
+let levelsLoading = 0
+let heldMessages = []
+const MaxHeldMessages = 200
+
 async function loadLevel(node) {
   const prefix = node.topic === null ? '' : node.topic
-  const r = await api('GET', `api/topics?prefix=${encodeURIComponent(prefix)}`)
+  levelsLoading++
+  let r
+  try {
+    r = await api('GET', `api/topics?prefix=${encodeURIComponent(prefix)}`)
+    if (r.ok) showLevel(node, listOf(r.data, 'topics'))
+  } finally {
+    levelsLoading--
+  }
+  if (levelsLoading === 0 && heldMessages.length > 0) {
+    const held = heldMessages
+    heldMessages = []
+    for (const m of held) onMessageEvent(m)
+  }
   if (!r.ok) {
     notice(`Could not read the topic tree: ${errorText(r)}`, true)
-    return
   }
+}
+
+function showLevel(node, entries) {
   dropChildren(node)
-  const entries = listOf(r.data, 'topics')
   for (const entry of entries) addNode(node, entry)
   node.loaded = true
   if (node.topic !== null) {
@@ -560,6 +581,11 @@ async function toggleNode(node) {
 
 function onMessageEvent(m) {
   if (typeof m.topic !== 'string') return
+  if (levelsLoading > 0) {
+    heldMessages.push(m)
+    if (heldMessages.length > MaxHeldMessages) heldMessages.shift()
+    return
+  }
   const levels = m.topic.split('/')
   let parent = treeNodes.get(null)
   if (parent === undefined || !parent.loaded) return
@@ -583,7 +609,7 @@ function onMessageEvent(m) {
     }
     if (leaf) {
       const value = m.payload !== null && typeof m.payload === 'object' ? m.payload : { payload: m.payload, base64: m.base64, encoding: m.encoding, truncated: m.truncated }
-      const at = Date.now()
+      const at = typeof m.at === 'number' ? m.at : Date.now()
       node.last = { ...value, qos: m.qos, at }
       if (m.retain === true) node.retained = payloadOf(value) === '' ? undefined : { ...value, qos: m.qos, at }
       renderValues(node)
