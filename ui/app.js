@@ -9,6 +9,7 @@
 
 const HistorySeconds = 300 // the charts' window: ~5 minutes of 1-second `stats` events
 const MaxLogLines = 500
+const MaxClientRows = 1000
 const MaxTreeNodes = 5000 // topic nodes kept on the page; live topics beyond it wait for a click on their parent
 const PayloadShown = 120 // characters of a payload in the tree; the whole (≤ 1 KiB) value is in its tooltip
 const OverviewEveryMs = 10_000
@@ -345,7 +346,7 @@ function renderListeners(list) {
 function renderBridges(list) {
   const rows = list.map((b) => el('tr', null,
     el('td', { textContent: String(b.name ?? '') }),
-    el('td', { className: b.state === 'connected' ? 'ok' : 'bad', textContent: String(b.state ?? '') }),
+    el('td', { className: b.state === 'connected' ? 'ok' : 'warn', textContent: String(b.state ?? '') }),
     el('td', { textContent: String(b.address ?? '') }),
     el('td', { textContent: fmtNumber(Number(b.queued ?? 0)) }),
     el('td', { className: 'bad', textContent: b.lastError ? String(b.lastError) : '' })))
@@ -380,7 +381,8 @@ function clientRow(c) {
     el('td', { textContent: c.username === undefined || c.username === null ? '' : String(c.username) }),
     el('td', { textContent: protocolNames[c.protocol] ?? String(c.protocol ?? '') }),
     el('td', { textContent: String(c.listener ?? '') }),
-    el('td', { textContent: fmtAgo(c.connectedAt), title: fmtDate(c.connectedAt) }),
+    // The clock time stays true without redrawing; the tooltip says how long ago it was when drawn.
+    el('td', { textContent: fmtDate(c.connectedAt), title: fmtAgo(c.connectedAt) }),
     el('td', { className: 'num', textContent: `${fmtNumber(Number(c.queued ?? 0))} / ${fmtNumber(Number(c.inflight ?? 0))}` }),
     subsCell,
     actions)
@@ -413,15 +415,24 @@ function onClientEvent(e) {
   const old = state.clientRows.get(id)
   if (e.type === 'connected') {
     const row = clientRow(c)
-    if (old !== undefined) old.replaceWith(row)
-    else {
-      $('clients-table').tBodies[0].append(row)
+    if (old !== undefined) {
+      old.replaceWith(row)
+      state.clientRows.set(id, row)
+    } else {
       state.clientTotal++
+      // As the broker's list, the table stops at MaxClientRows; the count still says how many there are.
+      if (state.clientRows.size < MaxClientRows) {
+        $('clients-table').tBodies[0].append(row)
+        state.clientRows.set(id, row)
+      }
     }
-    state.clientRows.set(id, row)
-  } else if (e.type === 'disconnected' && old !== undefined) {
-    old.remove()
-    state.clientRows.delete(id)
+  } else if (e.type === 'disconnected') {
+    // A takeover reads as the old connection's `disconnected` before the new one's `connected` (the broker
+    // closes the old one first), so removing the row here never hides a client that is still connected.
+    if (old !== undefined) {
+      old.remove()
+      state.clientRows.delete(id)
+    }
     state.clientTotal = Math.max(0, state.clientTotal - 1)
   }
   updateClientCount()

@@ -95,7 +95,8 @@ let base: string
 let browser: Browser
 let page: Page
 const clients: Client[] = []
-const dialogs: string[] = []
+/** Dialogs opened and script errors thrown on any page: a page that shows data as text has none. */
+const incidents: string[] = []
 
 function mosquitto(cmd: 'mosquitto_pub' | 'mosquitto_sub', args: string[]): Client {
   const c = new Client(cmd, ['-h', '127.0.0.1', '-p', String(mqttPort), ...args])
@@ -104,7 +105,8 @@ function mosquitto(cmd: 'mosquitto_pub' | 'mosquitto_sub', args: string[]): Clie
 }
 
 async function logIn(p: Page, username: string, password: string): Promise<void> {
-  p.on('dialog', (d) => { dialogs.push(d.message()); void d.dismiss() })
+  p.on('dialog', (d) => { incidents.push(d.message()); void d.dismiss() })
+  p.on('pageerror', (err) => { incidents.push(`page error: ${err.message}`) })
   await p.goto(base)
   await p.fill('#login-user', username)
   await p.fill('#login-password', password)
@@ -166,7 +168,6 @@ before(async () => {
   browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] })
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
   page.setDefaultTimeout(15_000)
-  page.on('pageerror', (err) => { dialogs.push(`page error: ${err.message}`) })
 })
 
 after(async () => {
@@ -220,7 +221,7 @@ test('a topic and a client id made of HTML are shown as text, never run', async 
     elements: document.querySelectorAll('main img, main script, main svg').length,
   }))
   assert.deepEqual(injected, { pwned: undefined, elements: 0 })
-  assert.deepEqual(dialogs, [])
+  assert.deepEqual(incidents, [])
   sub.stop()
   await page.waitForSelector(clientRow(Hostile), { state: 'detached' })
 })
@@ -277,7 +278,7 @@ test('an admin disconnects a client and clears a retained message from the page'
   await page.screenshot({ path: join(OutputDir, 'dashboard.png'), fullPage: true })
 })
 
-test('a user who may read $SYS but not write $CONTROL sees no admin action, and the broker refuses one', async () => {
+test('a user who may read $SYS but not write $CONTROL sees no admin action, and the broker refuses one; logging out ends the session', async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } })
   try {
     const viewer = await context.newPage()
@@ -296,6 +297,11 @@ test('a user who may read $SYS but not write $CONTROL sees no admin action, and 
     })
     assert.equal(status, 403)
     await viewer.screenshot({ path: join(OutputDir, 'dashboard-viewer.png'), fullPage: true })
+    await viewer.click('#logout')
+    await viewer.waitForSelector('#login-view:not([hidden])')
+    assert.equal(await viewer.evaluate(async () => (await fetch('api/session')).status), 401)
+    // No script error on either page in the whole session, and no dialog opened by anything shown.
+    assert.deepEqual(incidents, [])
   } finally {
     await context.close()
   }
