@@ -66,7 +66,7 @@ export function fmtBytes(n) {
   if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(1)} GiB`
   if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`
   if (n >= 1 << 10) return `${(n / (1 << 10)).toFixed(1)} KiB`
-  return `${Math.round(n)} B`
+  return `${n < 10 && !Number.isInteger(n) ? n.toFixed(1) : Math.round(n)} B`
 }
 
 /** A payload as the API sends it ({payload, base64, truncated}) as one line of text. */

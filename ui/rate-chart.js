@@ -71,7 +71,9 @@ export class RateChart {
     }
     g.textAlign = 'center'
     g.textBaseline = 'alphabetic'
-    for (let m = 0; m <= HistorySeconds / 60; m++) {
+    // On a narrow screen every minute would not fit: then only the ends are labelled.
+    const step = plotW / (HistorySeconds / 60) < 64 ? HistorySeconds / 60 : 1
+    for (let m = 0; m <= HistorySeconds / 60; m += step) {
       const x = left + plotW - (m * 60 * plotW) / (HistorySeconds - 1)
       g.fillText(m === 0 ? 'now' : `-${m} min`, Math.min(Math.max(x, left + 14), w - 16), h - 3)
     }
