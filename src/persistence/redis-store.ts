@@ -41,6 +41,13 @@ export interface RedisStoreOptions {
   prefix: string
   /** This node's id: the owner recorded for the sessions it saves or claims. */
   nodeId: string
+  /**
+   * A commit Redis has not answered after this long rejects (its changes are kept for the next one).
+   * ioredis with autoResendUnfulfilledCommands off drops a command cut off by a lost connection without
+   * ever settling it; with it on (the default) the command is sent again after the reconnection, ahead of
+   * anything sent later, so a late answer cannot reorder. Default 10 s.
+   */
+  commitTimeoutMs?: number
 }
 
 /** A commit Redis did not confirm. Its changes are kept and sent again by the next commit. */
@@ -165,6 +172,7 @@ export class RedisStore implements Omit<Store, 'load'> {
   private readonly retainedKey: string
   private readonly nodeSetKey: string
   private readonly nextKey: string
+  private readonly commitTimeoutMs: number
   private batch = new Batch()
   /** The diff of a commit Redis did not confirm: sent again under the next commit's. */
   private failed: Batch | undefined
@@ -190,6 +198,7 @@ export class RedisStore implements Omit<Store, 'load'> {
     this.retainedKey = `${o.prefix}retained`
     this.nodeSetKey = this.nodeSet(o.nodeId)
     this.nextKey = `${o.prefix}node:${o.nodeId}:next`
+    this.commitTimeoutMs = o.commitTimeoutMs ?? 10_000
   }
 
   private sessionKey(clientId: string): string {
@@ -612,10 +621,16 @@ export class RedisStore implements Omit<Store, 'load'> {
   /** One MULTI/EXEC; rejects with a RedisStoreError if it, or any command in it, failed. */
   private async exec(commands: Array<Array<string | number | Buffer>>): Promise<void> {
     let replies: Array<[Error | null, unknown]> | null
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer in ${this.commitTimeoutMs} ms`)), this.commitTimeoutMs)
+    })
     try {
-      replies = await this.redis.multi(commands).exec()
+      replies = await Promise.race([this.redis.multi(commands).exec(), timeout])
     } catch (err) {
       throw new RedisStoreError(`Redis did not commit: ${(err as Error).message}`, { cause: err })
+    } finally {
+      clearTimeout(timer)
     }
     if (replies === null) throw new RedisStoreError('Redis did not commit: the transaction was discarded')
     for (const [err] of replies) if (err !== null) throw new RedisStoreError(`Redis did not commit: ${err.message}`, { cause: err })
