@@ -377,8 +377,25 @@ export class RedisStore implements Omit<Store, 'load'> {
       this.remember(m).refs++
       this.retainedIds.set(m.topic, m.id)
     }
+    report.push(...await this.checkServer())
     report.unshift(`loaded ${sessions.length} persistent sessions (node ${this.nodeId}) and ${retained.length} retained messages from Redis (keys ${this.prefix}*)`)
     return { sessions, retained, messages, nextMessageId, nextOutgoingId, report }
+  }
+
+  /**
+   * What in Redis's own configuration breaks the guarantee, for the start-up log: without the append-only
+   * file a restart of Redis loses what it acknowledged, and an eviction policy other than noeviction lets
+   * Redis drop sessions silently when it is full (with noeviction, a write is refused and the commit fails).
+   */
+  private async checkServer(): Promise<string[]> {
+    const info = await this.redis.info('persistence').catch(() => '')
+    const memory = await this.redis.info('memory').catch(() => '')
+    const field = (text: string, name: string): string | undefined => new RegExp(`^${name}:(.*)$`, 'm').exec(text)?.[1]?.trim()
+    const out: string[] = []
+    if (field(info, 'aof_enabled') === '0') out.push('Redis runs without its append-only file (appendonly no): what it acknowledged is lost if Redis restarts; set appendonly yes')
+    const policy = field(memory, 'maxmemory_policy')
+    if (policy !== undefined && policy !== 'noeviction') out.push(`Redis evicts keys when full (maxmemory-policy ${policy}): sessions and retained messages could vanish; set maxmemory-policy noeviction`)
+    return out
   }
 
   /** One session hash as the broker wants it; undefined (with a report line) when it has no meta field. */

@@ -286,3 +286,21 @@ for (const resend of [false, true]) {
     assert.deepEqual(find(state.sessions, 'c').outgoing, [out(2, 2)])
   })
 }
+
+test('load() reports Redis settings that break the guarantee: no append-only file, an eviction policy', async () => {
+  const prefix = `settings${++places}:`
+  const redis = connect()
+  const report = async (): Promise<string> => (await new RedisStore({ redis, prefix, nodeId: 'n' }).load()).report.join('\n')
+  assert.doesNotMatch(await report(), /appendonly|maxmemory-policy/)
+  await redis.config('SET', 'maxmemory-policy', 'allkeys-lru')
+  await redis.config('SET', 'appendonly', 'no')
+  try {
+    const r = await report()
+    assert.match(r, /maxmemory-policy allkeys-lru/)
+    assert.match(r, /appendonly no/)
+  } finally {
+    await redis.config('SET', 'maxmemory-policy', 'noeviction')
+    await redis.config('SET', 'appendonly', 'yes')
+  }
+  assert.doesNotMatch(await report(), /appendonly|maxmemory-policy/)
+})
