@@ -75,6 +75,13 @@ end
 redis.call('SREM', KEYS[2], ARGV[1])
 return 0`
 
+/** Removes members from a node's index unless the node owns them again by now. */
+const PruneScript = `
+for i = 1, #ARGV - 1 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) ~= ARGV[#ARGV] then redis.call('SREM', KEYS[2], ARGV[i]) end
+end
+return 0`
+
 /** Makes this node the owner; returns the previous owner (false: none). */
 const ClaimScript = `
 local old = redis.call('HGET', KEYS[1], ARGV[1])
@@ -247,7 +254,7 @@ export class RedisStore implements Omit<Store, 'load'> {
       for (let j = 0; j < chunk.length; j++) (owners[j] === nodeId ? owned : stale).push(chunk[j]!)
     }
     // Left behind by a claim (which only writes the claimer's keys): tidied by whoever reads the index.
-    if (stale.length > 0) await this.redis.srem(key, ...stale)
+    if (stale.length > 0) await this.redis.eval(PruneScript, 2, this.ownerKey, key, ...stale, nodeId)
     return owned
   }
 
@@ -723,6 +730,7 @@ export class RedisStore implements Omit<Store, 'load'> {
 
   /** Sends what is buffered; the Redis connection is the caller's and stays open. */
   async close(): Promise<void> {
+    if (this.sending !== undefined) await this.sending.catch(() => {})
     if (this.dirty) await this.commit()
   }
 }
