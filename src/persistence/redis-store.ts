@@ -170,7 +170,7 @@ interface Known {
   body: Buffer | undefined
 }
 
-export class RedisStore implements Omit<Store, 'load'> {
+export class RedisStore implements Store {
   private readonly redis: Redis
   private readonly prefix: string
   private readonly nodeId: string

@@ -3,7 +3,7 @@ import { after, before } from 'node:test'
 import { Redis } from 'ioredis'
 import { RedisStore } from '../../src/persistence/redis-store.js'
 import { TestRedis } from '../helpers/redis-server.js'
-import { storeContract } from './contract-async-tmp.js'
+import { storeContract } from './contract.js'
 
 let server: TestRedis | undefined
 const clients: Redis[] = []
