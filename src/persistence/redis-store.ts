@@ -360,9 +360,8 @@ export class RedisStore implements Store {
     // so they are numbered after every id of this node's.
     const retained: StoredMessage[] = []
     const others: StoredMessage[] = []
-    const rawRetained = await this.redis.hgetallBuffer(this.retainedKey)
     const taken = new Set<number>()
-    for (const [topic, value] of Object.entries(rawRetained)) {
+    for (const [topic, value] of await this.scanRetained()) {
       try {
         const { node, msg } = this.records.readRetained(value)
         if (node !== this.nodeId || taken.has(msg.id)) {
@@ -387,6 +386,21 @@ export class RedisStore implements Store {
     report.push(...await this.checkServer())
     report.unshift(`loaded ${sessions.length} persistent sessions (node ${this.nodeId}) and ${retained.length} retained messages from Redis (keys ${this.prefix}*)`)
     return { sessions, retained, messages, nextMessageId, nextOutgoingId, report }
+  }
+
+  /**
+   * The retained hash a thousand fields at a time: one HGETALL of a large hash would hold Redis, and
+   * with it every other node, for as long as it takes to build the reply. HSCAN may repeat a field.
+   */
+  private async scanRetained(): Promise<Map<string, Buffer>> {
+    const all = new Map<string, Buffer>()
+    let cursor = '0'
+    do {
+      const [next, flat] = await this.redis.hscanBuffer(this.retainedKey, cursor, 'COUNT', 1000)
+      for (let i = 0; i + 1 < flat.length; i += 2) all.set(flat[i]!.toString(), flat[i + 1]!)
+      cursor = next.toString()
+    } while (cursor !== '0')
+    return all
   }
 
   /**

@@ -306,3 +306,18 @@ test('load() reports Redis settings that break the guarantee: no append-only fil
   }
   assert.doesNotMatch(await report(), /appendonly|maxmemory-policy/)
 })
+
+test('a retained hash larger than one scan page loads whole: 2,500 topics', async () => {
+  const prefix = `many${++places}:`
+  const store = new RedisStore({ redis: connect(), prefix, nodeId: 'n' })
+  await store.load()
+  for (let i = 1; i <= 2500; i++) {
+    store.messageSaved(msg(i, `dev/${i}`, { retain: true }))
+    store.retainedSet(`dev/${i}`, i)
+  }
+  await store.commit()
+  const state = await new RedisStore({ redis: connect(), prefix, nodeId: 'n' }).load()
+  assert.equal(state.retained.length, 2500)
+  assert.equal(new Set(state.retained.map((m) => m.topic)).size, 2500)
+  assert.equal(state.retained.find((m) => m.topic === 'dev/1234')?.payload.toString(), 'payload-1234')
+})
