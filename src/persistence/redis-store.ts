@@ -189,6 +189,11 @@ export class RedisStore implements Store {
   /** Ids whose refs fell to 0 (or never rose): forgotten at the next commit unless referred to again. */
   private unreferenced: number[] = []
   private readonly retainedIds = new Map<string, number>()
+  /**
+   * Sessions handed over to another node (releaseSession): whatever the broker still does with its old
+   * copy is not written, until this node claims the session again or the broker ends its copy.
+   */
+  private readonly handedOver = new Set<string>()
   private seq = 1
   private changes = 0
   /**
@@ -238,6 +243,7 @@ export class RedisStore implements Store {
 
   async claimSession(clientId: string): Promise<string | undefined> {
     const old = await this.redis.eval(ClaimScript, 2, this.ownerKey, this.nodeSetKey, clientId, this.nodeId) as string | null
+    this.handedOver.delete(clientId)
     const t = this.tracked.get(clientId)
     if (t !== undefined) t.owned = true
     return old === null ? undefined : old
@@ -259,18 +265,32 @@ export class RedisStore implements Store {
   }
 
   /**
-   * Forgets a session this node handed over to another one, without touching Redis: call it after the
-   * commit holding the session's last changes resolved, before the broker drops the session (which must
-   * not end it in the store: the session now belongs to the other node).
+   * Lets go of a session another node has claimed: call it once the commit holding the session's last
+   * changes here has resolved. From then on nothing this node's broker does with its old copy reaches
+   * Redis (changes still buffered are dropped; sessionEnded for it writes nothing and ends the fence),
+   * until this node claims the session again.
    */
   releaseSession(clientId: string): void {
+    this.forget(clientId)
+    this.batch.sessions.delete(clientId)
+    this.handedOver.add(clientId)
+  }
+
+  /** Drops what this store knows of a session's deliveries (their messages may be forgotten). */
+  private forget(clientId: string): void {
     const t = this.tracked.get(clientId)
     if (t === undefined) return
     for (const rec of t.out.values()) this.unref(rec.messageId)
     this.tracked.delete(clientId)
   }
 
+  /** True for a session handed over to another node (releaseSession): its changes are not written. */
+  private gone(clientId: string): boolean {
+    return this.handedOver.size !== 0 && this.handedOver.has(clientId)
+  }
+
   async loadSession(clientId: string, allocateId: () => number): Promise<{ session: StoredSession; messages: Map<number, StoredMessage> } | undefined> {
+    this.handedOver.delete(clientId)
     const raw = await this.redis.hgetallBuffer(this.sessionKey(clientId))
     if (Object.keys(raw).length === 0) return undefined
     const report: string[] = []
@@ -485,6 +505,7 @@ export class RedisStore implements Store {
 
   sessionSaved(clientId: string, expiryInterval: number, username: string | undefined, disconnectedAt: number): void {
     this.changes++
+    if (this.gone(clientId)) return
     const t = this.track(clientId)
     const d = this.batch.session(clientId)
     d.set('m', this.records.meta({ expiryInterval, username, disconnectedAt }))
@@ -496,7 +517,8 @@ export class RedisStore implements Store {
 
   sessionEnded(clientId: string): void {
     this.changes++
-    this.releaseSession(clientId)
+    if (this.handedOver.delete(clientId)) return
+    this.forget(clientId)
     const d = new SessionDiff()
     d.ended = true
     this.batch.sessions.set(clientId, d)
@@ -504,11 +526,13 @@ export class RedisStore implements Store {
 
   subscriptionAdded(clientId: string, sub: StoredSubscription): void {
     this.changes++
+    if (this.gone(clientId)) return
     this.batch.session(clientId).set(`s:${sub.key}`, this.records.subscription(sub))
   }
 
   subscriptionRemoved(clientId: string, key: string): void {
     this.changes++
+    if (this.gone(clientId)) return
     this.batch.session(clientId).delete(`s:${key}`)
   }
 
@@ -548,6 +572,7 @@ export class RedisStore implements Store {
 
   outgoingQueued(clientId: string, o: StoredOutgoing): void {
     this.changes++
+    if (this.gone(clientId)) return
     const k = this.known.get(o.messageId)
     if (k === undefined) {
       this.missingBodies++
@@ -605,16 +630,19 @@ export class RedisStore implements Store {
 
   incomingQos2Added(clientId: string, packetId: number): void {
     this.changes++
+    if (this.gone(clientId)) return
     this.batch.session(clientId).set(`i:${packetId}`, Buffer.alloc(0))
   }
 
   incomingQos2Released(clientId: string, packetId: number): void {
     this.changes++
+    if (this.gone(clientId)) return
     this.batch.session(clientId).delete(`i:${packetId}`)
   }
 
   willSaved(clientId: string, will: StoredWill | undefined): void {
     this.changes++
+    if (this.gone(clientId)) return
     if (will === undefined) this.batch.session(clientId).delete('w')
     else this.batch.session(clientId).set('w', this.records.will(will))
   }
@@ -725,6 +753,8 @@ export class RedisStore implements Store {
       this.retainedSet(m.topic, m.id)
     }
     for (const s of state.sessions) {
+      // The broker's copy of a session another node took: not this node's to write.
+      if (this.gone(s.clientId)) continue
       this.sessionEnded(s.clientId)
       this.sessionSaved(s.clientId, s.expiryInterval, s.username, s.disconnectedAt)
       for (const sub of s.subscriptions) this.subscriptionAdded(s.clientId, sub)

@@ -46,6 +46,11 @@ const out = (oid: number, messageId: number, over: Partial<StoredOutgoing> = {})
   oid, messageId, qos: 1, retain: false, subscriptionIds: undefined, packetId: 0, released: false, ...over,
 })
 
+/** Node a's sessions as a fresh instance reads them. */
+function a2Load(prefix: string): Promise<{ sessions: StoredSession[] }> {
+  return new RedisStore({ redis: connect(), prefix, nodeId: 'a' }).load()
+}
+
 function find(sessions: StoredSession[], clientId: string): StoredSession {
   const s = sessions.find((x) => x.clientId === clientId)
   assert.ok(s !== undefined, `session ${clientId} not found among ${sessions.map((x) => x.clientId).join(', ') || 'none'}`)
@@ -101,20 +106,36 @@ test('a session moves from node a to node b: claim names the previous owner, loa
   assert.equal(session.outgoing[2]!.messageId, session.outgoing[3]!.messageId, 'one message queued twice is one message')
   assert.equal(messages.get(session.outgoing[0]!.messageId)?.payload.toString(), 'payload-2')
 
-  // b goes on with the session in its own ids; a, told of the move late, ends it: that must not delete b's.
+  // b goes on with the session in its own ids. a has released it: what a's broker still does with its
+  // old copy, up to ending it and a shutdown compaction, is not written.
   b.outgoingDone('x', session.outgoing[0]!.oid)
   b.messageSaved(msg(1003, 'q/new'))
   b.outgoingQueued('x', out(1, 1003))
   await b.commit()
+  a.sessionSaved('x', 600, 'xavier', 0)
   a.releaseSession('x')
+  a.sessionSaved('x', 1, 'stale', 5)
+  a.messageSaved(msg(4, 'q/stale'))
+  a.outgoingQueued('x', out(15, 4))
+  a.outgoingDone('x', 13)
+  a.subscriptionRemoved('x', 'q/#')
+  a.willSaved('x', undefined)
+  a.compact({ sessions: [{ clientId: 'x', expiryInterval: 1, username: 'stale', disconnectedAt: 5, subscriptions: [], outgoing: [], incomingQos2: [], will: undefined }, find((await a2Load(prefix)).sessions, 'y')], retained: [], messages: new Map(), nextMessageId: 5, nextOutgoingId: 16, report: [] })
   a.sessionEnded('x')
   await a.commit()
+  // A node that never heard of the move (no release), ending the session: the owner check keeps b's.
+  const lateRedis = connect()
+  await ready(lateRedis)
+  const late = new RedisStore({ redis: lateRedis, prefix, nodeId: 'a' })
+  late.sessionEnded('x')
+  await late.commit()
 
   const b2 = new RedisStore({ redis: connect(), prefix, nodeId: 'b' })
   const state = await b2.load()
   assert.deepEqual(state.sessions.map((s) => s.clientId), ['x'])
   const x = find(state.sessions, 'x')
   assert.deepEqual(x.outgoing.map((o) => state.messages.get(o.messageId)?.topic), ['q/1', 'q/3', 'q/3', 'q/new'])
+  assert.deepEqual([x.expiryInterval, x.username, x.subscriptions.length, x.will?.will.topic], [600, 'xavier', 1, 'w/x'])
   assert.ok(state.nextMessageId > 1003)
   const a2 = new RedisStore({ redis: connect(), prefix, nodeId: 'a' })
   assert.deepEqual((await a2.load()).sessions.map((s) => s.clientId), ['y'])
