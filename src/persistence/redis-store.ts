@@ -5,13 +5,13 @@
  * file and appendfsync always, what EXEC acknowledged survives a crash of Redis; that is the operator's
  * Redis configuration, see docs/cluster.md).
  *
- * Keys (P = prefix):
- *   P session:<clientId>      hash: one persistent session, fields listed in redis-records.ts
- *   P retained                hash: topic -> message (with the node that wrote it); last write wins
- *   P owner                   hash: clientId -> node id owning that session (the truth)
- *   P node:<id>:sessions      set: client ids a node owns (an index; stale members are filtered by owner
+ * Keys (S = the prefix + 'store:', apart from the cluster's own keys under the same prefix):
+ *   S session:<clientId>      hash: one persistent session, fields listed in redis-records.ts
+ *   S retained                hash: topic -> message (with the node that wrote it); last write wins
+ *   S owner                   hash: clientId -> node id owning that session (the truth)
+ *   S node:<id>:sessions      set: client ids a node owns (an index; stale members are filtered by owner
  *                             and removed when read, so a claim never has to touch another node's key)
- *   P node:<id>:next          hash: the broker's next message and delivery ids as of its last compaction
+ *   S node:<id>:next          hash: the broker's next message and delivery ids as of its last compaction
  *                             (a load also goes above every id it reads)
  * With a hash tag in the prefix ('{midge}:') every key is in one slot, as Redis Cluster needs for MULTI.
  *
@@ -206,19 +206,19 @@ export class RedisStore implements Store {
     this.redis = o.redis
     this.prefix = o.prefix
     this.nodeId = o.nodeId
-    this.ownerKey = `${o.prefix}owner`
-    this.retainedKey = `${o.prefix}retained`
+    this.ownerKey = `${o.prefix}store:owner`
+    this.retainedKey = `${o.prefix}store:retained`
     this.nodeSetKey = this.nodeSet(o.nodeId)
-    this.nextKey = `${o.prefix}node:${o.nodeId}:next`
+    this.nextKey = `${o.prefix}store:node:${o.nodeId}:next`
     this.commitTimeoutMs = o.commitTimeoutMs ?? 10_000
   }
 
   private sessionKey(clientId: string): string {
-    return `${this.prefix}session:${clientId}`
+    return `${this.prefix}store:session:${clientId}`
   }
 
   private nodeSet(nodeId: string): string {
-    return `${this.prefix}node:${nodeId}:sessions`
+    return `${this.prefix}store:node:${nodeId}:sessions`
   }
 
   /** Records skipped because their message was never saved: nonzero is a bug, for tests and diagnostics. */
@@ -404,7 +404,7 @@ export class RedisStore implements Store {
       this.retainedIds.set(m.topic, m.id)
     }
     report.push(...await this.checkServer())
-    report.unshift(`loaded ${sessions.length} persistent sessions (node ${this.nodeId}) and ${retained.length} retained messages from Redis (keys ${this.prefix}*)`)
+    report.unshift(`loaded ${sessions.length} persistent sessions (node ${this.nodeId}) and ${retained.length} retained messages from Redis (keys ${this.prefix}store:*)`)
     return { sessions, retained, messages, nextMessageId, nextOutgoingId, report }
   }
 

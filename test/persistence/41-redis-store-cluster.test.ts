@@ -235,7 +235,7 @@ test('a commit while Redis is down rejects at once and keeps its changes; the ne
   await ready(redis)
   await store.commit()
   assert.equal(store.dirty, false)
-  const fields = await connect().hkeys(`${prefix}session:c`)
+  const fields = await connect().hkeys(`${prefix}store:session:c`)
   assert.deepEqual(fields.sort(), ['b:2', 'm', 'o:2'], 'nothing but the live state is in the session hash')
   const state = await new RedisStore({ redis: connect(), prefix, nodeId: 'n' }).load()
   const c = find(state.sessions, 'c')
@@ -297,12 +297,12 @@ for (const resend of [false, true]) {
     if (resend) await store.commit()
     else await assert.rejects(store.commit(), RedisStoreError)
     // The precondition of this test: Redis did apply it (the whole pipeline arrives before any answer leaves).
-    assert.deepEqual((await direct.hkeys(`${prefix}session:c`)).sort(), ['b:1', 'b:2', 'm', 'o:1', 'o:2'])
+    assert.deepEqual((await direct.hkeys(`${prefix}store:session:c`)).sort(), ['b:1', 'b:2', 'm', 'o:1', 'o:2'])
 
     store.outgoingDone('c', 1)
     await ready(redis)
     await store.commit()
-    assert.deepEqual((await direct.hkeys(`${prefix}session:c`)).sort(), ['b:2', 'm', 'o:2'])
+    assert.deepEqual((await direct.hkeys(`${prefix}store:session:c`)).sort(), ['b:2', 'm', 'o:2'])
     const state = await new RedisStore({ redis: direct, prefix, nodeId: 'n' }).load()
     assert.deepEqual(find(state.sessions, 'c').outgoing, [out(2, 2)])
   })
