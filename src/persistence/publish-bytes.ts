@@ -6,10 +6,16 @@
 import type { QoS } from '../protocol/constants.js'
 import { Decoder } from '../protocol/decoder.js'
 import { encodePublish } from '../protocol/encoder.js'
-import type { Properties, PublishPacket } from '../protocol/packets.js'
+import type { Properties, PublishPacket, WillMessage } from '../protocol/packets.js'
 
 export function publishBytes(topic: string, payload: Buffer, qos: QoS, retain: boolean, properties: Properties | undefined): Buffer {
   return encodePublish({ type: 3, topic, payload, qos, retain, dup: false, packetId: qos > 0 ? 1 : 0, properties }, 5)
+}
+
+/** A will as PUBLISH bytes; Will Delay Interval is a CONNECT property, not a PUBLISH one, so it goes beside. */
+export function willBytes(will: WillMessage): { delay: number; bytes: Buffer } {
+  const { willDelayInterval, ...props } = will.properties ?? {}
+  return { delay: willDelayInterval ?? 0, bytes: publishBytes(will.topic, will.payload, will.qos, will.retain, Object.keys(props).length > 0 ? props : undefined) }
 }
 
 /** Decodes bodies written by publishBytes; one instance reused (the decoder holds nothing between whole packets). */
@@ -35,5 +41,13 @@ export class PublishBytesReader {
       throw new RangeError(`stored message does not decode${err !== null ? `: ${err.message}` : ''}`)
     }
     return this.decoded
+  }
+
+  /** The will willBytes() wrote. */
+  readWill(delay: number, bytes: Buffer): WillMessage {
+    const p = this.read(bytes)
+    const will: WillMessage = { topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain, properties: p.properties }
+    if (delay > 0) will.properties = { ...will.properties, willDelayInterval: delay }
+    return will
   }
 }

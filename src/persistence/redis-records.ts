@@ -15,8 +15,7 @@
  * expiresAt, str origin, bytes PUBLISH.
  */
 import type { QoS } from '../protocol/constants.js'
-import type { WillMessage } from '../protocol/packets.js'
-import { PublishBytesReader, publishBytes } from './publish-bytes.js'
+import { PublishBytesReader, publishBytes, willBytes } from './publish-bytes.js'
 import { RecordReader, RecordWriter } from './record-buffer.js'
 import type { StoredMessage, StoredSubscription, StoredWill } from './store.js'
 
@@ -78,10 +77,8 @@ export class RedisRecords {
   }
 
   will(will: StoredWill): Buffer {
-    // Will Delay Interval is a CONNECT property, not a PUBLISH one: it travels beside the packet.
-    const { willDelayInterval, ...props } = will.will.properties ?? {}
-    const body = publishBytes(will.will.topic, will.will.payload, will.will.qos, will.will.retain, Object.keys(props).length > 0 ? props : undefined)
-    this.start().f64(will.dueAt).u32(willDelayInterval ?? 0).bytes(body)
+    const { delay, bytes } = willBytes(will.will)
+    this.start().f64(will.dueAt).u32(delay).bytes(bytes)
     return this.done()
   }
 
@@ -89,10 +86,7 @@ export class RedisRecords {
     const r = this.reader(b)
     const dueAt = r.f64()
     const delay = r.u32()
-    const p = this.publish.read(r.bytes())
-    const will: WillMessage = { topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain, properties: p.properties }
-    if (delay > 0) will.properties = { ...will.properties, willDelayInterval: delay }
-    return { will, dueAt }
+    return { will: this.publish.readWill(delay, r.bytes()), dueAt }
   }
 
   subscription(s: StoredSubscription): Buffer {
