@@ -32,6 +32,7 @@
  * a diff kept across an outage stays about as large as the state it changes, not as the traffic.
  */
 import type { Redis } from 'ioredis'
+import { Batch, SessionDiff } from './redis-batch.js'
 import { type DeliveryRecord, RedisRecords } from './redis-records.js'
 import type { RecoveredState, Store, StoredMessage, StoredOutgoing, StoredSession, StoredSubscription, StoredWill } from './store.js'
 
@@ -88,69 +89,6 @@ local old = redis.call('HGET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[1])
 return old`
-
-/** Pending changes to one session hash. */
-class SessionDiff {
-  /** Delete the hash (and its ownership) before writing `fields`. */
-  ended = false
-  /** Record this node as the owner after writing. */
-  own = false
-  readonly fields = new Map<string, Buffer | null>()
-  /** Fields created by unconfirmed diffs, absent from Redis: deleting one drops it from the diff. */
-  readonly fresh = new Set<string>()
-
-  set(field: string, value: Buffer, fresh = false): void {
-    this.fields.set(field, value)
-    if (fresh) this.fresh.add(field)
-  }
-
-  delete(field: string): void {
-    if (this.fresh.delete(field)) this.fields.delete(field)
-    else this.fields.set(field, null)
-  }
-}
-
-class Batch {
-  readonly sessions = new Map<string, SessionDiff>()
-  readonly retained = new Map<string, Buffer | null>()
-
-  /** compact(): the broker's id counters, recorded so that a load never goes below them. */
-  nextIds: { m: number; o: number } | undefined
-
-  get empty(): boolean {
-    return this.sessions.size === 0 && this.retained.size === 0 && this.nextIds === undefined
-  }
-
-  session(clientId: string): SessionDiff {
-    let d = this.sessions.get(clientId)
-    if (d === undefined) {
-      d = new SessionDiff()
-      this.sessions.set(clientId, d)
-    }
-    return d
-  }
-
-  /** Applies `newer` on top of this (older, unconfirmed) batch: the result is what both together do. */
-  absorb(newer: Batch): this {
-    if (newer.nextIds !== undefined) this.nextIds = newer.nextIds
-    for (const [topic, v] of newer.retained) this.retained.set(topic, v)
-    for (const [clientId, n] of newer.sessions) {
-      const o = this.sessions.get(clientId)
-      // A newer end deletes the hash: what the older diff wrote there no longer matters.
-      if (o === undefined || n.ended) {
-        this.sessions.set(clientId, n)
-        continue
-      }
-      for (const [field, v] of n.fields) {
-        if (v === null && o.fresh.delete(field)) o.fields.delete(field)
-        else o.fields.set(field, v)
-      }
-      for (const f of n.fresh) o.fresh.add(f)
-      o.own ||= n.own
-    }
-    return this
-  }
-}
 
 /** What this store knows of a session it writes: enough to rewrite one delivery and to free bodies. */
 class Tracked {
