@@ -687,6 +687,8 @@ export class RedisStore implements Store {
     const inState = new Set(state.retained.map((m) => m.topic))
     for (const topic of [...this.retainedIds.keys()]) if (!inState.has(topic)) this.retainedCleared(topic)
     for (const m of state.retained) {
+      // Written already (or buffered to be): the retained hash is the cluster's, rewriting it is waste.
+      if (this.retainedIds.get(m.topic) === m.id) continue
       this.remember(m)
       this.retainedSet(m.topic, m.id)
     }

@@ -1,6 +1,6 @@
 /**
  * The Redis store against the log store as a model: one random stream of broker-like mutations goes to
- * both, with commits in between; each Redis commit succeeds, is refused before sending (Redis down), is
+ * both, with commits and now and then a compaction in between; each Redis commit succeeds, is refused before sending (Redis down), is
  * sent and lost unapplied, or is applied and its answer lost. After a last successful commit, a fresh
  * Redis store must load exactly what a fresh log store loads: every failed commit was repaired by a later
  * one, whatever Redis did with it. The failures are injected by a wrapper around a real client on a real
@@ -160,7 +160,13 @@ async function run(seed: number, dir: string): Promise<void> {
     } else if (r < 0.84) {
       const will = rnd() < 0.3 ? undefined : { will: { topic: `w/${c}`, payload: Buffer.from(`bye ${step}`), qos: pick([0, 1, 2] as const), retain: rnd() < 0.5, properties: rnd() < 0.5 ? { willDelayInterval: 5 } : undefined }, dueAt: rnd() < 0.5 ? 0 : 1_700_000_000_000 + step }
       all((x) => x.willSaved(c, will))
-    } else if (r < 0.86 && retained.size > 0) {
+    } else if (r < 0.85) {
+      // A compaction (shutdown, autosave_on_changes): the live state as a snapshot, which the model
+      // yields by loading what it has committed so far.
+      model.commit()
+      const snapshot = new LogStore({ dir, file: 'model.db', fsync: false }).load()
+      all((x) => x.compact(snapshot))
+    } else if (r < 0.87 && retained.size > 0) {
       const topic = pick([...retained])
       retained.delete(topic)
       all((x) => x.retainedCleared(topic))
