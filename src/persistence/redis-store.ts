@@ -2,8 +2,8 @@
  * The Store (store.ts) in Redis, for a cluster of Midge nodes: retained messages are shared by every
  * node, each persistent session belongs to one node at a time and moves to another with claimSession +
  * loadSession. Redis is the durability: a commit resolves when EXEC has answered (with the appendonly
- * file and appendfsync always, what EXEC acknowledged survives a crash of Redis; that is the operator's
- * Redis configuration, see docs/cluster.md).
+ * file, what EXEC acknowledged survives a crash of Redis; that is the operator's Redis configuration,
+ * see docs/persistence.md, and load() reports a Redis that is not set up so).
  *
  * Keys (S = the prefix + 'store:', apart from the cluster's own keys under the same prefix):
  *   S session:<clientId>      hash: one persistent session, fields listed in redis-records.ts
@@ -22,7 +22,12 @@
  * loadSession re-numbers the moved session's messages into the new broker's id space (allocateId) and
  * its deliveries to negative ids, which no broker allocates, so they cannot meet the new owner's own.
  *
- * Mutations are buffered as a diff: per session hash and for the retained hash, the last value of each
+ * Ownership is the owner hash, checked by Redis itself where it matters: a node ending a session that
+ * another node has claimed meanwhile deletes nothing. Writes are not checked there (a Lua script per
+ * commit would be); instead the node that hands a session over calls releaseSession, after which the
+ * store writes nothing its broker still does with its old copy.
+ *
+ * Mutations are buffered as a diff (redis-batch.ts): per session hash and for the retained hash, the last value of each
  * field (null: delete), whether the hash was deleted first (sessionEnded) and whether ownership is to be
  * recorded. commit() sends it as one MULTI/EXEC. Because the diff holds final values, applying it twice
  * gives the same result as once. A commit that fails (Redis down or restarted, a reply lost) rejects and
