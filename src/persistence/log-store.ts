@@ -23,10 +23,8 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { handOver, makeDirFor, type FileOwner } from '../config/hand-over.js'
-import type { PublishPacket, WillMessage } from '../protocol/packets.js'
-import { Decoder } from '../protocol/decoder.js'
-import { encodePublish } from '../protocol/encoder.js'
 import type { QoS } from '../protocol/constants.js'
+import { PublishBytesReader, publishBytes, willBytes } from './publish-bytes.js'
 import { RecordWriter, scanRecords, type RecordReader } from './record-buffer.js'
 import type { LiveSnapshot, RecoveredState, Store, StoredMessage, StoredOutgoing, StoredSession, StoredSubscription, StoredWill } from './store.js'
 
@@ -123,8 +121,7 @@ export class LogStore implements Store {
   private changes = 0
   /** Records the file held right after the last compaction (or load): the live state's size. */
   private liveRecords = 0
-  private readonly decoder: Decoder
-  private decoded: PublishPacket | undefined
+  private readonly publish = new PublishBytesReader()
   /** After a failed compaction: no new attempt before this time (ms since the epoch). */
   private compactionRetryAt = 0
   private job: Compaction | undefined
@@ -132,7 +129,6 @@ export class LogStore implements Store {
   constructor(opts: LogStoreOptions) {
     this.opts = opts
     this.filePath = path.resolve(opts.dir, opts.file)
-    this.decoder = new Decoder((p) => { this.decoded = p as PublishPacket }, { protocolVersion: 5 })
   }
 
   get dirty(): boolean {
@@ -243,7 +239,7 @@ export class LogStore implements Store {
         const id = r.f64()
         const expiresAt = r.f64()
         const origin = r.str()
-        const p = this.decodePublish(r.bytes())
+        const p = this.publish.read(r.bytes())
         m.messages.set(id, { id, topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain, properties: p.properties, expiresAt, origin })
         if (id >= m.nextMessageId) m.nextMessageId = id + 1
         return
@@ -294,10 +290,7 @@ export class LogStore implements Store {
         const s = m.session(r.str())
         const dueAt = r.f64()
         const delay = r.u32()
-        const p = this.decodePublish(r.bytes())
-        const will: WillMessage = { topic: p.topic, payload: p.payload, qos: p.qos, retain: p.retain, properties: p.properties }
-        if (delay > 0) will.properties = { ...will.properties, willDelayInterval: delay }
-        s.will = { will, dueAt }
+        s.will = { will: this.publish.readWill(delay, r.bytes()), dueAt }
         return
       }
       case Rec.WillClear: {
@@ -310,12 +303,6 @@ export class LogStore implements Store {
     }
   }
 
-  private decodePublish(bytes: Buffer): PublishPacket {
-    this.decoded = undefined
-    const err = this.decoder.push(bytes)
-    if (err !== null || this.decoded === undefined) throw new RangeError(`stored message does not decode${err !== null ? `: ${err.message}` : ''}`)
-    return this.decoded
-  }
 
   // ---- mutations ------------------------------------------------------------------------------
 
@@ -709,7 +696,7 @@ function putSub(w: RecordWriter, clientId: string, s: StoredSubscription): void 
 }
 
 function putMessage(w: RecordWriter, msg: StoredMessage): void {
-  const bytes = encodePublish({ type: 3, topic: msg.topic, payload: msg.payload, qos: msg.qos, retain: msg.retain, dup: false, packetId: msg.qos > 0 ? 1 : 0, properties: msg.properties }, 5)
+  const bytes = publishBytes(msg.topic, msg.payload, msg.qos, msg.retain, msg.properties)
   w.begin(Rec.Message).f64(msg.id).f64(msg.expiresAt).str(msg.origin).bytes(bytes).end()
 }
 
@@ -742,9 +729,8 @@ function putInQos2(w: RecordWriter, clientId: string, packetId: number): void {
 }
 
 function putWill(w: RecordWriter, clientId: string, will: StoredWill): void {
-  const { willDelayInterval, ...props } = will.will.properties ?? {}
-  const bytes = encodePublish({ type: 3, topic: will.will.topic, payload: will.will.payload, qos: will.will.qos, retain: will.will.retain, dup: false, packetId: will.will.qos > 0 ? 1 : 0, properties: Object.keys(props).length > 0 ? props : undefined }, 5)
-  w.begin(Rec.Will).str(clientId).f64(will.dueAt).u32(willDelayInterval ?? 0).bytes(bytes).end()
+  const { delay, bytes } = willBytes(will.will)
+  w.begin(Rec.Will).str(clientId).f64(will.dueAt).u32(delay).bytes(bytes).end()
 }
 
 /** A retained message as a snapshot holds it (its body once, whoever else refers to it); returns the records written. */
