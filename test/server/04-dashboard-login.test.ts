@@ -6,11 +6,13 @@
  */
 import assert from 'node:assert/strict'
 import http from 'node:http'
+import https from 'node:https'
 import net from 'node:net'
 import { test } from 'node:test'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { UiDir } from '../../src/server/dashboard/static-ui.js'
+import { TestPki } from '../helpers/certs.js'
 import type { HttpListener } from '../../src/server/http-listener.js'
 import { Browser, DefaultAcl, startDashboard, Users, type Dashboard } from '../helpers/dashboard.js'
 
@@ -169,5 +171,28 @@ test('plain HTTP off loopback: the dashboard and its login are refused with a se
     assert.equal((await fromOutside(allowed, '/api/login', login)).status, 200)
   } finally {
     await allowed.close()
+  }
+})
+
+test('over https the session cookie is also Secure', async () => {
+  const pki = new TestPki()
+  const cert = pki.issue('dash', { cn: 'localhost' })
+  const d = await startDashboard({ http: [`certfile ${cert.cert}`, `keyfile ${cert.key}`] })
+  try {
+    const ca = [readFileSync(pki.root.cert, 'utf8'), readFileSync(pki.intermediate.cert, 'utf8')]
+    const { status, cookie } = await new Promise<{ status: number; cookie: string }>((resolve, reject) => {
+      const body = JSON.stringify({ username: 'admin', password: Users.admin })
+      const req = https.request({ host: '127.0.0.1', port: d.port, path: '/api/login', method: 'POST', ca, servername: 'localhost', agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
+        res.resume()
+        resolve({ status: res.statusCode ?? 0, cookie: res.headers['set-cookie']?.[0] ?? '' })
+      })
+      req.on('error', reject)
+      req.end(body)
+    })
+    assert.equal(status, 200)
+    assert.match(cookie, /^midge_session=[A-Za-z0-9_-]{43}; HttpOnly; SameSite=Strict; Path=\/; Secure$/)
+  } finally {
+    await d.close()
+    pki.remove()
   }
 })

@@ -27,7 +27,7 @@ const digest = (token: string): string => createHash('sha256').update(token).dig
 export class SessionStore {
   private readonly sessions = new Map<string, DashboardSession>()
 
-  constructor(private readonly now: () => number = Date.now, private readonly limits = SessionLimits) {}
+  constructor(private readonly now: () => number = Date.now, private readonly limits: { maxSessions: number; idleMs: number } = SessionLimits) {}
 
   get size(): number { return this.sessions.size }
 

@@ -151,7 +151,9 @@ export class DashboardSite implements HttpApp {
           const n = Number(url.searchParams.get('n') ?? 200)
           return sendJson(res, 200, this.hub.log.recent(Number.isFinite(n) ? Math.min(Math.max(0, Math.floor(n)), LogLinesMax) : 200))
         }
-        case '/api/events': return this.openStream(r, ctx)
+        case '/api/events':
+          if (method === 'HEAD') throw new ApiError(405, 'GET the live stream')
+          return this.openStream(r, ctx)
       }
     }
     if (await adminRoute(r, method, path)) return
