@@ -5,7 +5,7 @@
  * logs in with, remove it, edit the ACL with a bad line refused by its number.
  */
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
@@ -168,11 +168,20 @@ test('admin: a user added from the dashboard logs in with mosquitto_pub at once 
     assert.equal((await b.request('DELETE', '/api/users/sensor')).status, 200)
     assert.equal((await b.request('DELETE', '/api/users/sensor')).status, 404)
     assert.notEqual(await pub('other'), 0)
-    // A removed user's dashboard sessions end with it.
+    // A new password ends the user's dashboard sessions; so does its removal, from here or on disk.
     const viewer = new Browser(d.base)
     await viewer.login('viewer', Users.viewer)
+    assert.equal((await b.request('PUT', '/api/users/viewer', { password: 'new-viewer-pw' })).status, 200)
+    assert.equal((await viewer.request('GET', '/api/session')).status, 401)
+    assert.equal((await viewer.login('viewer', 'new-viewer-pw')).status, 200)
     assert.equal((await b.request('DELETE', '/api/users/viewer')).status, 200)
     assert.equal((await viewer.request('GET', '/api/session')).status, 401)
+    assert.equal((await b.request('PUT', '/api/users/viewer', { password: Users.viewer })).status, 201)
+    assert.equal((await viewer.login('viewer', Users.viewer)).status, 200)
+    writeFileSync(d.passwd, readFileSync(d.passwd, 'utf8').replace(/^viewer:.*\n/m, ''))
+    assert.equal(await d.rt.security.reloadFile(d.passwd), true)
+    assert.equal((await viewer.request('GET', '/api/session')).status, 401, 'removed on disk')
+    assert.equal((await b.request('GET', '/api/session')).status, 200, 'the admin stays logged in')
   } finally {
     await d.close()
   }

@@ -72,11 +72,11 @@ export class SessionStore {
     return s
   }
 
-  /** Ends every session of a user (removed from the password file, or its password changed). */
-  endUser(username: string): number {
+  /** Ends every session of a user (removed from the password file, or its password changed), but `keep`. */
+  endUser(username: string, keep?: DashboardSession): number {
     let n = 0
     for (const [key, s] of this.sessions) {
-      if (s.username !== username) continue
+      if (s.username !== username || s === keep) continue
       this.end(key)
       n++
     }
