@@ -11,6 +11,7 @@ import net from 'node:net'
 import { test } from 'node:test'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { loadConfigText } from '../../src/config/load.js'
 import { UiDir } from '../../src/server/dashboard/static-ui.js'
 import { TestPki } from '../helpers/certs.js'
 import type { HttpListener } from '../../src/server/http-listener.js'
@@ -167,6 +168,10 @@ test('plain HTTP off loopback: the dashboard and its login are refused with a se
   }
   const allowed = await startDashboard({ http: ['http_allow_insecure_login true'] })
   try {
+    // On this loopback block the option changes nothing, so nothing is said; off loopback the start warns.
+    assert.deepEqual(allowed.rt.config.warnings.filter((w) => /http_allow_insecure_login/.test(w.message)), [])
+    const offLoopback = loadConfigText('password_file /dev/null\nlistener 8080\nprotocol http\nhttp_allow_insecure_login true\n')
+    assert.deepEqual(offLoopback.warnings.map((w) => [w.line, /plain HTTP off loopback \(http_allow_insecure_login true\): passwords/.test(w.message)]), [[2, true]], 'named at its listener line')
     assert.equal((await fromOutside(allowed, '/')).status, 200)
     assert.equal((await fromOutside(allowed, '/api/login', login)).status, 200)
   } finally {
