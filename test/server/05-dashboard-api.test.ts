@@ -5,12 +5,16 @@
  * logs in with, remove it, edit the ACL with a bad line refused by its number.
  */
 import assert from 'node:assert/strict'
+import { X509Certificate } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import mqtt from 'mqtt'
 import { parsePasswordFile } from '../../src/auth/password-file.js'
+import { loadConfigText } from '../../src/config/load.js'
+import { startMidge } from '../../src/server/index.js'
+import { TestPki } from '../helpers/certs.js'
 import { Browser, DefaultAcl, startDashboard, Users } from '../helpers/dashboard.js'
 import { runMosquitto } from '../helpers/tls-harness.js'
 
@@ -221,8 +225,6 @@ test('admin: an ACL with a bad line is refused with its line number and the file
 test('409 when the listener has no password_file or acl_file to edit', async () => {
   const d = await startDashboard({ acl: DefaultAcl })
   // A second runtime whose http block has a password file but no ACL (everyone may do everything).
-  const { loadConfigText } = await import('../../src/config/load.js')
-  const { startMidge } = await import('../../src/server/index.js')
   const rt = await startMidge(loadConfigText(`log_dest none\nper_listener_settings true\nlistener 0 127.0.0.1\nprotocol http\npassword_file ${d.passwd}\n`))
   try {
     const port = rt.listeners()[0]?.addresses[0]?.port as number
@@ -265,5 +267,47 @@ test('a retained message cleared from the dashboard stays cleared after a restar
   } finally {
     await d.close()
     rmSync(store, { recursive: true, force: true })
+  }
+})
+
+test('overview: a TLS listener\'s certificate (subject, issuer, expiry) and a bridge\'s state, queue and last error', async () => {
+  const pki = new TestPki()
+  const cert = pki.issue('mqtts', { cn: 'broker.example' })
+  // The bridge's remote: another Midge, closed once the bridge is up so that messages queue for it.
+  const remote = await startMidge(loadConfigText('log_dest none\nallow_anonymous true\nlistener 0 127.0.0.1\n'))
+  const remotePort = remote.listeners()[0]?.addresses[0]?.port as number
+  const d = await startDashboard({
+    global: [
+      'connection home', `address 127.0.0.1:${remotePort}`, 'topic out/# out 1', 'restart_timeout 1', 'cleansession false',
+      'listener 0 127.0.0.1', `certfile ${cert.cert}`, `keyfile ${cert.key}`,
+    ],
+  })
+  try {
+    const b = new Browser(d.base)
+    await b.login('admin', Users.admin)
+    type Overview = { listeners: Array<{ kind: string; tls?: { subject: string; issuer: string; notAfter: string } }>; bridges: Array<Record<string, unknown>> }
+    const o = await b.get<Overview>('/api/overview')
+    const tls = o.listeners.find((l) => l.kind === 'tls')?.tls
+    const x509 = new X509Certificate(readFileSync(cert.cert))
+    assert.deepEqual(tls, { subject: tls?.subject, issuer: tls?.issuer, notAfter: new Date(x509.validTo).toISOString() })
+    assert.match(tls?.subject ?? '', /(^|,)CN=broker\.example(,|$)/)
+    assert.match(tls?.issuer ?? '', /CN=/)
+    assert.equal(o.listeners.find((l) => l.kind === 'mqtt')?.tls, undefined)
+
+    let bridge: Record<string, unknown> | undefined
+    const bridgeNow = async (): Promise<Record<string, unknown> | undefined> => (bridge = (await b.get<Overview>('/api/overview')).bridges[0])
+    await waitFor(async () => (await bridgeNow())?.state === 'connected', 'the bridge connected')
+    assert.deepEqual(bridge, { name: 'home', state: 'connected', address: `127.0.0.1:${remotePort}`, queued: 0, lastError: null })
+    await remote.close()
+    await waitFor(async () => (await bridgeNow())?.state !== 'connected', 'the bridge to notice its remote gone')
+    const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${d.mqttPort}`, { ...auth('admin'), reconnectPeriod: 0 })
+    await c.publishAsync('out/x', '1', { qos: 1 })
+    await c.endAsync()
+    await waitFor(async () => (await bridgeNow())?.queued === 1 && typeof bridge?.lastError === 'string', 'a message queued for the lost remote, with the reason')
+    assert.ok(['connecting', 'waiting'].includes(String(bridge?.state)), String(bridge?.state))
+  } finally {
+    await d.close()
+    await remote.close()
+    pki.remove()
   }
 })
