@@ -143,6 +143,8 @@ export class PasswordFileAuthenticator implements Authenticator {
   }
 
   get userCount(): number { return this.users.size }
+  /** Whether the file (as last loaded) has this user: the dashboard ends the sessions of users removed. */
+  hasUser(username: string): boolean { return this.users.has(username) }
   /** Users whose last successful password is cached (for $SYS / tests). */
   get cachedUsers(): number { return this.verified.size }
   /** PBKDF2 jobs waiting for a slot. */

@@ -13,8 +13,8 @@ import {
 import { parseConfigFile, parseConfigText, type ConfigEntry, type ParsedConfig } from './parse.js'
 import { BridgeBlocks } from './bridge-blocks.js'
 import { classifyOption, findOption, OptionTable, suggestOption, type OptionSpec } from './schema.js'
-import type {
-  ConfigurableBrokerOptions, GlobalConfig, ListenerConfig, LogDest, MidgeConfig, SecuritySettings,
+import {
+  type ConfigurableBrokerOptions, type GlobalConfig, isTlsListener, type ListenerConfig, type LogDest, type MidgeConfig, type SecuritySettings,
 } from './types.js'
 import { BadValue, type ListenerArgs } from './value-types.js'
 
@@ -433,6 +433,9 @@ class Builder {
       if (l.protocol === 'http') {
         if ((l.httpRequireAuth || !isLoopbackListener(l)) && l.passwordFile === undefined) {
           this.warn(l, `http listener ${l.port} requires basic auth but has no password_file: every request to it is refused`)
+        }
+        if (l.httpAllowInsecureLogin && !isTlsListener(l) && !isLoopbackListener(l)) {
+          this.warn(l, `http listener ${l.port} serves the dashboard's login over plain HTTP off loopback (http_allow_insecure_login true): passwords and session cookies cross the network in clear text`)
         }
         continue
       }

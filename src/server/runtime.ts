@@ -48,6 +48,7 @@ import { reloadRuntime, type ReloadSource } from './reload.js'
 import type { HttpListener } from './http-listener.js'
 import type { EventLoopLag } from './metrics.js'
 import type { DashboardHub } from './dashboard/hub.js'
+import { LogRing } from './dashboard/log-ring.js'
 import type { DashboardSite } from './dashboard/site.js'
 import { applySecurity, Security, throttleSettings } from './security.js'
 import { formatProblem, startChecks, type StartChecks } from './start-checks.js'
@@ -108,6 +109,8 @@ export class MidgeRuntime {
   /** The dashboards of the http listeners (by listener index) and what they share. */
   private dashboard: DashboardHub | undefined
   private readonly sites: DashboardSite[] = []
+  /** With an http listener: the recent log lines its dashboard shows, from the first line of the start on. */
+  readonly logRing: LogRing | undefined
   acme: AcmeListeners | undefined
   /** One ListenerInfo per cfg.listeners entry, shared by its sockets and updated in place on reload. */
   infos: ListenerInfo[] = []
@@ -123,6 +126,10 @@ export class MidgeRuntime {
     this.logger = new Logger({ types: cfg.global.logType, timestamp: cfg.global.logTimestamp, timestampFormat: cfg.global.logTimestampFormat })
     this.throttle = new AuthThrottle(throttleSettings(cfg))
     this.security = new Security(this.throttle, this.logger)
+    if (cfg.listeners.some((l) => l.protocol === 'http')) {
+      this.logRing = new LogRing()
+      this.logger.taps.push(this.logRing)
+    }
   }
 
   on<E extends keyof RuntimeEvents>(event: E, fn: (...args: RuntimeEvents[E]) => void): this {
@@ -374,7 +381,7 @@ export class MidgeRuntime {
     for (const [i, l] of cfg.listeners.entries()) {
       if (l.protocol !== 'http') continue
       this.lag ??= new EventLoopLag()
-      this.dashboard ??= new DashboardHub(this, this.logger)
+      this.dashboard ??= new DashboardHub(this, this.logRing ?? new LogRing())
       const site = new DashboardSite(this, this.dashboard, ui, i, this.logger)
       this.sites.push(site)
       const http = new HttpListener({

@@ -6,11 +6,14 @@
  */
 import assert from 'node:assert/strict'
 import http from 'node:http'
+import https from 'node:https'
 import net from 'node:net'
 import { test } from 'node:test'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { loadConfigText } from '../../src/config/load.js'
 import { UiDir } from '../../src/server/dashboard/static-ui.js'
+import { TestPki } from '../helpers/certs.js'
 import type { HttpListener } from '../../src/server/http-listener.js'
 import { Browser, DefaultAcl, startDashboard, Users, type Dashboard } from '../helpers/dashboard.js'
 
@@ -165,9 +168,36 @@ test('plain HTTP off loopback: the dashboard and its login are refused with a se
   }
   const allowed = await startDashboard({ http: ['http_allow_insecure_login true'] })
   try {
+    // On this loopback block the option changes nothing, so nothing is said; off loopback the start warns.
+    assert.deepEqual(allowed.rt.config.warnings.filter((w) => /http_allow_insecure_login/.test(w.message)), [])
+    const offLoopback = loadConfigText('password_file /dev/null\nlistener 8080\nprotocol http\nhttp_allow_insecure_login true\n')
+    assert.deepEqual(offLoopback.warnings.map((w) => [w.line, /plain HTTP off loopback \(http_allow_insecure_login true\): passwords/.test(w.message)]), [[2, true]], 'named at its listener line')
     assert.equal((await fromOutside(allowed, '/')).status, 200)
     assert.equal((await fromOutside(allowed, '/api/login', login)).status, 200)
   } finally {
     await allowed.close()
+  }
+})
+
+test('over https the session cookie is also Secure', async () => {
+  const pki = new TestPki()
+  const cert = pki.issue('dash', { cn: 'localhost' })
+  const d = await startDashboard({ http: [`certfile ${cert.cert}`, `keyfile ${cert.key}`] })
+  try {
+    const ca = [readFileSync(pki.root.cert, 'utf8'), readFileSync(pki.intermediate.cert, 'utf8')]
+    const { status, cookie } = await new Promise<{ status: number; cookie: string }>((resolve, reject) => {
+      const body = JSON.stringify({ username: 'admin', password: Users.admin })
+      const req = https.request({ host: '127.0.0.1', port: d.port, path: '/api/login', method: 'POST', ca, servername: 'localhost', agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
+        res.resume()
+        resolve({ status: res.statusCode ?? 0, cookie: res.headers['set-cookie']?.[0] ?? '' })
+      })
+      req.on('error', reject)
+      req.end(body)
+    })
+    assert.equal(status, 200)
+    assert.match(cookie, /^midge_session=[A-Za-z0-9_-]{43}; HttpOnly; SameSite=Strict; Path=\/; Secure$/)
+  } finally {
+    await d.close()
+    pki.remove()
   }
 })

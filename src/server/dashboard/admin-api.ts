@@ -120,6 +120,8 @@ async function setUser(r: ApiRequest, name: string): Promise<void> {
     await writeAndReload(r, file, serializePasswordFileDocument(doc))
     return !exists
   })
+  // A new password shuts out whoever knew the old one: that user's other dashboard sessions end.
+  if (!created) r.site.sessions.endUser(name, r.session)
   audit(r, `${created ? 'added user' : 'set the password of user'} ${name} in ${file}`)
   sendJson(r.res, created ? 201 : 200, { ok: true, created })
 }

@@ -9,10 +9,9 @@
  */
 import type { Bridge } from '../../bridge/bridge.js'
 import type { ClientInfo, MessageInfo } from '../../broker/hooks.js'
-import type { Logger } from '../../observability/logger.js'
 import type { MidgeRuntime } from '../runtime.js'
 import { LastValues, payloadView } from './last-values.js'
-import { LogRing } from './log-ring.js'
+import type { LogRing } from './log-ring.js'
 import type { LiveStream } from './live-stream.js'
 import { clientRow, counters } from './read-api.js'
 
@@ -35,7 +34,6 @@ interface Sample {
 }
 
 export class DashboardHub {
-  readonly log = new LogRing()
   readonly lastValues = new LastValues()
   /** Each bridge's latest failure (cleared when it connects), by bridge name. */
   readonly bridgeErrors = new Map<string, string>()
@@ -44,13 +42,14 @@ export class DashboardHub {
   private previous: Sample | undefined
   private rates: Rates = { msgIn: 0, msgOut: 0, bytesIn: 0, bytesOut: 0 }
   private budget = MessageEventsPerSecond
+  /** The time messages are stamped with, advanced by the stats timer: a clock read per message costs more than it is worth. */
+  private clock = Date.now()
   private readonly watched = new WeakSet<Bridge>()
   /** Edits of each password or ACL file, one at a time: two admins saving at once must not lose one edit. */
   private readonly fileEdits = new Map<string, Promise<unknown>>()
 
-  constructor(private readonly rt: MidgeRuntime, private readonly logger: Logger) {
-    logger.taps.push(this.log)
-  }
+  /** `log`: the runtime's ring of recent lines (a logger tap from the start on). */
+  constructor(private readonly rt: MidgeRuntime, readonly log: LogRing) {}
 
   /** Follows each bridge's failures for the overview (bridges start after the listeners). */
   watchBridges(bridges: readonly Bridge[]): void {
@@ -94,8 +93,6 @@ export class DashboardHub {
   close(): void {
     for (const s of [...this.streams]) s.close()
     this.detach()
-    const i = this.logger.taps.indexOf(this.log)
-    if (i !== -1) this.logger.taps.splice(i, 1)
   }
 
   private sample(): void {
@@ -120,7 +117,7 @@ export class DashboardHub {
   }
 
   private readonly onPublished = (m: MessageInfo): void => {
-    const now = Date.now()
+    const now = this.clock
     this.lastValues.record(m.topic, m.payload, m.qos, m.retain, now)
     // $SYS updates come in bursts every sys_interval: they would use up the sample, and the overview has them.
     if (this.budget <= 0 || m.topic.startsWith('$SYS/')) return
@@ -144,7 +141,9 @@ export class DashboardHub {
     events.on('connected', this.onConnected)
     events.on('disconnected', this.onDisconnected)
     this.log.onLine = (line) => { this.broadcast('log', { line }, true) }
+    this.clock = Date.now()
     this.statsTimer = setInterval(() => {
+      this.clock = Date.now()
       this.budget = MessageEventsPerSecond
       this.broadcast('stats', this.stats())
     }, 1000)

@@ -1,6 +1,6 @@
 /**
- * The last message seen on each topic, for the dashboard's topic tree: a Map kept in least-recently-written
- * order and cut to `max` topics. Fed only while a dashboard stream is open (hub.ts attaches the broker's
+ * The last message seen on each topic, for the dashboard's topic tree: at most `max` topics, the least
+ * recently written going first (approximately: see record()). Fed only while a dashboard stream is open (hub.ts attaches the broker's
  * `published` event then), so the message path pays nothing otherwise. Each entry keeps a copy of at most
  * PayloadViewBytes of the payload, never the message's own buffer, so a large payload is not held.
  */
@@ -48,27 +48,53 @@ export function payloadView(head: Buffer, size: number): PayloadView {
 }
 
 export class LastValues {
-  private readonly map = new Map<string, LastValue>()
+  private readonly map = new Map<string, LastValue & { used: boolean }>()
 
   constructor(private readonly max = LastValuesMax) {}
 
   get size(): number { return this.map.size }
 
+  /**
+   * Runs per message while a dashboard is open, so it is kept cheap: an entry is updated in place (its copy
+   * buffer reused when the length is the same, as it mostly is for one topic), and recency is a flag read
+   * only when the map is full (the "clock" approximation of least-recently-used: the oldest entry written
+   * since it was last passed over gets another round instead of going).
+   */
   record(topic: string, payload: Buffer, qos: QoS, retain: boolean, at: number): void {
-    const head = Buffer.from(payload.subarray(0, PayloadViewBytes))
-    this.map.delete(topic)
-    this.map.set(topic, { head, size: payload.length, qos, retain, at })
-    if (this.map.size > this.max) {
-      const oldest = this.map.keys().next().value
-      if (oldest !== undefined) this.map.delete(oldest)
+    const n = payload.length < PayloadViewBytes ? payload.length : PayloadViewBytes
+    const e = this.map.get(topic)
+    if (e !== undefined) {
+      if (e.head.length !== n) e.head = Buffer.allocUnsafe(n)
+      payload.copy(e.head, 0, 0, n)
+      e.size = payload.length
+      e.qos = qos
+      e.retain = retain
+      e.at = at
+      e.used = true
+      return
     }
+    if (this.map.size >= this.max) this.evict()
+    const head = Buffer.allocUnsafe(n)
+    payload.copy(head, 0, 0, n)
+    this.map.set(topic, { head, size: payload.length, qos, retain, at, used: false })
   }
 
   get(topic: string): LastValue | undefined {
-    return this.map.get(topic)
+    const e = this.map.get(topic)
+    return e === undefined ? undefined : { head: e.head, size: e.size, qos: e.qos, retain: e.retain, at: e.at }
   }
 
   topics(): IterableIterator<string> {
     return this.map.keys()
+  }
+
+  private evict(): void {
+    // Each pass either drops an entry or clears a flag, so this ends within max + 1 steps.
+    for (const [topic, e] of this.map) {
+      this.map.delete(topic)
+      if (!e.used) return
+      e.used = false
+      this.map.set(topic, e)
+    }
   }
 }

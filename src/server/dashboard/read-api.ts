@@ -2,9 +2,10 @@
  * What the dashboard's GET endpoints return, read from the runtime when asked (nothing is kept up to date on
  * the message path for them): the overview, the connected clients, counters for the live stream.
  */
+import type { CertificateStatus } from '../../acme/manager.js'
 import type { Connection } from '../../broker/connection.js'
 import type { Session } from '../../broker/session.js'
-import type { ListenerConfig } from '../../config/types.js'
+import { hostPort } from '../../transport/peer-address.js'
 import { VERSION } from '../../version.js'
 import type { MidgeRuntime } from '../runtime.js'
 import type { DashboardHub } from './hub.js'
@@ -80,7 +81,7 @@ export function overview(rt: MidgeRuntime, hub: DashboardHub): Record<string, un
   const bridges = (rt.bridges?.bridges ?? []).map((br) => ({
     name: br.options.name,
     state: BridgeStateNames[br.state] ?? String(br.state),
-    address: `${br.address.host}:${br.address.port}`,
+    address: hostPort(br.address.host, br.address.port),
     queued: b.sessions.get(br.options.localClientId)?.queueLength ?? 0,
     lastError: hub.bridgeErrors.get(br.options.name) ?? null,
   }))
@@ -96,16 +97,10 @@ export function overview(rt: MidgeRuntime, hub: DashboardHub): Record<string, un
   }
 }
 
-type AcmeStatus = NonNullable<MidgeRuntime['acme']> extends { manager: { status(): Array<infer S> } } ? S : never
-
-function acmeState(st: AcmeStatus | undefined): { state: string; nextRenewal: string | null; lastError: string | null } {
+function acmeState(st: CertificateStatus | undefined): { state: string; nextRenewal: string | null; lastError: string | null } {
   if (st === undefined) return { state: 'unknown', nextRenewal: null, lastError: null }
   const state = st.certificate === undefined ? (st.lastError === undefined ? 'obtaining' : 'failing') : st.lastError === undefined ? 'valid' : 'renewal failing'
   const next = st.renewAt ?? st.nextAttempt
   return { state, nextRenewal: next?.toISOString() ?? null, lastError: st.lastError ?? null }
 }
 
-/** The listener block a dashboard serves. */
-export function listenerConfig(rt: MidgeRuntime, index: number): ListenerConfig | undefined {
-  return rt.config.listeners[index]
-}

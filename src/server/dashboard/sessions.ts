@@ -27,7 +27,7 @@ const digest = (token: string): string => createHash('sha256').update(token).dig
 export class SessionStore {
   private readonly sessions = new Map<string, DashboardSession>()
 
-  constructor(private readonly now: () => number = Date.now, private readonly limits = SessionLimits) {}
+  constructor(private readonly now: () => number = Date.now, private readonly limits: { maxSessions: number; idleMs: number } = SessionLimits) {}
 
   get size(): number { return this.sessions.size }
 
@@ -72,11 +72,11 @@ export class SessionStore {
     return s
   }
 
-  /** Ends every session of a user (removed from the password file, or its password changed). */
-  endUser(username: string): number {
+  /** Ends every session of a user (removed from the password file, or its password changed), but `keep`. */
+  endUser(username: string, keep?: DashboardSession): number {
     let n = 0
     for (const [key, s] of this.sessions) {
-      if (s.username !== username) continue
+      if (s.username !== username || s === keep) continue
       this.end(key)
       n++
     }

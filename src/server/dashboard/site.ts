@@ -132,6 +132,12 @@ export class DashboardSite implements HttpApp {
     }
     const session = this.sessions.get(token)
     if (session === undefined) throw new ApiError(401, 'not logged in, or the session has expired')
+    // Asked at every request: a user removed from the password file (here or with `midge passwd -D`) or no
+    // longer allowed $SYS/# by the ACL is logged out at once.
+    if (!this.stillUser(session.username)) {
+      this.sessions.delete(token)
+      throw new ApiError(401, `user ${session.username} is no longer in the password file: logged out`)
+    }
     if (!this.mayRead(session.username, address)) {
       this.sessions.delete(token)
       throw new ApiError(403, `user ${session.username} may no longer read ${MonitoringFilter}: logged out`)
@@ -151,7 +157,9 @@ export class DashboardSite implements HttpApp {
           const n = Number(url.searchParams.get('n') ?? 200)
           return sendJson(res, 200, this.hub.log.recent(Number.isFinite(n) ? Math.min(Math.max(0, Math.floor(n)), LogLinesMax) : 200))
         }
-        case '/api/events': return this.openStream(r, ctx)
+        case '/api/events':
+          if (method === 'HEAD') throw new ApiError(405, 'GET the live stream')
+          return this.openStream(r, ctx)
       }
     }
     if (await adminRoute(r, method, path)) return
@@ -200,6 +208,11 @@ export class DashboardSite implements HttpApp {
 
   identity(username: string, address: string): ClientIdentity {
     return { clientId: '(dashboard)', username, remoteAddress: address, listener: this.info.name }
+  }
+
+  private stillUser(username: string): boolean {
+    const file = this.listener.passwordFile
+    return file !== undefined && this.rt.security.authenticators.get(file)?.hasUser(username) === true
   }
 
   private mayRead(username: string, address: string): boolean {
