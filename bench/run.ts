@@ -9,7 +9,7 @@
  * and no broker outlives the bench (brokers/process.ts).
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs'
+import { chmodSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { brokers } from './brokers/index.js'
@@ -304,6 +304,9 @@ async function main(): Promise<number> {
   note(`plan: ${plan.map((p) => p.id).join(', ')}${f.quick ? ' (quick sizes)' : ''}`)
 
   const logDir = mkdtempSync(join(os.tmpdir(), 'midge-bench-'))
+  // Started as root, a broker reads its config (and writes its store) as its own user: mkdtemp's 0700 would lock
+  // it out, and Midge refuses a config its user could not re-read at a reload.
+  chmodSync(logDir, 0o755)
   let failures = 0
   const lines = new Map<string, Line>()
   for (const item of plan) {
