@@ -1,13 +1,12 @@
 /**
  * One client's network connection: the read loop (bytes -> Decoder -> dispatch), the write queue
  * (coalesced per event-loop turn), keep-alive bookkeeping and the single place where a protocol error
- * becomes wire behaviour (STYLE habit 4). It knows nothing of sockets beyond the Duplex interface.
+ * becomes wire behaviour (STYLE habit 4). It knows nothing of sockets beyond ClientStream (client-stream.ts).
  *
  * States: see conn-state.ts. Only this class changes its own fields: the handlers read them through getters
  * and change them through the few named transitions below (begin, identify, beginAuthentication, accept,
  * closeByClient), so every state change of a connection can be found here.
  */
-import type { Duplex } from 'node:stream'
 import { Decoder } from '../protocol/decoder.js'
 import { encode } from '../protocol/encoder.js'
 import { MqttProtocolError } from '../protocol/errors.js'
@@ -17,6 +16,7 @@ import type { ConnackPacket, ConnectPacket, DisconnectPacket, Packet, WillMessag
 import { PreAuthMaxPacketSize, type ListenerInfo } from './options.js'
 import type { Broker } from './broker.js'
 import type { Session } from './session.js'
+import type { ClientStream } from './client-stream.js'
 import { BrokerProtocolError, protocolViolation } from './errors.js'
 import { ConnState, type ConnStateValue } from './conn-state.js'
 import { OutAliases } from './out-aliases.js'
@@ -66,7 +66,7 @@ export interface ConnectionMeta {
 
 export class Connection {
   readonly broker: Broker
-  readonly stream: Duplex
+  readonly stream: ClientStream
   readonly listener: ListenerInfo
   readonly meta: ConnectionMeta
   readonly decoder: Decoder
@@ -130,7 +130,7 @@ export class Connection {
   /** Why the connection ended, for the log. */
   get closeReason(): string { return this._closeReason }
 
-  constructor(broker: Broker, stream: Duplex, listener: ListenerInfo, meta: ConnectionMeta) {
+  constructor(broker: Broker, stream: ClientStream, listener: ListenerInfo, meta: ConnectionMeta) {
     this.broker = broker
     this.stream = stream
     this.listener = listener
@@ -140,7 +140,7 @@ export class Connection {
     // Until the client has authenticated, a packet may not exceed 512 KiB (a CONNECT's fields are at most
     // 64 KiB each): an anonymous peer must not make us buffer 256 MB. authenticated() lifts it.
     const maxPacketSize = broker.options.maxPacketSize
-    this.decoder = new Decoder(this.onPacket, { maxPacketSize: maxPacketSize > 0 && maxPacketSize < PreAuthMaxPacketSize ? maxPacketSize : PreAuthMaxPacketSize })
+    this.decoder = new Decoder(onDecodedPacket, { maxPacketSize: maxPacketSize > 0 && maxPacketSize < PreAuthMaxPacketSize ? maxPacketSize : PreAuthMaxPacketSize }, this)
     // Module-level listeners find their Connection through the stream: no closures per connection.
     ;(stream as StreamWithConnection)[kConnection] = this
     stream.on('data', onStreamData)
@@ -204,8 +204,8 @@ export class Connection {
     this.protocolError(err.reasonCode, err.message)
   }
 
-  /** An arrow property, not a method: the decoder calls it without a receiver. */
-  private readonly onPacket = (packet: Packet): void => {
+  /** Called by the decoder (with this connection as receiver: no closure per connection). */
+  onPacket(packet: Packet): void {
     if (this.state === ConnState.Closed) return
     try {
       this.dispatch(packet)
@@ -618,13 +618,14 @@ export interface Accepted {
 interface PreAuthLimitedStream { liftPreAuthLimit?(): void }
 
 const kConnection = Symbol('midge.connection')
-interface StreamWithConnection extends Duplex { [kConnection]: Connection }
+interface StreamWithConnection extends ClientStream { [kConnection]: Connection }
 
-function onStreamData(this: Duplex, chunk: Buffer): void { (this as StreamWithConnection)[kConnection].onData(chunk) }
-function onStreamError(this: Duplex, err: Error): void { (this as StreamWithConnection)[kConnection].onStreamError(err) }
-function onStreamClose(this: Duplex): void { (this as StreamWithConnection)[kConnection].onStreamClose() }
-function onStreamDrain(this: Duplex): void { (this as StreamWithConnection)[kConnection].onDrain() }
+function onStreamData(this: ClientStream, chunk: Buffer): void { (this as StreamWithConnection)[kConnection].onData(chunk) }
+function onStreamError(this: ClientStream, err: Error): void { (this as StreamWithConnection)[kConnection].onStreamError(err) }
+function onStreamClose(this: ClientStream): void { (this as StreamWithConnection)[kConnection].onStreamClose() }
+function onStreamDrain(this: ClientStream): void { (this as StreamWithConnection)[kConnection].onDrain() }
 function resumeRead(conn: Connection): void { conn.resumeRead() }
+function onDecodedPacket(this: unknown, packet: Packet): void { (this as Connection).onPacket(packet) }
 
 const packetNames = ['RESERVED', 'CONNECT', 'CONNACK', 'PUBLISH', 'PUBACK', 'PUBREC', 'PUBREL', 'PUBCOMP', 'SUBSCRIBE', 'SUBACK', 'UNSUBSCRIBE', 'UNSUBACK', 'PINGREQ', 'PINGRESP', 'DISCONNECT', 'AUTH']
 function packetName(type: number): string {

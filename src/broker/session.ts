@@ -11,6 +11,7 @@ import type { ClientIdentity } from '../auth/types.js'
 import type { Message } from './message.js'
 import type { Connection } from './connection.js'
 import type { ListenerInfo } from './options.js'
+import { SessionSubscriptions } from './session-subscriptions.js'
 
 export { NeverExpires } from '../protocol/constants.js'
 
@@ -76,7 +77,7 @@ export class Session {
   /** The listener of the session's latest connection (per-listener ACLs); unknown after a restore. */
   listener: ListenerInfo | undefined = undefined
   /** Key: the filter exactly as subscribed, $share prefix included. */
-  readonly subscriptions = new Map<string, SubEntry>()
+  readonly subscriptions = new SessionSubscriptions()
   /**
    * Reads work on a shared empty Map until the first message goes in flight; writes go through
    * setInflight(). delete/clear on the shared Map are harmless no-ops. Saves ~300 bytes per idle client.
