@@ -349,18 +349,21 @@ export class TcpHandleStream {
     this.emitOnce('close')
   }
 
+  /** Calls and removes the once() listeners of `event`; one added meanwhile waits for the next time (as Node). */
   private emitOnce(event: string): void {
     const list = this.onceList
     if (list === null) return
+    let due: Listener[] | null = null
     for (let i = 0; i < list.length; i += 2) {
       if (list[i] !== event) continue
-      const fn = list[i + 1] as Listener
+      ;(due ??= []).push(list[i + 1] as Listener)
       list.splice(i, 2)
       i -= 2
-      fn.call(this)
     }
-    if (list.length === 0) this.onceList = null
+    if (list.length === 0 && this.onceList === list) this.onceList = null
+    if (due !== null) for (const fn of due) fn.call(this)
   }
+
 }
 
 function add(slot: Slot, fn: Listener): Slot {
