@@ -64,6 +64,14 @@ export interface ConnectionMeta {
   certificateUsername?: string
 }
 
+const Bit = {
+  ProblemInformation: 1,
+  PrivateBridge: 2,
+  CleanDisconnect: 4,
+  Held: 8,
+  AwaitingDrain: 16,
+} as const
+
 export class Connection {
   readonly broker: Broker
   readonly stream: ClientStream
@@ -83,9 +91,8 @@ export class Connection {
   private _receiveMaximum = 65535
   private _clientMaxPacketSize = 0
   private _clientTopicAliasMaximum = 0
-  private _problemInformation = true
-  private _privateBridge = false
-  private _cleanDisconnect = false
+  /** Booleans of the connection (Bit below), in one small integer: bytes per connection matter. */
+  private bits: number = Bit.ProblemInformation
   private _closeReason = ''
   /** Outbound topic aliases, created on first use. */
   private outAliases: OutAliases | undefined = undefined
@@ -119,14 +126,14 @@ export class Connection {
   /** The client's Topic Alias Maximum (v5 CONNECT): how many aliases we may use towards it. */
   get clientTopicAliasMaximum(): number { return this._clientTopicAliasMaximum }
   /** v5 Request Problem Information: when false, reason strings go only in CONNACK/DISCONNECT. */
-  get problemInformation(): boolean { return this._problemInformation }
+  get problemInformation(): boolean { return (this.bits & Bit.ProblemInformation) !== 0 }
   /**
    * A 3.x bridge that set the protocol level's high bit (mosquitto's try_private): its subscriptions
    * behave as No Local + Retain As Published, so what it sends us is not echoed back to it.
    */
-  get privateBridge(): boolean { return this._privateBridge }
+  get privateBridge(): boolean { return (this.bits & Bit.PrivateBridge) !== 0 }
   /** Set by a clean DISCONNECT (without 0x04): the will is discarded [MQTT-3.1.2-10]. */
-  get cleanDisconnect(): boolean { return this._cleanDisconnect }
+  get cleanDisconnect(): boolean { return (this.bits & Bit.CleanDisconnect) !== 0 }
   /** Why the connection ended, for the log. */
   get closeReason(): string { return this._closeReason }
 
@@ -279,7 +286,7 @@ export class Connection {
   /** A CONNECT arrived: its protocol level, and the client's Maximum Packet Size, which every answer must fit. */
   begin(p: ConnectPacket): void {
     this._version = p.protocolVersion
-    this._privateBridge = p.bridge && p.protocolVersion < 5
+    this.setBit(Bit.PrivateBridge, p.bridge && p.protocolVersion < 5)
     this._clientMaxPacketSize = p.properties?.maximumPacketSize ?? 0
   }
 
@@ -305,14 +312,14 @@ export class Connection {
     this._sendWindow = a.sendWindow
     this._receiveMaximum = a.receiveMaximum
     this._clientTopicAliasMaximum = a.clientTopicAliasMaximum
-    this._problemInformation = a.problemInformation
+    this.setBit(Bit.ProblemInformation, a.problemInformation)
     this._will = a.will
     return attached
   }
 
   /** DISCONNECT from the client: `discardWill` unless it asked for the will (v5 0x04) [MQTT-3.14.4-3]. */
   closeByClient(discardWill: boolean, reason: string): void {
-    this._cleanDisconnect = discardWill
+    this.setBit(Bit.CleanDisconnect, discardWill)
     this.close(reason)
   }
 
@@ -357,11 +364,15 @@ export class Connection {
   }
 
   /** Set while an application hook decides on one of this client's packets: nothing further is read. */
-  private held = false
+  private get held(): boolean { return (this.bits & Bit.Held) !== 0 }
+
+  private setBit(bit: number, on: boolean): void {
+    this.bits = on ? this.bits | bit : this.bits & ~bit
+  }
 
   /** Stops handling this client's packets until releaseRead(): they wait, in order, in the decoder and the socket. */
   holdRead(): void {
-    this.held = true
+    this.bits |= Bit.Held
     this.decoder.pause()
     this.stream.pause()
   }
@@ -382,7 +393,7 @@ export class Connection {
 
   private releaseRead(): void {
     if (!this.held) return
-    this.held = false
+    this.bits &= ~Bit.Held
     if (this.state !== ConnState.Connected) return
     this.replayPending()
     if (this.held) return
@@ -465,8 +476,8 @@ export class Connection {
    */
   isCongested(): boolean {
     if (this.stream.writableLength <= SocketHighWater && this.outBytes + this.sealedBytes <= TurnHighWater) return false
-    if (!this.awaitingDrain) {
-      this.awaitingDrain = true
+    if ((this.bits & Bit.AwaitingDrain) === 0) {
+      this.bits |= Bit.AwaitingDrain
       this.stream.once('drain', onStreamDrain)
     }
     return true
@@ -482,9 +493,8 @@ export class Connection {
     return this.outBytes + this.sealedBytes > 0
   }
 
-  private awaitingDrain = false
   onDrain(): void {
-    this.awaitingDrain = false
+    this.bits &= ~Bit.AwaitingDrain
     if (this.state === ConnState.Connected && this.session !== null) pump(this.session, this.broker.now())
   }
 

@@ -21,10 +21,11 @@ export class SubEntry {
   readonly filter: string
   /** The share group name, or '' for a normal subscription. */
   readonly group: string
-  qos: QoS
-  noLocal: boolean
-  retainAsPublished: boolean
-  retainHandling: 0 | 1 | 2
+  /**
+   * QoS, No Local, Retain As Published and Retain Handling in one small integer, laid out as the SUBSCRIBE
+   * options byte [MQTT-3.8.3.1]: an idle subscription is 24 bytes smaller than with four fields.
+   */
+  private options: number
   /** v5 Subscription Identifier, 0 when none. */
   subscriptionId: number
 
@@ -32,12 +33,18 @@ export class SubEntry {
     this.session = session
     this.filter = filter
     this.group = group
-    this.qos = qos
-    this.noLocal = noLocal
-    this.retainAsPublished = rap
-    this.retainHandling = rh
+    this.options = qos | (noLocal ? 4 : 0) | (rap ? 8 : 0) | (rh << 4)
     this.subscriptionId = subscriptionId
   }
+
+  get qos(): QoS { return (this.options & 3) as QoS }
+  set qos(v: QoS) { this.options = (this.options & ~3) | v }
+  get noLocal(): boolean { return (this.options & 4) !== 0 }
+  set noLocal(v: boolean) { this.options = v ? this.options | 4 : this.options & ~4 }
+  get retainAsPublished(): boolean { return (this.options & 8) !== 0 }
+  set retainAsPublished(v: boolean) { this.options = v ? this.options | 8 : this.options & ~8 }
+  get retainHandling(): 0 | 1 | 2 { return ((this.options >> 4) & 3) as 0 | 1 | 2 }
+  set retainHandling(v: 0 | 1 | 2) { this.options = (this.options & ~0x30) | (v << 4) }
 }
 
 /** One QoS 1/2 delivery to one session. */

@@ -23,20 +23,3 @@ export function socketPeer (socket: { remoteAddress?: string | undefined; remote
   return { remoteAddress: hostPort(ip, socket.remotePort), remoteIp: ip }
 }
 
-/**
- * A peer known by IP and port whose `ip:port` is written only when asked for (logs, mostly switched off for
- * connections): no string is built per connection. remoteAddress is a getter, so a spread copy lacks it.
- */
-export class LazyPeerAddress implements PeerAddress {
-  readonly remoteIp: string
-  private readonly port: number | undefined
-
-  constructor (ip: string, port: number | undefined) {
-    this.remoteIp = ip
-    this.port = port
-  }
-
-  get remoteAddress (): string {
-    return hostPort(this.remoteIp, this.port)
-  }
-}

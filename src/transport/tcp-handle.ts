@@ -19,6 +19,7 @@
  */
 import { getSystemErrorName } from 'node:util'
 import type { StreamListener } from '../broker/client-stream.js'
+import { hostPort, type PeerAddress } from './peer-address.js'
 
 /** The methods of tcp_wrap's TCP (and its StreamBase) used here. Each returns 0 or a negative libuv error. */
 export interface TcpHandle {
@@ -121,7 +122,16 @@ const Destroyed = 64
 /** Our shutdown (FIN) has completed. */
 const FinSent = 128
 
-export class TcpHandleStream {
+/** getpeername's output, reused: it only sets address, family and port. */
+const peerScratch: { address?: string; port?: number } = {}
+/** Clients mostly come from a few addresses: one copy of each consecutive repeat is kept. */
+let lastIp = 'unknown'
+
+/** The stream is also its own PeerAddress (what Broker.handle is told): no object or string per connection. */
+export class TcpHandleStream implements PeerAddress {
+  /** The peer's IP ('unknown' when the socket was reset before we asked). */
+  readonly remoteIp: string
+  private readonly remotePort: number
   /** Bytes written but not yet taken by the kernel (an asynchronous write and what waits behind it). */
   writableLength = 0
   private readonly handle: TcpHandle
@@ -142,6 +152,17 @@ export class TcpHandleStream {
     this.handle = handle
     handle[kStream] = this
     handle.onread = onHandleRead
+    peerScratch.address = undefined
+    peerScratch.port = 0
+    handle.getpeername(peerScratch)
+    const ip = peerScratch.address
+    this.remoteIp = ip === undefined ? 'unknown' : ip === lastIp ? lastIp : (lastIp = ip)
+    this.remotePort = peerScratch.port ?? 0
+  }
+
+  /** `ip:port` for logs, written when asked for (connection logs are mostly off). */
+  get remoteAddress(): string {
+    return hostPort(this.remoteIp, this.remotePort)
   }
 
   get destroyed(): boolean {
@@ -156,12 +177,7 @@ export class TcpHandleStream {
     return (this.flags & (Destroyed | WriteEnded)) === 0
   }
 
-  /** The peer's address as net.Socket has it (remoteAddress, remotePort); empty when the socket is gone. */
-  peer(): { address?: string; port?: number } {
-    const out: { address?: string; port?: number } = {}
-    if (this.handle.getpeername(out) !== 0) return {}
-    return out
-  }
+
 
   setNoDelay(on: boolean): void {
     this.handle.setNoDelay(on)

@@ -10,7 +10,7 @@ import net from 'node:net'
 import { networkInterfaces } from 'node:os'
 import type { Broker } from '../broker/broker.js'
 import type { ListenerInfo } from '../broker/options.js'
-import { hostPort, LazyPeerAddress, socketPeer } from './peer-address.js'
+import { hostPort, socketPeer } from './peer-address.js'
 import { TcpHandleStream, tcpHandles, type TcpHandle } from './tcp-handle.js'
 
 export interface TcpListenerOptions {
@@ -58,8 +58,6 @@ function acceptHandles(server: net.Server, broker: Broker, opts: TcpListenerOpti
   const max = opts.maxConnections
   let open = 0
   const closed = (): void => { open-- }
-  // Clients of one listener mostly come from a few addresses: one copy of each consecutive repeat is kept.
-  let lastIp = ''
   listening.onconnection = (err, handle) => {
     // An accept error (EMFILE is retried by libuv itself) leaves nothing to close; net.Server would emit
     // 'error' with no listener left, which would end the process.
@@ -74,9 +72,7 @@ function acceptHandles(server: net.Server, broker: Broker, opts: TcpListenerOpti
       open++
       stream.once('close', closed)
     }
-    const peer = stream.peer()
-    const ip = peer.address === undefined ? 'unknown' : peer.address === lastIp ? lastIp : (lastIp = peer.address)
-    broker.handle(stream, opts.info, new LazyPeerAddress(ip, peer.port))
+    broker.handle(stream, opts.info, stream)
   }
 }
 

@@ -32,7 +32,9 @@ class Peer {
     this.socket = net.connect(port, '127.0.0.1')
     this.socket.on('data', (d: Buffer) => {
       this.received = Buffer.concat([this.received, d])
-      this.waiters = this.waiters.filter((w) => (this.received.length >= w.n ? (w.resolve(), false) : true))
+      const due = this.waiters.filter((w) => this.received.length >= w.n)
+      this.waiters = this.waiters.filter((w) => this.received.length < w.n)
+      for (const w of due) w.resolve()
     })
     this.socket.on('error', () => {})
   }
