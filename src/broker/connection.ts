@@ -589,7 +589,9 @@ export class Connection {
     if (!stream.destroyed) {
       if (stream.writableLength > 0 || !stream.writableEnded) {
         stream.end()
-        // Don't wait on a peer that never reads: the socket goes after a short grace period.
+        // Don't wait on a peer that never reads: the socket goes after a short grace period. (A bare TCP
+        // handle whose peer has already closed is destroyed by end() itself: no timer for it.)
+        if (stream.destroyed) return
         const t = setTimeout(() => stream.destroy(), 2000)
         t.unref()
         stream.once('close', () => clearTimeout(t))

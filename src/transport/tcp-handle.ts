@@ -248,7 +248,11 @@ export class TcpHandleStream implements PeerAddress {
   end(): this {
     if ((this.flags & (Destroyed | WriteEnded)) !== 0) return this
     this.flags |= WriteEnded
-    if ((this.flags & Writing) === 0 && this.queue === null) this.shutdown()
+    if ((this.flags & Writing) !== 0 || this.queue !== null) return this
+    // The peer has sent its FIN and all it sent is read: close() sends ours, a shutdown() first would only
+    // cost a syscall and a turn.
+    if ((this.flags & ReadEnded) !== 0) this.destroy()
+    else this.shutdown()
     return this
   }
 
@@ -310,7 +314,8 @@ export class TcpHandleStream implements PeerAddress {
       return
     }
     if ((this.flags & WriteEnded) !== 0) {
-      this.shutdown()
+      if ((this.flags & ReadEnded) !== 0) this.destroy()
+      else this.shutdown()
       return
     }
     if (this.writableLength === 0) this.emitOnce('drain')
