@@ -22,4 +22,3 @@ export function socketPeer (socket: { remoteAddress?: string | undefined; remote
   const ip = socket.remoteAddress ?? 'unknown'
   return { remoteAddress: hostPort(ip, socket.remotePort), remoteIp: ip }
 }
-

@@ -177,12 +177,11 @@ export class TcpHandleStream implements PeerAddress {
     return (this.flags & (Destroyed | WriteEnded)) === 0
   }
 
-
-
   setNoDelay(on: boolean): void {
     this.handle.setNoDelay(on)
   }
 
+  /** 'data', 'end', 'error' and 'close' as Node's; the only other event, 'drain', is delivered once either way. */
   on(event: string, fn: Listener): this {
     switch (event) {
       case 'data':
