@@ -3,7 +3,6 @@
  * enforce keep alive, connect timeouts, will delays and session expiry. Transports hand it Duplex
  * streams through handle(); it never opens a socket itself (STYLE habit 5).
  */
-import type { Duplex } from 'node:stream'
 import type { QoS } from '../protocol/constants.js'
 import type { PublishPacket, WillMessage } from '../protocol/packets.js'
 import type { ClientIdentity, Authenticator, Authorizer } from '../auth/types.js'
@@ -11,6 +10,7 @@ import { allowAllAuthorizer, anonymousAuthenticator } from '../auth/types.js'
 import { BrokerEvents } from './events.js'
 import { describe, withAuthenticateHook } from './hooks.js'
 import { defaultBrokerOptions, type BrokerOptions, type ListenerInfo } from './options.js'
+import type { ClientStream } from './client-stream.js'
 import { Connection, type ConnectionMeta } from './connection.js'
 import { ConnState } from './conn-state.js'
 import type { ClientLink } from './client-link.js'
@@ -145,7 +145,7 @@ export class Broker {
   }
 
   /** Takes a connected byte stream (TCP, TLS, WebSocket, in-memory) and speaks MQTT on it. */
-  handle(stream: Duplex, listener: ListenerInfo, meta: ConnectionMeta): Connection {
+  handle(stream: ClientStream, listener: ListenerInfo, meta: ConnectionMeta): Connection {
     const conn = new Connection(this, stream, listener, meta)
     this.stats.socketsAccepted++
     if (this.closed) {
@@ -512,7 +512,7 @@ export class Broker {
   endSession(session: Session): void {
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId)
     this.offline.delete(session)
-    for (const entry of session.subscriptions.values()) this.removeEntry(entry)
+    session.subscriptions.forEach((entry) => { this.removeEntry(entry) })
     session.subscriptions.clear()
     session.clearMessages()
     const will = session.pendingWill

@@ -1,13 +1,12 @@
 /**
  * One client's network connection: the read loop (bytes -> Decoder -> dispatch), the write queue
  * (coalesced per event-loop turn), keep-alive bookkeeping and the single place where a protocol error
- * becomes wire behaviour (STYLE habit 4). It knows nothing of sockets beyond the Duplex interface.
+ * becomes wire behaviour (STYLE habit 4). It knows nothing of sockets beyond ClientStream (client-stream.ts).
  *
  * States: see conn-state.ts. Only this class changes its own fields: the handlers read them through getters
  * and change them through the few named transitions below (begin, identify, beginAuthentication, accept,
  * closeByClient), so every state change of a connection can be found here.
  */
-import type { Duplex } from 'node:stream'
 import { Decoder } from '../protocol/decoder.js'
 import { encode } from '../protocol/encoder.js'
 import { MqttProtocolError } from '../protocol/errors.js'
@@ -17,6 +16,7 @@ import type { ConnackPacket, ConnectPacket, DisconnectPacket, Packet, WillMessag
 import { PreAuthMaxPacketSize, type ListenerInfo } from './options.js'
 import type { Broker } from './broker.js'
 import type { Session } from './session.js'
+import type { ClientStream } from './client-stream.js'
 import { BrokerProtocolError, protocolViolation } from './errors.js'
 import { ConnState, type ConnStateValue } from './conn-state.js'
 import { OutAliases } from './out-aliases.js'
@@ -64,9 +64,17 @@ export interface ConnectionMeta {
   certificateUsername?: string
 }
 
+const Bit = {
+  ProblemInformation: 1,
+  PrivateBridge: 2,
+  CleanDisconnect: 4,
+  Held: 8,
+  AwaitingDrain: 16,
+} as const
+
 export class Connection {
   readonly broker: Broker
-  readonly stream: Duplex
+  readonly stream: ClientStream
   readonly listener: ListenerInfo
   readonly meta: ConnectionMeta
   readonly decoder: Decoder
@@ -83,9 +91,8 @@ export class Connection {
   private _receiveMaximum = 65535
   private _clientMaxPacketSize = 0
   private _clientTopicAliasMaximum = 0
-  private _problemInformation = true
-  private _privateBridge = false
-  private _cleanDisconnect = false
+  /** Booleans of the connection (Bit below), in one small integer: bytes per connection matter. */
+  private bits: number = Bit.ProblemInformation
   private _closeReason = ''
   /** Outbound topic aliases, created on first use. */
   private outAliases: OutAliases | undefined = undefined
@@ -119,18 +126,18 @@ export class Connection {
   /** The client's Topic Alias Maximum (v5 CONNECT): how many aliases we may use towards it. */
   get clientTopicAliasMaximum(): number { return this._clientTopicAliasMaximum }
   /** v5 Request Problem Information: when false, reason strings go only in CONNACK/DISCONNECT. */
-  get problemInformation(): boolean { return this._problemInformation }
+  get problemInformation(): boolean { return (this.bits & Bit.ProblemInformation) !== 0 }
   /**
    * A 3.x bridge that set the protocol level's high bit (mosquitto's try_private): its subscriptions
    * behave as No Local + Retain As Published, so what it sends us is not echoed back to it.
    */
-  get privateBridge(): boolean { return this._privateBridge }
+  get privateBridge(): boolean { return (this.bits & Bit.PrivateBridge) !== 0 }
   /** Set by a clean DISCONNECT (without 0x04): the will is discarded [MQTT-3.1.2-10]. */
-  get cleanDisconnect(): boolean { return this._cleanDisconnect }
+  get cleanDisconnect(): boolean { return (this.bits & Bit.CleanDisconnect) !== 0 }
   /** Why the connection ended, for the log. */
   get closeReason(): string { return this._closeReason }
 
-  constructor(broker: Broker, stream: Duplex, listener: ListenerInfo, meta: ConnectionMeta) {
+  constructor(broker: Broker, stream: ClientStream, listener: ListenerInfo, meta: ConnectionMeta) {
     this.broker = broker
     this.stream = stream
     this.listener = listener
@@ -140,7 +147,7 @@ export class Connection {
     // Until the client has authenticated, a packet may not exceed 512 KiB (a CONNECT's fields are at most
     // 64 KiB each): an anonymous peer must not make us buffer 256 MB. authenticated() lifts it.
     const maxPacketSize = broker.options.maxPacketSize
-    this.decoder = new Decoder(this.onPacket, { maxPacketSize: maxPacketSize > 0 && maxPacketSize < PreAuthMaxPacketSize ? maxPacketSize : PreAuthMaxPacketSize })
+    this.decoder = new Decoder(onDecodedPacket, { maxPacketSize: maxPacketSize > 0 && maxPacketSize < PreAuthMaxPacketSize ? maxPacketSize : PreAuthMaxPacketSize }, this)
     // Module-level listeners find their Connection through the stream: no closures per connection.
     ;(stream as StreamWithConnection)[kConnection] = this
     stream.on('data', onStreamData)
@@ -204,8 +211,8 @@ export class Connection {
     this.protocolError(err.reasonCode, err.message)
   }
 
-  /** An arrow property, not a method: the decoder calls it without a receiver. */
-  private readonly onPacket = (packet: Packet): void => {
+  /** Called by the decoder (with this connection as receiver: no closure per connection). */
+  onPacket(packet: Packet): void {
     if (this.state === ConnState.Closed) return
     try {
       this.dispatch(packet)
@@ -279,7 +286,7 @@ export class Connection {
   /** A CONNECT arrived: its protocol level, and the client's Maximum Packet Size, which every answer must fit. */
   begin(p: ConnectPacket): void {
     this._version = p.protocolVersion
-    this._privateBridge = p.bridge && p.protocolVersion < 5
+    this.setBit(Bit.PrivateBridge, p.bridge && p.protocolVersion < 5)
     this._clientMaxPacketSize = p.properties?.maximumPacketSize ?? 0
   }
 
@@ -305,14 +312,14 @@ export class Connection {
     this._sendWindow = a.sendWindow
     this._receiveMaximum = a.receiveMaximum
     this._clientTopicAliasMaximum = a.clientTopicAliasMaximum
-    this._problemInformation = a.problemInformation
+    this.setBit(Bit.ProblemInformation, a.problemInformation)
     this._will = a.will
     return attached
   }
 
   /** DISCONNECT from the client: `discardWill` unless it asked for the will (v5 0x04) [MQTT-3.14.4-3]. */
   closeByClient(discardWill: boolean, reason: string): void {
-    this._cleanDisconnect = discardWill
+    this.setBit(Bit.CleanDisconnect, discardWill)
     this.close(reason)
   }
 
@@ -357,11 +364,15 @@ export class Connection {
   }
 
   /** Set while an application hook decides on one of this client's packets: nothing further is read. */
-  private held = false
+  private get held(): boolean { return (this.bits & Bit.Held) !== 0 }
+
+  private setBit(bit: number, on: boolean): void {
+    this.bits = on ? this.bits | bit : this.bits & ~bit
+  }
 
   /** Stops handling this client's packets until releaseRead(): they wait, in order, in the decoder and the socket. */
   holdRead(): void {
-    this.held = true
+    this.bits |= Bit.Held
     this.decoder.pause()
     this.stream.pause()
   }
@@ -382,7 +393,7 @@ export class Connection {
 
   private releaseRead(): void {
     if (!this.held) return
-    this.held = false
+    this.bits &= ~Bit.Held
     if (this.state !== ConnState.Connected) return
     this.replayPending()
     if (this.held) return
@@ -465,8 +476,8 @@ export class Connection {
    */
   isCongested(): boolean {
     if (this.stream.writableLength <= SocketHighWater && this.outBytes + this.sealedBytes <= TurnHighWater) return false
-    if (!this.awaitingDrain) {
-      this.awaitingDrain = true
+    if ((this.bits & Bit.AwaitingDrain) === 0) {
+      this.bits |= Bit.AwaitingDrain
       this.stream.once('drain', onStreamDrain)
     }
     return true
@@ -482,9 +493,8 @@ export class Connection {
     return this.outBytes + this.sealedBytes > 0
   }
 
-  private awaitingDrain = false
   onDrain(): void {
-    this.awaitingDrain = false
+    this.bits &= ~Bit.AwaitingDrain
     if (this.state === ConnState.Connected && this.session !== null) pump(this.session, this.broker.now())
   }
 
@@ -579,7 +589,9 @@ export class Connection {
     if (!stream.destroyed) {
       if (stream.writableLength > 0 || !stream.writableEnded) {
         stream.end()
-        // Don't wait on a peer that never reads: the socket goes after a short grace period.
+        // Don't wait on a peer that never reads: the socket goes after a short grace period. (A bare TCP
+        // handle whose peer has already closed is destroyed by end() itself: no timer for it.)
+        if (stream.destroyed) return
         const t = setTimeout(() => stream.destroy(), 2000)
         t.unref()
         stream.once('close', () => clearTimeout(t))
@@ -618,13 +630,14 @@ export interface Accepted {
 interface PreAuthLimitedStream { liftPreAuthLimit?(): void }
 
 const kConnection = Symbol('midge.connection')
-interface StreamWithConnection extends Duplex { [kConnection]: Connection }
+interface StreamWithConnection extends ClientStream { [kConnection]: Connection }
 
-function onStreamData(this: Duplex, chunk: Buffer): void { (this as StreamWithConnection)[kConnection].onData(chunk) }
-function onStreamError(this: Duplex, err: Error): void { (this as StreamWithConnection)[kConnection].onStreamError(err) }
-function onStreamClose(this: Duplex): void { (this as StreamWithConnection)[kConnection].onStreamClose() }
-function onStreamDrain(this: Duplex): void { (this as StreamWithConnection)[kConnection].onDrain() }
+function onStreamData(this: ClientStream, chunk: Buffer): void { (this as StreamWithConnection)[kConnection].onData(chunk) }
+function onStreamError(this: ClientStream, err: Error): void { (this as StreamWithConnection)[kConnection].onStreamError(err) }
+function onStreamClose(this: ClientStream): void { (this as StreamWithConnection)[kConnection].onStreamClose() }
+function onStreamDrain(this: ClientStream): void { (this as StreamWithConnection)[kConnection].onDrain() }
 function resumeRead(conn: Connection): void { conn.resumeRead() }
+function onDecodedPacket(this: unknown, packet: Packet): void { (this as Connection).onPacket(packet) }
 
 const packetNames = ['RESERVED', 'CONNECT', 'CONNACK', 'PUBLISH', 'PUBACK', 'PUBREC', 'PUBREL', 'PUBCOMP', 'SUBSCRIBE', 'SUBACK', 'UNSUBSCRIBE', 'UNSUBACK', 'PINGREQ', 'PINGRESP', 'DISCONNECT', 'AUTH']
 function packetName(type: number): string {

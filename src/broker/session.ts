@@ -11,6 +11,7 @@ import type { ClientIdentity } from '../auth/types.js'
 import type { Message } from './message.js'
 import type { Connection } from './connection.js'
 import type { ListenerInfo } from './options.js'
+import { SessionSubscriptions } from './session-subscriptions.js'
 
 export { NeverExpires } from '../protocol/constants.js'
 
@@ -20,10 +21,11 @@ export class SubEntry {
   readonly filter: string
   /** The share group name, or '' for a normal subscription. */
   readonly group: string
-  qos: QoS
-  noLocal: boolean
-  retainAsPublished: boolean
-  retainHandling: 0 | 1 | 2
+  /**
+   * QoS, No Local, Retain As Published and Retain Handling in one small integer, laid out as the SUBSCRIBE
+   * options byte [MQTT-3.8.3.1]: an idle subscription is 24 bytes smaller than with four fields.
+   */
+  private options: number
   /** v5 Subscription Identifier, 0 when none. */
   subscriptionId: number
 
@@ -31,12 +33,18 @@ export class SubEntry {
     this.session = session
     this.filter = filter
     this.group = group
-    this.qos = qos
-    this.noLocal = noLocal
-    this.retainAsPublished = rap
-    this.retainHandling = rh
+    this.options = qos | (noLocal ? 4 : 0) | (rap ? 8 : 0) | (rh << 4)
     this.subscriptionId = subscriptionId
   }
+
+  get qos(): QoS { return (this.options & 3) as QoS }
+  set qos(v: QoS) { this.options = (this.options & ~3) | v }
+  get noLocal(): boolean { return (this.options & 4) !== 0 }
+  set noLocal(v: boolean) { this.options = v ? this.options | 4 : this.options & ~4 }
+  get retainAsPublished(): boolean { return (this.options & 8) !== 0 }
+  set retainAsPublished(v: boolean) { this.options = v ? this.options | 8 : this.options & ~8 }
+  get retainHandling(): 0 | 1 | 2 { return ((this.options >> 4) & 3) as 0 | 1 | 2 }
+  set retainHandling(v: 0 | 1 | 2) { this.options = (this.options & ~0x30) | (v << 4) }
 }
 
 /** One QoS 1/2 delivery to one session. */
@@ -76,7 +84,7 @@ export class Session {
   /** The listener of the session's latest connection (per-listener ACLs); unknown after a restore. */
   listener: ListenerInfo | undefined = undefined
   /** Key: the filter exactly as subscribed, $share prefix included. */
-  readonly subscriptions = new Map<string, SubEntry>()
+  readonly subscriptions = new SessionSubscriptions()
   /**
    * Reads work on a shared empty Map until the first message goes in flight; writes go through
    * setInflight(). delete/clear on the shared Map are harmless no-ops. Saves ~300 bytes per idle client.

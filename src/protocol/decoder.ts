@@ -38,6 +38,8 @@ export interface DecoderOptions {
 const Pingreq = Object.freeze({ type: PacketType.Pingreq } as const)
 const Pingresp = Object.freeze({ type: PacketType.Pingresp } as const)
 
+// Scratch shared by every decoder: decoding is synchronous and a packet's fields are read before
+// onPacket runs, so one Reader and one VarintResult serve all connections (bytes per connection matter).
 const sharedReader = new Reader()
 const sharedVarint = new VarintResult()
 
@@ -49,11 +51,9 @@ export class Decoder {
   /** The Maximum Packet Size of the CONNECT being read (0 = none), or -1 until its properties have been read. */
   peerMaxPacketSize = -1
 
-  private readonly onPacket: (packet: Packet) => void
-  // Scratch shared by every decoder: decoding is synchronous and a packet's fields are read before
-  // onPacket runs, so one Reader and one VarintResult serve all connections (bytes per connection matter).
-  private readonly reader = sharedReader
-  private readonly vr = sharedVarint
+  private readonly onPacket: (this: unknown, packet: Packet) => void
+  /** `this` for onPacket: a method on the owner's prototype instead of a closure per decoder. */
+  private readonly receiver: unknown
   private error: MqttProtocolError | null = null
   private stopped = false
   /** Set by pause(): bytes not yet decoded wait in `rest` until resume(). */
@@ -73,8 +73,9 @@ export class Decoder {
   /** Total size of the partial packet, or -1 while its fixed header is still incomplete. */
   private need = -1
 
-  constructor (onPacket: (packet: Packet) => void, opts?: DecoderOptions) {
+  constructor (onPacket: (this: unknown, packet: Packet) => void, opts?: DecoderOptions, receiver?: unknown) {
     this.onPacket = onPacket
+    this.receiver = receiver
     this.protocolVersion = opts?.protocolVersion ?? 4
     this.maxPacketSize = opts?.maxPacketSize ?? 0
   }
@@ -133,7 +134,7 @@ export class Decoder {
         this.rest = chunk.subarray(pos)
         return null
       }
-      const st = readVarint(chunk, pos + 1, len, this.vr)
+      const st = readVarint(chunk, pos + 1, len, sharedVarint)
       if (st === VarintStatus.Incomplete) {
         // Split fixed header: at most 4 bytes here (first byte + 3 continuation bytes).
         chunk.copy(this.hdr, 0, pos, len)
@@ -142,8 +143,8 @@ export class Decoder {
         return null
       }
       if (st === VarintStatus.Malformed) return this.fail(malformed('remaining length longer than 4 bytes'))
-      const bodyStart = pos + 1 + this.vr.length
-      const total = bodyStart - pos + this.vr.value
+      const bodyStart = pos + 1 + sharedVarint.length
+      const total = bodyStart - pos + sharedVarint.value
       const max = this.maxPacketSize
       if (max > 0 && total > max) return this.fail(tooLarge(total, max))
       if (pos + total > len) {
@@ -172,14 +173,14 @@ export class Decoder {
       while (true) {
         if (pos >= len) return -1
         hdr[this.held++] = chunk[pos++]!
-        const st = readVarint(hdr, 1, this.held, this.vr)
+        const st = readVarint(hdr, 1, this.held, sharedVarint)
         if (st === VarintStatus.Ok) break
         if (st === VarintStatus.Malformed) {
           this.fail(malformed('remaining length longer than 4 bytes'))
           return -1
         }
       }
-      const total = this.held + this.vr.value
+      const total = this.held + sharedVarint.value
       const max = this.maxPacketSize
       if (max > 0 && total > max) {
         this.fail(tooLarge(total, max))
@@ -203,8 +204,8 @@ export class Decoder {
     if (this.held < this.need) return -1
     const total = this.need
     this.reset()
-    readVarint(acc, 1, total, this.vr) // validated when the header was first read
-    const err = this.decodeOne(acc, 0, 1 + this.vr.length, total)
+    readVarint(acc, 1, total, sharedVarint) // validated when the header was first read
+    const err = this.decodeOne(acc, 0, 1 + sharedVarint.length, total)
     if (err !== null || this.stopped) return -1
     return pos
   }
@@ -230,14 +231,14 @@ export class Decoder {
       // Only our own MqttProtocolErrors are expected; anything else is a decoder bug surfaced as malformed.
       return this.fail(e instanceof MqttProtocolError ? e : malformed(`undecodable packet: ${String(e)}`))
     }
-    this.onPacket(packet)
+    this.onPacket.call(this.receiver, packet)
     return null
   }
 
   private decodeBody (first: number, buf: Buffer, start: number, end: number): Packet {
     const type = first >> 4
     const flags = first & 15
-    const r = this.reader
+    const r = sharedReader
     r.reset(buf, start, end)
     const v = this.protocolVersion
     switch (type) {

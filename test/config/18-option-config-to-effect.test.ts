@@ -20,6 +20,7 @@ import { PacketType, ReasonCode } from '../../src/protocol/constants.js'
 import { Broker } from '../../src/broker/broker.js'
 import type { Store } from '../../src/persistence/store.js'
 import { startTcpListener } from '../../src/transport/tcp.js'
+import { TcpHandleStream } from '../../src/transport/tcp-handle.js'
 import { loadConfigText } from '../../src/config/load.js'
 import { startMidge } from '../../src/server/index.js'
 import { TestPki } from '../helpers/certs.js'
@@ -173,6 +174,10 @@ test('set_tcp_nodelay: accepted sockets of an MQTT listener get TCP_NODELAY, or 
   const original = net.Socket.prototype.setNoDelay
   net.Socket.prototype.setNoDelay = function (this: net.Socket, on?: boolean) { calls.push(on ?? true); return original.call(this, on) }
   t.after(() => { net.Socket.prototype.setNoDelay = original })
+  // Plain TCP listeners accept bare handles where Node has them (transport/tcp-handle.ts).
+  const originalHandle = TcpHandleStream.prototype.setNoDelay
+  TcpHandleStream.prototype.setNoDelay = function (this: TcpHandleStream, on: boolean) { calls.push(on); originalHandle.call(this, on) }
+  t.after(() => { TcpHandleStream.prototype.setNoDelay = originalHandle })
   for (const [text, want] of [['set_tcp_nodelay true\n', true], ['set_tcp_nodelay false\n', false]] as const) {
     const cfg = load(t, text)
     const { h } = brokerFrom(t, '')
