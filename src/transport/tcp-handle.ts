@@ -62,10 +62,15 @@ const kStream = Symbol('midge.tcpStream')
 
 let bindings: Bindings | null | undefined
 
-/** The bindings, or null when this Node does not have them as expected (then net.Socket is used). */
+/**
+ * The bindings, or null when this Node does not have them as expected (then net.Socket is used). An operator
+ * who suspects them (a Node release that changed their behaviour) sets MIDGE_TCP_SOCKETS=net in the service's
+ * environment to run every plain listener on net.Socket, at the memory and CPU cost measured above.
+ */
 export function tcpHandles(): Bindings | null {
   if (bindings !== undefined) return bindings
   bindings = null
+  if (process.env.MIDGE_TCP_SOCKETS === 'net') return null
   try {
     const binding = (process as unknown as { binding(name: string): Record<string, unknown> }).binding
     const tcp = binding('tcp_wrap')

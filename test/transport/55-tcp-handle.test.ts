@@ -6,6 +6,7 @@
  * the broker's shutdown closing every handle, and the peer's address.
  */
 import { test } from 'node:test'
+import { execFileSync } from 'node:child_process'
 import assert from 'node:assert/strict'
 import net from 'node:net'
 import { once } from 'node:events'
@@ -73,6 +74,14 @@ async function until(what: string, cond: () => boolean): Promise<void> {
 
 test('this Node has the bindings, so plain TCP listeners use bare handles', () => {
   assert.notEqual(tcpHandles(), null)
+})
+
+test('MIDGE_TCP_SOCKETS=net in the environment turns the bare handles off (the operator\'s way back to net.Socket)', () => {
+  const module = new URL('../../src/transport/tcp-handle.js', import.meta.url).href
+  const script = `import(${JSON.stringify(module)}).then((m) => process.stdout.write(String(m.tcpHandles() === null)))`
+  const ask = (env: NodeJS.ProcessEnv): string => execFileSync(process.execPath, ['-e', script], { env: { ...process.env, ...env }, encoding: 'utf8' })
+  assert.equal(ask({ MIDGE_TCP_SOCKETS: 'net' }), 'true')
+  assert.equal(ask({ MIDGE_TCP_SOCKETS: '' }), 'false')
 })
 
 for (const netSocket of [false, true]) {
