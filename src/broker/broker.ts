@@ -248,8 +248,26 @@ export class Broker {
    * or nothing persistent touched: clean sessions), they leave now.
    */
   private readonly runFlushOrCommitLater = (): void => {
-    if (this.committing === undefined && this.commitDue) setImmediate(this.runFlush)
-    else this.flushAll()
+    if (this.committing === undefined && this.commitDue) {
+      // Deliveries that need no commit leave at the end of the read, as without a store.
+      this.flushFree()
+      setImmediate(this.runFlush)
+    } else {
+      this.flushAll()
+    }
+  }
+
+  /** Flushes the dirty connections whose bytes depend on no commit (Connection.write); the others stay dirty. */
+  private flushFree(): void {
+    const list = this.dirty
+    this.dirty = []
+    for (let i = 0; i < list.length; i++) {
+      const conn = list[i]!
+      // A reentrant write (an in-memory peer answering) may have made it dirty again: it is in this.dirty then.
+      if (conn.dependsOnCommit) this.dirty.push(conn)
+      else conn.flush()
+    }
+    this.endClosed()
   }
 
   /**
@@ -261,7 +279,11 @@ export class Broker {
    */
   private flushAll(): void {
     this.flushScheduled = false
-    if (this.committing !== undefined) return
+    if (this.committing !== undefined) {
+      // The rest waits for the commit under way to resolve (onCommitted starts the next one).
+      this.flushFree()
+      return
+    }
     if (this.commitFailed) {
       // Nothing is committed or sent any more: storeFailed is stopping the broker.
       this.dirty = []
@@ -277,10 +299,27 @@ export class Broker {
       this.betweenCommits()
       return
     }
-    for (let i = 0; i < list.length; i++) list[i]!.seal()
-    this.sealed = list
+    // Set before any byte is written: a write can close a connection (in-memory peers), whose flush must
+    // then wait for this commit rather than start another.
     this.committing = result
+    const sealed = this.sealed
+    const free: Connection[] = []
+    for (let i = 0; i < list.length; i++) {
+      const conn = list[i]!
+      if (conn.dependsOnCommit) {
+        conn.seal()
+        sealed.push(conn)
+      } else {
+        free.push(conn)
+      }
+    }
     result.then(this.onCommitted, this.onCommitFailed)
+    for (let i = 0; i < free.length; i++) {
+      const conn = free[i]!
+      // An in-memory peer answering a flush may have written bytes that depend on the next commit.
+      if (conn.dependsOnCommit) this.dirty.push(conn)
+      else conn.flush()
+    }
   }
 
   private readonly onCommitted = (): void => {
