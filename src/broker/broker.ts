@@ -415,19 +415,15 @@ export class Broker {
     if (this.committing === undefined) this.flushAll()
   }
 
-  /** Resolves once everything changed so far is committed and its bytes have left (close, tests). */
-  whenCommitted(): Promise<void> {
+  /**
+   * Makes what changed outside a read (timers: wills, expiries; the dashboard's actions) durable, pipelined
+   * like a turn's; resolves once everything changed so far is committed and its bytes have left (or the
+   * commit failed: storeFailed). At once with a synchronous store.
+   */
+  commitStore(): Promise<void> {
     if (this.committing === undefined) this.flushAll()
     if (this.committing === undefined) return Promise.resolve()
     return new Promise((resolve) => this.idleWaiters.push(resolve))
-  }
-
-  /**
-   * Makes what changed outside a read (timers: wills, expiries) durable: at once when the commit is
-   * synchronous, else pipelined like a turn's.
-   */
-  commitStore(): void {
-    if (this.committing === undefined && this.commitDue) this.flushAll()
   }
 
   // ---- sessions -------------------------------------------------------------------------------
@@ -887,7 +883,7 @@ export class Broker {
       this.persistWill(s, undefined)
       this.handleWill(s, will)
     }
-    await this.whenCommitted()
+    await this.commitStore()
     return state.report
   }
 
@@ -1025,7 +1021,7 @@ export class Broker {
       }
     }
     // Wills and expiries above changed the store outside a read: make them durable now.
-    this.commitStore()
+    void this.commitStore()
   }
 
   /**
@@ -1044,7 +1040,7 @@ export class Broker {
     }
     this.flushAll()
     // A synchronous store is closed before this returns, as callers that do not wait expect.
-    this.closedPromise = this.committing === undefined ? this.closeStore() : this.whenCommitted().then(() => this.closeStore())
+    this.closedPromise = this.committing === undefined ? this.closeStore() : this.commitStore().then(() => this.closeStore())
     return this.closedPromise
   }
 
