@@ -119,6 +119,8 @@ export class Broker {
   private compactionDue: 'begin' | 'step' | undefined = undefined
   /** Set once a commit has failed: nothing it covered is ever sent. */
   private commitFailed = false
+  /** Connections that stopped reading while the store's buffer was over its bound (commitBacklogged). */
+  private readersWaiting: Connection[] = []
   /** Each authenticator with the authenticate hook after it, built once per authenticator. */
   private readonly hooked = new WeakMap<Authenticator, Authenticator>()
 
@@ -332,6 +334,26 @@ export class Broker {
     // Everything that happened while it ran: the next commit, at once.
     if (this.dirty.length > 0 || this.commitDue) this.flushAll()
     if (this.committing === undefined) this.settled()
+    const readers = this.readersWaiting
+    if (readers.length > 0) {
+      // On a later turn, as a yielded read resumes: the next commit has taken the backlog by then.
+      this.readersWaiting = []
+      for (const conn of readers) setImmediate(resumeRead, conn)
+    }
+  }
+
+  /**
+   * Whether reading should stop until the commit under way resolves: the records buffered meanwhile have
+   * passed MaxPendingCommitBytes (a disk slower than the clients), and would grow without end otherwise.
+   */
+  get commitBacklogged(): boolean {
+    return this.committing !== undefined && (this.options.store?.pendingBytes ?? 0) > MaxPendingCommitBytes
+  }
+
+  /** A connection stopped reading (Connection.waitForCommit): it reads on once the commit under way resolves. */
+  resumeAfterCommit(conn: Connection): void {
+    if (this.committing === undefined) setImmediate(resumeRead, conn)
+    else this.readersWaiting.push(conn)
   }
 
   private readonly onCommitFailed = (err: unknown): void => {
@@ -1056,6 +1078,13 @@ export class Broker {
 }
 
 function noop(): void {}
+function resumeRead(conn: Connection): void { conn.resumeRead() }
+
+/**
+ * Records (bytes) the store may buffer while a commit runs before the broker stops reading from clients:
+ * far above what a commit carries at full speed (~10 KB per ms of fsync), low enough to bound memory.
+ */
+const MaxPendingCommitBytes = 16 * 1024 * 1024
 
 function userTag(username: string | undefined): string {
   return username === undefined ? 'an anonymous client' : `user '${username}'`

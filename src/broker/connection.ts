@@ -180,6 +180,13 @@ export class Connection {
     setImmediate(resumeRead, this)
   }
 
+  /** Stops reading until the commit under way resolves (Broker.commitBacklogged): TCP holds the client back. */
+  private waitForCommit(): void {
+    this.decoder.pause()
+    this.stream.pause()
+    this.broker.resumeAfterCommit(this)
+  }
+
   resumeRead(): void {
     if (this.state === ConnState.Closed || this.held) return
     this.workStart = this.broker.work
@@ -212,6 +219,7 @@ export class Connection {
     try {
       this.dispatch(packet)
       if (this.broker.work - this.workStart > ReadWorkBudget && this.state === ConnState.Connected) this.yieldRead()
+      else if (this.broker.commitBacklogged && this.state === ConnState.Connected) this.waitForCommit()
     } catch (err) {
       this.packetFailed(packet.type, err)
     }

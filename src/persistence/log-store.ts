@@ -144,6 +144,10 @@ export class LogStore implements Store {
     return this.w.pos > 0 || this.unsynced
   }
 
+  get pendingBytes(): number {
+    return this.w.pos
+  }
+
   get recordsAtCompaction(): number {
     return this.liveRecords
   }

@@ -110,6 +110,30 @@ test('group commit: a burst of QoS 1 PUBLISHes sent while a commit runs goes int
   for (let i = 0; i <= N; i++) await sub.ack(await sub.next(PacketType.Publish))
 })
 
+test('attack: a client sending faster than the disk commits is held back by TCP: past the bound of buffered records the broker stops reading until the commit resolves', async (t) => {
+  const { store, pub } = await persistentPair(t)
+  pub.publish('t/first', 'x', { qos: 1, packetId: 1 })
+  await waitUntil(() => store.pending !== undefined, 'the first commit to start')
+  // Each record now counts 8 MiB: one PUBLISH's records pass the 16 MiB bound.
+  store.recordBytes = 8 * 1024 * 1024
+  const N = 50
+  for (let i = 2; i <= N + 1; i++) pub.publish(`t/${i}`, String(i), { qos: 1, packetId: i })
+  await waitUntil(() => store.buffered.length > 0, 'the first PUBLISH of the burst to be routed')
+  await turns(10)
+  const buffered = (): string[] => store.buffered.filter((r) => r.startsWith('message '))
+  assert.deepEqual(buffered(), ['message t/2'], 'reading stopped after the PUBLISH that passed the bound')
+  // The next commit takes that PUBLISH; reading resumes, and stops again at the bound while it runs.
+  store.release()
+  await waitUntil(() => buffered().length > 0, 'reading to resume after the commit')
+  await turns(10)
+  assert.deepEqual(buffered(), ['message t/3'], 'one PUBLISH per commit while each is over the bound')
+  assert.deepEqual(store.pending?.records.filter((r) => r.startsWith('message ')), ['message t/2'])
+  store.autoRelease = true
+  store.recordBytes = 100
+  store.release()
+  for (let i = 1; i <= N + 1; i++) assert.equal((await pub.next(PacketType.Puback)).packetId, i)
+})
+
 test('[MQTT-3.2.2-2] CONNACK of a persistent session and [MQTT-3.8.4] its SUBACK wait for their commits; a clean session\'s CONNACK needs none', async (t) => {
   const store = new GatedStore()
   const h = setup(t, { store })
