@@ -1,6 +1,7 @@
 /**
  * The large store of the persistence benches: RETAINED retained messages (64-byte payloads) and SESSIONS
- * persistent sessions, each with one subscription and QUEUED queued QoS 1 messages, written as midge.db.
+ * persistent sessions, each with one subscription and QUEUED queued QoS 1 messages, written as midge.db
+ * (by close(), which writes what is buffered at once).
  */
 import { LogStore } from '../../src/persistence/log-store.js'
 
@@ -14,7 +15,6 @@ export function buildStore(dir: string, size: { retained: number; sessions: numb
     const topic = `site/${i % 100}/device/${i}/state`
     store.messageSaved({ id, topic, payload, qos: 1, retain: true, properties: undefined, expiresAt: 0, origin: `dev-${i}` })
     store.retainedSet(topic, id++)
-    if (i % 1000 === 999) store.commit()
   }
   let oid = 1
   for (let s = 0; s < SESSIONS; s++) {
@@ -25,7 +25,6 @@ export function buildStore(dir: string, size: { retained: number; sessions: numb
       store.messageSaved({ id, topic: `cmd/${s}/set`, payload, qos: 1, retain: false, properties: undefined, expiresAt: 0, origin: 'controller' })
       store.outgoingQueued(clientId, { oid: oid++, messageId: id++, qos: 1, retain: false, subscriptionIds: undefined, packetId: 0, released: false })
     }
-    if (s % 100 === 99) store.commit()
   }
   store.close()
 }

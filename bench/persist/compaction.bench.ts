@@ -78,7 +78,7 @@ async function main(): Promise<void> {
       const timer = setInterval(() => {
         broker.publish(`site/${changes % 100}/device/${changes}/state`, Buffer.from(`v${changes}`), 1, true, undefined)
         broker.publish(`cmd/${changes % size.sessions}/set`, Buffer.from('x'), 1, false, undefined)
-        broker.commitStore()
+        void broker.commitStore()
         changes++
       }, 1)
       await sleep(200)

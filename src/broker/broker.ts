@@ -23,6 +23,7 @@ import { deliver, resume } from './delivery.js'
 import { ReasonCode } from '../protocol/constants.js'
 import { VERSION } from '../version.js'
 import { SysPublisher } from './sys.js'
+import { CommitPipeline } from './commit-pipeline.js'
 
 /**
  * Counters read by $SYS (sys.ts) and /metrics (observability/metrics.ts) when they publish or are scraped:
@@ -85,8 +86,6 @@ export class Broker {
    */
   work = 0
   private readonly offline = new Set<Session>()
-  private dirty: Connection[] = []
-  private flushScheduled = false
   private readonly sweepTimer: NodeJS.Timeout
   private nextMessageId = 1
   private nextOutgoingId = 1
@@ -104,21 +103,10 @@ export class Broker {
   private readonly duplicates: SubEntry[] = []
   private readonly visitSubscription = (entry: SubEntry): void => this.collect(entry)
   private readonly visitGroup = (group: SharedGroup<SubEntry>): void => this.deliverShared(group)
-  private readonly runFlush = (): void => this.flushAll()
-  /** The store (first) and what addCommitParticipant added: each commit covers them all. */
-  private readonly participants: CommitParticipant[] = []
-  /** The pipelined commit under way, undefined when none is: the next one starts once it has settled. */
-  private committing: Promise<void> | undefined = undefined
-  /** Connections whose bytes were sealed for `committing`: they leave when it resolves. */
-  private sealed: Connection[] = []
-  /** Connections closed while their last bytes wait for a commit: their streams end when it resolves. */
-  private ending: Connection[] = []
-  /** close() waiting for the last commit. */
-  private idleWaiters: Array<() => void> = []
+  /** The group commit and the flush of every connection's bytes (commit-pipeline.ts). */
+  private readonly commits: CommitPipeline
   /** A background compaction's beginning or next step, waiting for the commit under way: the two never interleave. */
   private compactionDue: 'begin' | 'step' | undefined = undefined
-  /** Set once a commit has failed: nothing it covered is ever sent. */
-  private commitFailed = false
   /** Each authenticator with the authenticate hook after it, built once per authenticator. */
   private readonly hooked = new WeakMap<Authenticator, Authenticator>()
 
@@ -128,7 +116,7 @@ export class Broker {
     this.sweepTimer = setInterval(() => this.sweep(), 1000)
     this.sweepTimer.unref()
     if (this.options.sysInterval > 0) this.sys = new SysPublisher(this, this.options.sysInterval)
-    if (this.options.store !== undefined) this.participants.push(this.options.store)
+    this.commits = new CommitPipeline(this)
     if (this.options.store !== undefined && this.options.autosaveInterval > 0) {
       this.autosaveTimer = setInterval(() => this.autosave(), this.options.autosaveInterval * 1000)
       this.autosaveTimer.unref()
@@ -212,14 +200,7 @@ export class Broker {
   }
 
   scheduleFlush(conn: Connection): void {
-    this.dirty.push(conn)
-    if (!this.flushScheduled) {
-      this.flushScheduled = true
-      // On a microtask, so what a read causes leaves at the end of that read's callback, in one write per
-      // connection, rather than after every other socket's read of the poll phase (at fan-in that made
-      // the subscriber's turn pile up to the congestion bound: 3x slower, see docs/performance.md).
-      queueMicrotask(this.runFlushOrCommitLater)
-    }
+    this.commits.schedule(conn)
   }
 
   /**
@@ -228,167 +209,41 @@ export class Broker {
    * both. Returns the function that removes it.
    */
   addCommitParticipant(p: CommitParticipant): () => void {
-    this.participants.push(p)
-    return () => {
-      const i = this.participants.indexOf(p)
-      if (i >= 0) this.participants.splice(i, 1)
-    }
-  }
-
-  /** True when some participant has buffered work for the next commit. */
-  private get commitDue(): boolean {
-    const list = this.participants
-    for (let i = 0; i < list.length; i++) if (list[i]!.dirty) return true
-    return false
+    return this.commits.addParticipant(p)
   }
 
   /**
-   * With records pending, the bytes wait for the end of the poll phase (setImmediate), so one commit
-   * per turn covers everything the turn's acknowledgements depend on (group commit). Without (no store,
-   * or nothing persistent touched: clean sessions), they leave now.
+   * Makes what changed outside a read (timers: wills, expiries; the dashboard's actions) durable, pipelined
+   * like a turn's; resolves once everything changed so far is committed and its bytes have left (or the
+   * commit failed: storeFailed). At once with a synchronous store.
    */
-  private readonly runFlushOrCommitLater = (): void => {
-    if (this.committing === undefined && this.commitDue) setImmediate(this.runFlush)
-    else this.flushAll()
+  commitStore(): Promise<void> {
+    return this.commits.commit()
   }
 
-  /**
-   * Commits, then lets the turn's bytes out. A synchronous commit: at once. A pipelined one (a Promise):
-   * the turn's connections are sealed, their bytes leave when it resolves, and the loop goes on; what
-   * happens meanwhile (new records, new bytes, for these connections too) waits for the next commit,
-   * started when this one resolves: under load each commit takes everything since the last (group
-   * commit), and bytes never leave before the commit of the turn that made them.
-   */
-  private flushAll(): void {
-    this.flushScheduled = false
-    if (this.committing !== undefined) return
-    if (this.commitFailed) {
-      // Nothing is committed or sent any more: storeFailed is stopping the broker.
-      this.dirty = []
-      return
-    }
-    const result = this.commitAll()
-    const list = this.dirty
-    this.dirty = []
-    if (this.commitFailed) return
-    if (result === undefined) {
-      for (let i = 0; i < list.length; i++) list[i]!.flush()
-      this.endClosed()
-      this.betweenCommits()
-      return
-    }
-    for (let i = 0; i < list.length; i++) list[i]!.seal()
-    this.sealed = list
-    this.committing = result
-    result.then(this.onCommitted, this.onCommitFailed)
+  /** A connection closed: its last bytes leave after the commit that covers them, then its stream ends. */
+  closeAfterCommit(conn: Connection): void {
+    this.commits.closeAfterCommit(conn)
   }
 
-  private readonly onCommitted = (): void => {
-    this.committing = undefined
-    const list = this.sealed
-    this.sealed = []
-    for (let i = 0; i < list.length; i++) list[i]!.releaseSealed()
-    this.endClosed()
-    this.betweenCommits()
-    // Everything that happened while it ran: the next commit, at once.
-    if (this.dirty.length > 0 || this.commitDue) this.flushAll()
-    if (this.committing === undefined) this.settled()
+  /** Whether reading should stop until the commit under way resolves (too many records wait for the next). */
+  get commitBacklogged(): boolean {
+    return this.commits.backlogged
   }
 
-  private readonly onCommitFailed = (err: unknown): void => {
-    this.committing = undefined
-    this.sealed = []
-    this.failCommit(err)
+  /** A connection that stopped reading reads on once the commit under way resolves. */
+  resumeAfterCommit(conn: Connection): void {
+    this.commits.resumeAfter(conn)
   }
 
-  /** A commit that failed: nothing it covered may be acknowledged, so the broker stops (storeFailed). */
-  private failCommit(err: unknown): void {
-    this.commitFailed = true
-    const e = err instanceof Error ? err : new Error(String(err))
-    // A store that can't be written must not let acknowledgements out as if it had been: stop accepting.
-    this.options.logger.error(`Persistence failed: ${e.message}. Shutting down to avoid acknowledging messages that are not stored.`)
-    for (const conn of this.ending) conn.stream.destroy()
-    this.ending = []
-    this.settled()
-    this.storeFailed(e)
-  }
-
-  /**
-   * Starts the commit of every dirty participant: undefined when all of them committed synchronously
-   * (or none was dirty, or one threw: storeFailed), else the Promise of the pipelined ones.
-   */
-  private commitAll(): Promise<void> | undefined {
-    const list = this.participants
-    let pending: Promise<void>[] | undefined
-    try {
-      for (let i = 0; i < list.length; i++) {
-        const p = list[i]!
-        if (!p.dirty) continue
-        const r = p.commit()
-        if (r !== undefined) (pending ??= []).push(r)
-      }
-    } catch (err) {
-      this.failCommit(err)
-      return undefined
-    }
-    if (pending === undefined) return undefined
-    return pending.length === 1 ? pending[0] : Promise.all(pending).then(noop)
-  }
-
-  /** What waits for the commits to be idle: a compaction step, the autosave check. */
-  private betweenCommits(): void {
+  /** Between two commits (CommitHost): a compaction's beginning or step that waited, the autosave check. */
+  betweenCommits(): void {
     const due = this.compactionDue
     this.compactionDue = undefined
     if (due === 'begin') this.compactInBackground()
     else if (due === 'step') this.compactionTick()
     const autosave = this.options.autosaveOnChanges
     if (autosave > 0 && this.options.store !== undefined && this.options.store.changesSinceCompaction >= autosave) this.compactInBackground()
-  }
-
-  private settled(): void {
-    const waiters = this.idleWaiters
-    this.idleWaiters = []
-    for (const w of waiters) w()
-  }
-
-  /** The closed connections whose last bytes have left: their streams end now. */
-  private endClosed(): void {
-    if (this.ending.length === 0) return
-    const list = this.ending
-    this.ending = []
-    for (const conn of list) {
-      if (conn.holdsBytes) this.ending.push(conn)
-      else conn.endStream()
-    }
-  }
-
-  /**
-   * A connection closed: what it was told (and the session and will records of the close) leave after
-   * the commit that covers them, then its stream ends. At once when nothing is pipelined.
-   */
-  closeAfterCommit(conn: Connection): void {
-    if (this.commitFailed) {
-      conn.stream.destroy()
-      return
-    }
-    // Its unsent bytes, if any, are in this.dirty (or sealed): a closed connection gets no more.
-    this.ending.push(conn)
-    if (this.committing === undefined) this.flushAll()
-  }
-
-  /** Resolves once everything changed so far is committed and its bytes have left (close, tests). */
-  whenCommitted(): Promise<void> {
-    if (this.committing === undefined) this.flushAll()
-    if (this.committing === undefined) return Promise.resolve()
-    return new Promise((resolve) => this.idleWaiters.push(resolve))
-  }
-
-  /**
-   * Makes what changed outside a read (timers: wills, expiries) durable: at once when the commit is
-   * synchronous, else pipelined like a turn's.
-   */
-  commitStore(): void {
-    if (this.committing === undefined && this.commitDue) this.flushAll()
   }
 
   // ---- sessions -------------------------------------------------------------------------------
@@ -848,7 +703,7 @@ export class Broker {
       this.persistWill(s, undefined)
       this.handleWill(s, will)
     }
-    await this.whenCommitted()
+    await this.commitStore()
     return state.report
   }
 
@@ -921,7 +776,7 @@ export class Broker {
   private compactInBackground(): void {
     const store = this.options.store
     if (store === undefined || store.compacting === true || this.closed) return
-    if (this.committing !== undefined) {
+    if (this.commits.busy) {
       // It begins between two commits, never while one writes.
       this.compactionDue = 'begin'
       return
@@ -941,7 +796,7 @@ export class Broker {
   private readonly compactionTick = (): void => {
     const store = this.options.store
     if (store === undefined || this.closed) return
-    if (this.committing !== undefined) this.compactionDue = 'step'
+    if (this.commits.busy) this.compactionDue = 'step'
     else if (store.compactStep?.() === true) setImmediate(this.compactionTick)
   }
 
@@ -986,7 +841,7 @@ export class Broker {
       }
     }
     // Wills and expiries above changed the store outside a read: make them durable now.
-    this.commitStore()
+    void this.commitStore()
   }
 
   /**
@@ -1003,9 +858,9 @@ export class Broker {
       conn.sendDisconnect(ReasonCode.ServerShuttingDown)
       conn.close('the broker is shutting down')
     }
-    this.flushAll()
+    this.commits.flushAll()
     // A synchronous store is closed before this returns, as callers that do not wait expect.
-    this.closedPromise = this.committing === undefined ? this.closeStore() : this.whenCommitted().then(() => this.closeStore())
+    this.closedPromise = this.commits.busy ? this.commitStore().then(() => this.closeStore()) : this.closeStore()
     return this.closedPromise
   }
 
@@ -1014,13 +869,11 @@ export class Broker {
   /** The last compaction and the store's close, once no commit is under way. */
   private closeStore(): Promise<void> {
     const store = this.options.store
-    if (store === undefined || this.commitFailed) return Promise.resolve()
+    if (store === undefined || this.commits.hasFailed) return Promise.resolve()
     this.compactStore()
     return Promise.resolve(store.close())
   }
 }
-
-function noop(): void {}
 
 function userTag(username: string | undefined): string {
   return username === undefined ? 'an anonymous client' : `user '${username}'`

@@ -105,6 +105,8 @@ export class Connection {
   /** Bytes waiting for a pipelined commit (Broker.flushAll): they leave with releaseSealed(). */
   private sealedOut: Buffer[] = []
   private sealedBytes = 0
+  /** Whether this turn's bytes must wait for the commit of the turn's records (see write). */
+  private dependent = false
 
   get state(): ConnStateValue { return this._state }
   /** The protocol level of the client's CONNECT: 3 (MQTT 3.1), 4 (3.1.1) or 5. */
@@ -185,6 +187,13 @@ export class Connection {
     setImmediate(resumeRead, this)
   }
 
+  /** Stops reading until the commit under way resolves (Broker.commitBacklogged): TCP holds the client back. */
+  private waitForCommit(): void {
+    this.decoder.pause()
+    this.stream.pause()
+    this.broker.resumeAfterCommit(this)
+  }
+
   resumeRead(): void {
     if (this.state === ConnState.Closed || this.held) return
     this.workStart = this.broker.work
@@ -217,6 +226,7 @@ export class Connection {
     try {
       this.dispatch(packet)
       if (this.broker.work - this.workStart > ReadWorkBudget && this.state === ConnState.Connected) this.yieldRead()
+      else if (this.broker.commitBacklogged && this.state === ConnState.Connected) this.waitForCommit()
     } catch (err) {
       this.packetFailed(packet.type, err)
     }
@@ -458,12 +468,18 @@ export class Connection {
   /**
    * Queues bytes for this turn of the event loop; the broker flushes every dirty connection once. One call per
    * packet (delivery.ts and sendPacket), so $SYS/broker/messages/sent counts here.
+   *
+   * `free`: bytes that may leave before the turn's store records are committed — a QoS 0 or 1 delivery: a
+   * crash before the commit can only make it a duplicate (the publisher, not acknowledged, sends again),
+   * which those QoS allow. Everything else (acknowledgements, CONNACK, SUBACK, QoS 2 deliveries) depends on
+   * the commit, and so does a free packet behind such bytes on the same connection: order is kept.
    */
-  write(bytes: Buffer): void {
+  write(bytes: Buffer, free = false): void {
     if (this.state === ConnState.Closed) return
     this.broker.stats.packetsSent++
     this.out.push(bytes)
     this.outBytes += bytes.length
+    if (!free || this.sealedBytes > 0) this.dependent = true
     if (!this.dirty) {
       this.dirty = true
       this.broker.scheduleFlush(this)
@@ -493,6 +509,11 @@ export class Connection {
     return this.outBytes + this.sealedBytes > 0
   }
 
+  /** Whether this turn's bytes must wait for the next commit (false: only free deliveries, see write). */
+  get dependsOnCommit(): boolean {
+    return this.dependent
+  }
+
   onDrain(): void {
     this.bits &= ~Bit.AwaitingDrain
     if (this.state === ConnState.Connected && this.session !== null) pump(this.session, this.broker.now())
@@ -500,6 +521,7 @@ export class Connection {
 
   flush(): void {
     this.dirty = false
+    this.dependent = false
     const out = this.out
     if (out.length === 0) return
     // Emptied before writing: a write can run a peer's handler synchronously (in-memory pairs), and what that
@@ -516,6 +538,7 @@ export class Connection {
    */
   seal(): void {
     this.dirty = false
+    this.dependent = false
     this.sealedOut = this.out
     this.sealedBytes = this.outBytes
     this.out = []

@@ -109,7 +109,8 @@ function sendPublish(conn: ClientLink, msg: Message, qos: QoS, retain: boolean, 
     if (qos === 0 && conn.session !== null) tooLarge(conn, conn.session, msg)
     return false
   }
-  conn.write(bytes)
+  // QoS 0 and 1 copies need not wait for the store's commit (Connection.write); QoS 2 ones must.
+  conn.write(bytes, qos < 2)
   const broker = conn.broker
   broker.stats.messagesSent++
   broker.stats.publishBytesSent += msg.payload.length

@@ -117,7 +117,16 @@ export class LogStore implements Store {
   readonly filePath: string
   private readonly opts: LogStoreOptions
   private fd = -1
-  private readonly w = new RecordWriter()
+  /** Records buffered for the next commit. */
+  private w = new RecordWriter()
+  /** The other buffer: the one the commit under way writes from; swapped with `w` at each commit. */
+  private spare = new RecordWriter()
+  /** A commit's write (and fdatasync) is under way on the thread pool. */
+  private writing = false
+  /** Records written between commits (a compaction's first step) but not fdatasync'ed yet: the next commit does. */
+  private unsynced = false
+  /** What a compaction's file-system callbacks must not do while a commit writes (rename, close): done after it. */
+  private afterWrite: Array<() => void> = []
   private changes = 0
   /** Records the file held right after the last compaction (or load): the live state's size. */
   private liveRecords = 0
@@ -132,7 +141,11 @@ export class LogStore implements Store {
   }
 
   get dirty(): boolean {
-    return this.w.pos > 0
+    return this.w.pos > 0 || this.unsynced
+  }
+
+  get pendingBytes(): number {
+    return this.w.pos
   }
 
   get recordsAtCompaction(): number {
@@ -379,14 +392,71 @@ export class LogStore implements Store {
 
   // ---- durability -----------------------------------------------------------------------------
 
-  commit(): void {
+  /**
+   * Writes the buffered records with fs.write on the thread pool (and, with fsync, fdatasync there too),
+   * so the event loop goes on meanwhile; new records go to the other buffer and wait for the next
+   * commit. The broker never calls it while one is under way, nor runs a compaction step meanwhile.
+   */
+  commit(): void | Promise<void> {
+    if (this.writing) return Promise.reject(new Error(`${this.filePath}: commit while a commit is under way`))
+    if (this.w.pos === 0 && !this.unsynced) return
+    if (this.fd === -1) this.openForAppend()
+    const w = this.w
+    this.w = this.spare
+    this.spare = w
+    const bytes = w.take()
+    this.unsynced = false
+    this.writing = true
+    const job = this.job
+    // The tail is the compaction's copy of every record since it began: taken now, in commit order.
+    if (job !== undefined && bytes.length > 0 && (job.phase === 'snapshot' || job.phase === 'drain')) job.tail.push(Buffer.from(bytes))
+    return this.writeCommitted(this.fd, bytes, job).finally(this.writeDone)
+  }
+
+  private async writeCommitted(fd: number, bytes: Buffer, job: Compaction | undefined): Promise<void> {
+    if (bytes.length > 0) await writeAllAsync(fd, bytes)
+    if (this.opts.fsync) await fdatasyncAsync(fd)
+    if (job === undefined || this.job !== job || bytes.length === 0 || (job.phase !== 'sync' && job.phase !== 'swap')) return
+    // From 'sync' on, commits go to both files (see Compaction); the rename waits for this one (afterWrite).
+    try {
+      await writeAllAsync(job.other, bytes)
+      if (this.opts.fsync) await fdatasyncAsync(job.other)
+    } catch (err) {
+      // Before the rename the new file is not the store yet: give the compaction up. After it, the
+      // other file is the replaced one, kept only against a power loss before the directory sync.
+      if (job.phase === 'sync') this.abandon(job, err)
+      else this.finish(job)
+    }
+  }
+
+  private readonly writeDone = (): void => {
+    this.writing = false
+    this.spare.reset()
+    const later = this.afterWrite
+    if (later.length === 0) return
+    this.afterWrite = []
+    for (const f of later) f()
+  }
+
+  /** Runs f now, or once the commit under way has written: a compaction never renames or closes under it. */
+  private whenNotWriting(f: () => void): void {
+    if (this.writing) this.afterWrite.push(f)
+    else f()
+  }
+
+  /**
+   * Between commits (a compaction's beginning or step, the close): writes what is buffered at once, so
+   * the live state a snapshot reads holds nothing the file lacks. Its fdatasync is left to the next
+   * commit, before whose end nothing that depends on these records is sent.
+   */
+  private writeBuffered(): void {
     if (this.w.pos === 0) return
     if (this.fd === -1) this.openForAppend()
     const bytes = this.w.take()
     writeAll(this.fd, bytes)
-    if (this.opts.fsync) fs.fdatasyncSync(this.fd)
     if (this.job !== undefined) this.follow(this.job, bytes)
     this.w.reset()
+    if (this.opts.fsync) this.unsynced = true
   }
 
   /** What a commit does for the compaction under way: the records also go to the other file. */
@@ -412,9 +482,9 @@ export class LogStore implements Store {
    * compaction).
    */
   beginCompaction(live: LiveSnapshot): boolean {
-    if (this.job !== undefined || this.compactionRetryAt > Date.now()) return false
+    if (this.job !== undefined || this.compactionRetryAt > Date.now() || this.writing) return false
     // Everything so far goes to the old file: the snapshot starts from here.
-    this.commit()
+    this.writeBuffered()
     if (this.fd === -1) this.openForAppend()
     const tmp = `${this.filePath}.new`
     let other: number
@@ -438,8 +508,8 @@ export class LogStore implements Store {
    */
   compactStep(): boolean {
     const job = this.job
-    if (job === undefined) return false
-    this.commit()
+    if (job === undefined || this.writing) return job !== undefined
+    this.writeBuffered()
     try {
       if (job.phase === 'snapshot') this.snapshotStep(job)
       else if (job.phase === 'drain') this.drainStep(job)
@@ -486,12 +556,12 @@ export class LogStore implements Store {
     // The new file holds the snapshot and every record since: from now on commits go to both files.
     job.phase = 'sync'
     job.busy = true
-    fs.fsync(job.other, (err) => {
+    fs.fsync(job.other, (err) => this.whenNotWriting(() => {
       job.busy = false
       if (job.cancelled) return this.closeQuietly(job.other)
       if (err !== null) return this.abandon(job, err)
       this.swap(job)
-    })
+    }))
   }
 
   /** The new file is complete and on disk: it becomes the store. */
@@ -514,12 +584,12 @@ export class LogStore implements Store {
       return
     }
     job.busy = true
-    fs.fsync(dir, () => {
+    fs.fsync(dir, () => this.whenNotWriting(() => {
       // Some file systems refuse fsync on a directory; the files themselves were synced.
       job.busy = false
       this.closeQuietly(dir)
       if (!job.cancelled) this.finish(job)
-    })
+    }))
   }
 
   /** The compaction is over and its file is the store; the replaced file is closed. */
@@ -575,6 +645,11 @@ export class LogStore implements Store {
    * whatever was buffered for it.
    */
   compact(state: RecoveredState): void {
+    if (this.writing) {
+      // The broker compacts only between commits; anyone else is told, and nothing is lost.
+      this.compactionFailed(new Error('a commit is under way'))
+      return
+    }
     this.cancelCompaction()
     const pending = this.w.pos > 0 ? Buffer.from(this.w.buf.subarray(0, this.w.pos)) : undefined
     const changes = this.changes
@@ -654,6 +729,8 @@ export class LogStore implements Store {
     w.reset()
     this.liveRecords = records
     this.changes = 0
+    // The snapshot was fsync'ed: it holds the state that records written without fdatasync described.
+    this.unsynced = false
   }
 
   /** Creates <file>.new holding the store header; returns its descriptor. Throws on I/O errors. */
@@ -673,8 +750,16 @@ export class LogStore implements Store {
     return fd
   }
 
-  close(): void {
-    this.commit()
+  /** Writes what is buffered and closes the file; after the commit under way, if any. */
+  close(): void | Promise<void> {
+    if (this.writing) return new Promise((resolve, reject) => this.afterWrite.push(() => { try { this.closeNow(); resolve() } catch (err) { reject(err) } }))
+    this.closeNow()
+  }
+
+  private closeNow(): void {
+    this.writeBuffered()
+    if (this.unsynced && this.fd !== -1) fs.fdatasyncSync(this.fd)
+    this.unsynced = false
     this.cancelCompaction()
     if (this.fd !== -1) fs.closeSync(this.fd)
     this.fd = -1
@@ -818,6 +903,26 @@ function syncDirectory(dir: string): void {
 function writeAll(fd: number, buf: Buffer): void {
   let off = 0
   while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off)
+}
+
+/** writeAll on the thread pool: the event loop runs on while the kernel copies (or the disk takes) the bytes. */
+function writeAllAsync(fd: number, buf: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let off = 0
+    const next = (): void => {
+      fs.write(fd, buf, off, buf.length - off, null, (err, n) => {
+        if (err !== null) return reject(err)
+        off += n
+        if (off < buf.length) next()
+        else resolve()
+      })
+    }
+    next()
+  })
+}
+
+function fdatasyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err === null ? resolve() : reject(err))))
 }
 
 /** Turns EACCES/ENOENT/... into a sentence naming the file, the user and what to do. */

@@ -136,6 +136,12 @@ export interface Store extends CommitParticipant {
    * called while a previous commit's Promise is pending; compaction steps run only between commits.
    */
   commit(): void | Promise<void>
+  /**
+   * Bytes of records buffered for the next commit, where the store can tell: while a pipelined commit
+   * runs, the broker stops reading from clients once they pass a bound (Broker.commitBacklogged), so a
+   * slow disk holds clients back by TCP rather than growing the buffer without end.
+   */
+  readonly pendingBytes?: number
   /** Number of records since the last compaction, to decide when to compact. */
   readonly changesSinceCompaction: number
   /** Size of the live state in records, as of the last compaction or load. */

@@ -50,12 +50,14 @@ test('[MQTT-4.3.2-2] a PUBACK leaves only once the commit of its message resolve
   await turns()
   assert.deepEqual(store.commits.length, 1, 'no second commit while the first is under way')
   assert.equal(received(pub, PacketType.Puback), 0, `nothing acknowledged before the commit: ${types(pub).join(', ')}`)
-  assert.equal(received(sub, PacketType.Publish), 0, 'the delivery waits with its commit too')
+  // A QoS 1 copy need not wait: a crash before the commit can only make it a duplicate (the publisher,
+  // not acknowledged, sends again), which QoS 1 allows.
+  assert.equal((await sub.publishOn('t/1')).payload.toString(), 'one')
+  assert.equal((await sub.publishOn('t/2')).payload.toString(), 'two')
 
   store.release()
   const ack1 = await pub.next(PacketType.Puback)
   assert.equal(ack1.packetId, 1)
-  assert.equal((await sub.publishOn('t/1')).payload.toString(), 'one')
   // The second PUBLISH's records form the next commit, started as soon as the first resolved.
   await waitUntil(() => store.pending !== undefined, 'the second commit to start')
   assert.deepEqual(store.pending!.records, ['message t/2', 'queued kept', 'sent kept'])
@@ -63,7 +65,30 @@ test('[MQTT-4.3.2-2] a PUBACK leaves only once the commit of its message resolve
   assert.equal(received(pub, PacketType.Puback), 1, 'the second PUBACK waits for the second commit')
   store.release()
   assert.equal((await pub.next(PacketType.Puback)).packetId, 2)
-  assert.equal((await sub.publishOn('t/2')).payload.toString(), 'two')
+})
+
+test('[MQTT-4.3.3] QoS 2: the PUBREC and the QoS 2 copy to a persistent subscriber both wait for the commit; a QoS 0 copy to a clean subscriber does not', async (t) => {
+  const store = new GatedStore()
+  const h = setup(t, { store })
+  await h.broker.restore()
+  const kept = await h.client(4, { clientId: 'kept2', cleanStart: false })
+  await kept.subscribe('q2/#', { qos: 2 })
+  const clean = await h.client(4, { clientId: 'clean0' })
+  await clean.subscribe('q2/#', { qos: 0 })
+  const pub = await h.client(4, { clientId: 'pub2' })
+  await waitUntil(() => store.pending === undefined && !store.dirty, 'the set-up to be committed')
+  store.autoRelease = false
+  pub.publish('q2/x', 'exactly once', { qos: 2, packetId: 5 })
+  await waitUntil(() => store.pending !== undefined, 'the commit to start')
+  assert.equal((await clean.publishOn('q2/x')).qos, 0, 'the QoS 0 copy left before the commit')
+  await turns()
+  assert.equal(received(pub, PacketType.Pubrec), 0, 'no PUBREC before the commit')
+  assert.equal(received(kept, PacketType.Publish), 0, 'no QoS 2 copy before the commit: a crash would make it a second delivery')
+  store.autoRelease = true
+  store.release()
+  assert.equal((await pub.next(PacketType.Pubrec)).packetId, 5)
+  const copy = await kept.publishOn('q2/x')
+  assert.deepEqual([copy.qos, copy.payload.toString()], [2, 'exactly once'])
 })
 
 test('group commit: a burst of QoS 1 PUBLISHes sent while a commit runs goes into the next commit, and every PUBACK follows in order', async (t) => {
@@ -83,6 +108,30 @@ test('group commit: a burst of QoS 1 PUBLISHes sent while a commit runs goes int
   store.release()
   for (let i = 1; i <= N + 1; i++) assert.equal((await pub.next(PacketType.Puback)).packetId, i)
   for (let i = 0; i <= N; i++) await sub.ack(await sub.next(PacketType.Publish))
+})
+
+test('attack: a client sending faster than the disk commits is held back by TCP: past the bound of buffered records the broker stops reading until the commit resolves', async (t) => {
+  const { store, pub } = await persistentPair(t)
+  pub.publish('t/first', 'x', { qos: 1, packetId: 1 })
+  await waitUntil(() => store.pending !== undefined, 'the first commit to start')
+  // Each record now counts 8 MiB: one PUBLISH's records pass the 16 MiB bound.
+  store.recordBytes = 8 * 1024 * 1024
+  const N = 50
+  for (let i = 2; i <= N + 1; i++) pub.publish(`t/${i}`, String(i), { qos: 1, packetId: i })
+  await waitUntil(() => store.buffered.length > 0, 'the first PUBLISH of the burst to be routed')
+  await turns(10)
+  const buffered = (): string[] => store.buffered.filter((r) => r.startsWith('message '))
+  assert.deepEqual(buffered(), ['message t/2'], 'reading stopped after the PUBLISH that passed the bound')
+  // The next commit takes that PUBLISH; reading resumes, and stops again at the bound while it runs.
+  store.release()
+  await waitUntil(() => buffered().length > 0, 'reading to resume after the commit')
+  await turns(10)
+  assert.deepEqual(buffered(), ['message t/3'], 'one PUBLISH per commit while each is over the bound')
+  assert.deepEqual(store.pending?.records.filter((r) => r.startsWith('message ')), ['message t/2'])
+  store.autoRelease = true
+  store.recordBytes = 100
+  store.release()
+  for (let i = 1; i <= N + 1; i++) assert.equal((await pub.next(PacketType.Puback)).packetId, i)
 })
 
 test('[MQTT-3.2.2-2] CONNACK of a persistent session and [MQTT-3.8.4] its SUBACK wait for their commits; a clean session\'s CONNACK needs none', async (t) => {

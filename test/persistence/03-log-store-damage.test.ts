@@ -20,7 +20,7 @@ import { tempDir } from './tmp-dir.js'
 const File = 'midge.db'
 
 /** Ten retained messages r/0..r/9, each committed in its own turn; returns the record start offsets. */
-function writeRetained(dir: string): number[] {
+async function writeRetained(dir: string): Promise<number[]> {
   const store = new LogStore({ dir, file: File, fsync: false })
   store.load()
   const starts: number[] = []
@@ -28,7 +28,7 @@ function writeRetained(dir: string): number[] {
     starts.push(fs.statSync(path.join(dir, File)).size)
     store.messageSaved({ id: i + 1, topic: `r/${i}`, payload: Buffer.from(`value ${i}`), qos: 1, retain: true, properties: undefined, expiresAt: 0, origin: 'p' })
     store.retainedSet(`r/${i}`, i + 1)
-    store.commit()
+    await store.commit()
   }
   store.close()
   return starts
@@ -70,7 +70,7 @@ function damagedFiles(dir: string): string[] {
 
 test('a store truncated in the middle of a record: the broker starts with every earlier record, logs the loss and sets the tail aside', async (t) => {
   const dir = tempDir(t)
-  const starts = writeRetained(dir)
+  const starts = await writeRetained(dir)
   const file = path.join(dir, File)
   const cut = starts[7]! + 20 // inside the Message record of r/7
   const original = fs.readFileSync(file)
@@ -88,7 +88,7 @@ test('a store truncated in the middle of a record: the broker starts with every 
 
 test('garbage appended to a store: every record is kept, the garbage is set aside and logged', async (t) => {
   const dir = tempDir(t)
-  writeRetained(dir)
+  await writeRetained(dir)
   const file = path.join(dir, File)
   const junk = Buffer.from('\x00\x00\x00\x05garbage written by someone else\n', 'latin1')
   fs.appendFileSync(file, junk)
@@ -103,7 +103,7 @@ test('garbage appended to a store: every record is kept, the garbage is set asid
 
 test('a flipped byte in a middle record: the records before it are kept, that record and the rest are set aside and logged', async (t) => {
   const dir = tempDir(t)
-  const starts = writeRetained(dir)
+  const starts = await writeRetained(dir)
   const file = path.join(dir, File)
   const bytes = fs.readFileSync(file)
   bytes[starts[4]! + 30]! ^= 0x40 // in the Message record of r/4
@@ -119,7 +119,7 @@ test('a flipped byte in a middle record: the records before it are kept, that re
 
 test('after a damaged load the store is clean: the next start reports no damage and sets nothing else aside', async (t) => {
   const dir = tempDir(t)
-  const starts = writeRetained(dir)
+  const starts = await writeRetained(dir)
   fs.truncateSync(path.join(dir, File), starts[5]! + 3)
   const first = new LogStore({ dir, file: File, fsync: false })
   assert.ok(first.load().report.some((l) => l.includes('torn')))

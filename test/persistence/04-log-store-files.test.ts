@@ -18,14 +18,14 @@ import { waitUntil } from '../helpers/broker-harness.js'
 const File = 'midge.db'
 
 /** Counts calls of fs.<name> (the default export object LogStore uses) while `body` runs. */
-function counting<K extends 'writeSync' | 'fdatasyncSync'>(t: TestContext, name: K, body: () => void): number {
+async function counting<K extends 'write' | 'fdatasync' | 'writeSync' | 'fdatasyncSync'>(t: TestContext, name: K, body: () => Promise<void> | void): Promise<number> {
   const original = fs[name]
   let calls = 0
   const wrapped = ((...args: unknown[]) => { calls++; return (original as (...a: unknown[]) => unknown)(...args) }) as unknown as typeof fs[K]
   fs[name] = wrapped
   t.after(() => { fs[name] = original })
   try {
-    body()
+    await body()
   } finally {
     fs[name] = original
   }
@@ -40,21 +40,43 @@ function open(t: TestContext, dir: string, fsync = false): LogStore {
 
 const sub = (key: string) => ({ key, filter: key, group: '', qos: 1 as const, noLocal: false, retainAsPublished: false, retainHandling: 0 as const, subscriptionId: 0 })
 
-test('group commit: 1,000 mutations become one write() at commit, and with fsync one fdatasync', (t) => {
+test('group commit: 1,000 mutations become one write() at commit, and with fsync one fdatasync, both on the thread pool', async (t) => {
   for (const fsync of [false, true]) {
     const store = open(t, tempDir(t), fsync)
     store.load()
     for (let i = 0; i < 1000; i++) store.subscriptionAdded('c', sub(`t/${i}`))
-    const writes = counting(t, 'writeSync', () => {
-      const syncs = counting(t, 'fdatasyncSync', () => store.commit())
+    let blockingWrites = 0
+    let blockingSyncs = 0
+    const writes = await counting(t, 'write', async () => {
+      const syncs = await counting(t, 'fdatasync', async () => {
+        blockingWrites = await counting(t, 'writeSync', async () => {
+          blockingSyncs = await counting(t, 'fdatasyncSync', () => store.commit())
+        })
+      })
       assert.equal(syncs, fsync ? 1 : 0, `fdatasync calls with fsync ${fsync}`)
     })
     assert.equal(writes, 1)
-    assert.equal(counting(t, 'writeSync', () => store.commit()), 0, 'an empty commit writes nothing')
+    assert.deepEqual([blockingWrites, blockingSyncs], [0, 0], 'nothing written or synced on the event loop')
+    assert.equal(store.commit(), undefined, 'an empty commit does nothing')
   }
 })
 
-test('nothing reaches the file before commit(); everything does after it', (t) => {
+test('records buffered while a commit writes go to the next commit, in order', async (t) => {
+  const dir = tempDir(t)
+  const store = open(t, dir)
+  store.load()
+  store.sessionSaved('first', 60, undefined, 0)
+  const writing = store.commit()
+  store.sessionSaved('second', 60, undefined, 0)
+  store.sessionEnded('first')
+  assert.equal(store.dirty, true)
+  await writing
+  assert.deepEqual(open(t, dir).load().sessions.map((s) => s.clientId), ['first'], 'the first commit alone is on disk')
+  await store.commit()
+  assert.deepEqual(open(t, dir).load().sessions.map((s) => s.clientId), ['second'])
+})
+
+test('nothing reaches the file before commit(); everything does after it', async (t) => {
   const dir = tempDir(t)
   const store = open(t, dir)
   store.load()
@@ -64,26 +86,26 @@ test('nothing reaches the file before commit(); everything does after it', (t) =
   assert.equal(fs.statSync(path.join(dir, File)).size, size)
   const before = open(t, dir).load()
   assert.deepEqual(before.sessions, [], 'a crash now loses the uncommitted turn, which nobody was told about')
-  store.commit()
+  await store.commit()
   assert.ok(fs.statSync(path.join(dir, File)).size > size)
   assert.deepEqual(open(t, dir).load().sessions.map((s) => s.clientId), ['c'])
 })
 
-test('compaction writes <file>.new and renames it: no .new is left, a stale one from a crash is replaced, modes are 0600 / 0700', (t) => {
+test('compaction writes <file>.new and renames it: no .new is left, a stale one from a crash is replaced, modes are 0600 / 0700', async (t) => {
   const dir = path.join(tempDir(t), 'not', 'yet')
   const store = open(t, dir)
   store.load()
   assert.equal(fs.statSync(dir).mode & 0o777, 0o700, 'persistence_location is created private')
   fs.writeFileSync(path.join(dir, `${File}.new`), 'left over by a crash in the middle of a compaction')
   store.sessionSaved('c', 60, undefined, 0)
-  store.commit()
+  await store.commit()
   store.compact({ sessions: [{ clientId: 'c', expiryInterval: 60, username: undefined, disconnectedAt: 0, subscriptions: [], outgoing: [], incomingQos2: [], will: undefined }], retained: [], messages: new Map(), nextMessageId: 1, nextOutgoingId: 1, report: [] })
   assert.deepEqual(fs.readdirSync(dir), [File])
   assert.equal(fs.statSync(path.join(dir, File)).mode & 0o777, 0o600)
   assert.deepEqual(open(t, dir).load().sessions.map((s) => s.clientId), ['c'])
 })
 
-test('start-up keeps a file that is mostly live records (appends continue after it) and rewrites one that is mostly history', (t) => {
+test('start-up keeps a file that is mostly live records (appends continue after it) and rewrites one that is mostly history', async (t) => {
   const dir = tempDir(t)
   const file = path.join(dir, File)
   const w = open(t, dir)
@@ -95,7 +117,7 @@ test('start-up keeps a file that is mostly live records (appends continue after 
   a.load()
   assert.ok(fs.readFileSync(file).equals(snapshotLike), 'a snapshot-like file is not rewritten at start-up')
   a.sessionSaved('late', 60, undefined, 0)
-  a.commit()
+  await a.commit()
   assert.ok(fs.readFileSync(file).subarray(0, snapshotLike.length).equals(snapshotLike), 'new records are appended after it')
   a.close()
   // 5,000 saves of one session: one live record, a long history.
@@ -135,7 +157,7 @@ test('autosave compacts only once the log has grown as large as the live state (
     await broker.restore()
     const autosave = (): void => (broker as unknown as { autosave(): void }).autosave()
     for (let i = 0; i < 1500; i++) broker.publish(`r/${i}`, Buffer.from('x'), 0, true, undefined)
-    broker.commitStore()
+    await broker.commitStore()
     assert.equal(store.changesSinceCompaction, 3000, 'a message and a retained record per publish')
     autosave()
     assert.equal(store.compacting, true, 'the log was larger than the live state: compacting in the background')
@@ -143,7 +165,7 @@ test('autosave compacts only once the log has grown as large as the live state (
     assert.equal(store.changesSinceCompaction, 0, 'compacted')
     assert.equal(store.recordsAtCompaction, 3000)
     for (let i = 0; i < 10; i++) broker.publish(`r/${i}`, Buffer.from('y'), 0, true, undefined)
-    broker.commitStore()
+    await broker.commitStore()
     autosave()
     assert.equal(store.changesSinceCompaction, 20, 'a few changes to a large store: no rewrite')
     broker.close()

@@ -185,7 +185,7 @@ for (const fsync of [false, true]) {
       for (let q = 0; q < 3; q++) world.queue(s, { id: 1e9 + i * 3 + q, topic: 't/q', payload: Buffer.from(`queued ${i}.${q}`), qos: 1, retain: false, properties: undefined, expiresAt: 0, origin: 'pub' })
     }
     for (let i = 0; i < 500; i++) world.change()
-    store.commit()
+    await store.commit()
     const sizeBefore = fs.statSync(path.join(dir, File)).size
 
     assert.equal(store.beginCompaction(world.live()), true)
@@ -196,7 +196,7 @@ for (const fsync of [false, true]) {
     let longest = 0
     while (store.compacting) {
       for (let i = 0; i < 40; i++) world.change()
-      store.commit()
+      await store.commit()
       const started = performance.now()
       store.compactStep()
       longest = Math.max(longest, performance.now() - started)
@@ -215,7 +215,7 @@ for (const fsync of [false, true]) {
 
     // After the swap, writes go to the new file and restore the same.
     for (let i = 0; i < 200; i++) world.change()
-    store.commit()
+    await store.commit()
     assert.deepEqual(restored(crashCopy(t, dir)), world.expected(), 'after the compaction')
     assert.ok(fs.statSync(path.join(dir, File)).size < sizeBefore, 'the history is gone')
     assert.equal(store.recordsAtCompaction > 12_000, true)
@@ -228,7 +228,7 @@ test('a background compaction is dropped (the old file stays the store) by a syn
   store.load()
   const world = new World(store, prng(1))
   for (let i = 0; i < 20_000; i++) world.setRetained(`r/${i}`)
-  store.commit()
+  await store.commit()
   assert.equal(store.beginCompaction(world.live()), true)
   store.compactStep()
   assert.equal(store.compacting, true)
@@ -237,7 +237,7 @@ test('a background compaction is dropped (the old file stays the store) by a syn
   assert.equal(store.compacting, false)
   assert.ok(!fs.existsSync(path.join(dir, `${File}.new`)))
   world.setRetained('after')
-  store.commit()
+  await store.commit()
   assert.deepEqual(restored(crashCopy(t, dir)), world.expected())
 
   assert.equal(store.beginCompaction(world.live()), true)

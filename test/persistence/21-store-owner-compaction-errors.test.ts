@@ -105,7 +105,7 @@ test('started as root with `user`: after a kill -9, start-up compaction (as root
   }
 })
 
-test('a LogStore given an owner hands the folders it creates, the store and its snapshots to that owner', { skip: needsRoot }, () => {
+test('a LogStore given an owner hands the folders it creates, the store and its snapshots to that owner', { skip: needsRoot }, async () => {
   const user = dropUser!
   const dir = mkdtempSync(join(tmpdir(), 'midge-owner-dir-'))
   try {
@@ -115,7 +115,7 @@ test('a LogStore given an owner hands the folders it creates, the store and its 
     for (const p of [join(dir, 'state'), nested, join(nested, 'mosquitto.db')]) assert.equal(statSync(p).uid, user.uid, p)
     assert.equal(statSync(dir).uid, 0, 'a folder that existed before keeps its owner')
     store.sessionSaved('c1', 60, undefined, 0)
-    store.commit()
+    await store.commit()
     store.compact({ ...state, sessions: [{ clientId: 'c1', expiryInterval: 60, username: undefined, disconnectedAt: 0, subscriptions: [], outgoing: [], incomingQos2: [], will: undefined }] })
     assert.equal(statSync(join(nested, 'mosquitto.db')).uid, user.uid, 'the snapshot that replaced the store')
     store.close()

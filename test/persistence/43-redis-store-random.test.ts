@@ -163,7 +163,7 @@ async function run(seed: number, dir: string): Promise<void> {
     } else if (r < 0.85) {
       // A compaction (shutdown, autosave_on_changes): the live state as a snapshot, which the model
       // yields by loading what it has committed so far.
-      model.commit()
+      await model.commit()
       const snapshot = new LogStore({ dir, file: 'model.db', fsync: false }).load()
       all((x) => x.compact(snapshot))
     } else if (r < 0.87 && retained.size > 0) {
@@ -174,14 +174,14 @@ async function run(seed: number, dir: string): Promise<void> {
       // A commit: the model's always lands; Redis's may fail in any of four ways.
       const o: Outcome = redisStore.dirty ? pick(['ok', 'ok', 'down', 'unapplied', 'applied-lost', 'applied-lost']) : 'ok'
       outcomes[o]++
-      model.commit()
+      await model.commit()
       f.next(o)
       if (o === 'ok') await redisStore.commit()
       else await assert.rejects(redisStore.commit())
       f.next('ok')
     }
   }
-  model.commit()
+  await model.commit()
   await redisStore.commit()
   assert.equal(redisStore.dirty, false)
   assert.equal(redisStore.missingMessages, 0)

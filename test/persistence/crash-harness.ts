@@ -60,15 +60,20 @@ export class CrashableStore implements Store {
     const ops = this.pending
     this.pending = []
     this.inFlight++
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       // The write lands on a later turn; a crash meanwhile loses it, like a kill -9 during the write.
       setImmediate(() => {
-        this.inFlight--
-        if (!this.crashed) {
-          for (const f of ops) f(this.inner)
-          this.inner.commit()
+        if (this.crashed) {
+          this.inFlight--
+          resolve()
+          return
         }
-        resolve()
+        for (const f of ops) f(this.inner)
+        // The real store's own (pipelined) write: this commit is done when it is.
+        Promise.resolve(this.inner.commit()).then(() => {
+          this.inFlight--
+          resolve()
+        }, reject)
       })
     })
   }
@@ -85,13 +90,14 @@ export class CrashableStore implements Store {
     this.inner.compact(state)
   }
 
-  close(): void {
-    this.assertIdle('close()')
+  close(): void | Promise<void> {
     if (!this.crashed) {
+      this.assertIdle('close()')
       for (const f of this.pending) f(this.inner)
       this.pending = []
     }
-    this.inner.close()
+    // After a crash the inner store may still be writing the commit it was given: it closes after it.
+    return this.inner.close()
   }
 
   /** From now on nothing reaches the file: what was committed is all that survives. */
