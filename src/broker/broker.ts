@@ -24,6 +24,7 @@ import { ReasonCode } from '../protocol/constants.js'
 import { VERSION } from '../version.js'
 import { SysPublisher } from './sys.js'
 import { CommitPipeline } from './commit-pipeline.js'
+import type { ClusterLink } from './cluster-link.js'
 
 /**
  * Counters read by $SYS (sys.ts) and /metrics (observability/metrics.ts) when they publish or are scraped:
@@ -85,6 +86,8 @@ export class Broker {
    * a connection whose packets have cost too much of it in one turn yields the event loop.
    */
   work = 0
+  /** Set by a cluster (src/cluster/) when this broker joins one: interest, forwarding, shared groups, takeovers. */
+  cluster: ClusterLink | undefined = undefined
   private readonly offline = new Set<Session>()
   private readonly sweepTimer: NodeJS.Timeout
   private nextMessageId = 1
@@ -98,6 +101,8 @@ export class Broker {
   private routingNow = 0
   /** Set by deliverShared when a share group took the message being routed. */
   private sharedMatched = false
+  /** Routing a message another node forwarded: its share groups were chosen there. */
+  private forwarded = false
   private readonly targets: Session[] = []
   /** allow_duplicate_messages: the further matching subscriptions of MQTT 3 sessions, one copy each. */
   private readonly duplicates: SubEntry[] = []
@@ -383,8 +388,7 @@ export class Broker {
     const old = session.subscriptions.get(key)
     if (old !== undefined) this.removeEntry(old)
     session.subscriptions.set(key, entry)
-    if (entry.group === '') this.subscriptions.add(entry.filter, session.clientId, entry)
-    else this.shared.add(entry.group, entry.filter, session.clientId, entry)
+    this.addEntry(entry)
     this.persistSubscription(session, key, entry)
     return old !== undefined
   }
@@ -398,9 +402,16 @@ export class Broker {
     return true
   }
 
+  private addEntry(entry: SubEntry): void {
+    if (entry.group === '') this.subscriptions.add(entry.filter, entry.session.clientId, entry)
+    else this.shared.add(entry.group, entry.filter, entry.session.clientId, entry)
+    this.cluster?.interestAdded(entry.filter, entry.group)
+  }
+
   private removeEntry(entry: SubEntry): void {
     if (entry.group === '') this.subscriptions.remove(entry.filter, entry.session.clientId)
     else this.shared.remove(entry.group, entry.filter, entry.session.clientId)
+    this.cluster?.interestRemoved(entry.filter, entry.group)
   }
 
   /** Sends the retained messages matching a new subscription, RETAIN set [MQTT-3.3.1-8]. */
@@ -447,7 +458,38 @@ export class Broker {
       }
     }
     if (this.events.listeners.published !== undefined) this.events.emit('published', msg, origin === '' ? undefined : this.sessions.get(origin)?.identity)
-    return this.route(msg, now)
+    const matched = this.route(msg, now)
+    if (this.cluster !== undefined) this.cluster.forward(msg)
+    return matched
+  }
+
+  /** A new message id in this broker's space (a session handed over from another node gets its messages renumbered). */
+  allocateMessageId(): number {
+    return this.nextMessageId++
+  }
+
+  /**
+   * Routes a message another node forwarded (src/cluster/): to the subscriptions here (`normal`) and to the
+   * share groups that node chose for this one; never forwarded again.
+   */
+  deliverForwarded(topic: string, payload: Buffer, qos: QoS, retain: boolean, properties: PublishPacket['properties'], expiresAt: number, origin: string, normal: boolean, groups: ReadonlyArray<readonly [string, string]> | undefined): void {
+    const now = this.now()
+    const msg = new Message(this.nextMessageId++, topic, payload, qos, retain, properties, expiresAt, origin)
+    if (msg.isExpired(now)) return
+    try {
+      this.forwarded = true
+      if (normal) this.routeNow(msg, now, false)
+      if (groups === undefined) return
+      this.routing = msg
+      this.routingNow = now
+      for (const [name, filter] of groups) {
+        const g = this.shared.group(name, filter)
+        if (g !== undefined) this.deliverShared(g)
+      }
+    } finally {
+      this.routing = undefined
+      this.forwarded = false
+    }
   }
 
   private route(msg: Message, now: number): boolean {
@@ -459,7 +501,7 @@ export class Broker {
     }
   }
 
-  private routeNow(msg: Message, now: number): boolean {
+  private routeNow(msg: Message, now: number, withShared = true): boolean {
     const epoch = ++this.epoch
     this.routing = msg
     this.routingNow = now
@@ -477,7 +519,7 @@ export class Broker {
     work += targets.length
     targets.length = 0
     if (this.duplicates.length > 0) work += this.deliverDuplicates(msg, now)
-    if (this.shared.groupCount > 0) {
+    if (withShared && this.shared.groupCount > 0) {
       this.sharedMatched = false
       work += this.shared.match(msg.topic, this.visitGroup)
       if (this.sharedMatched) matched = true
@@ -536,6 +578,10 @@ export class Broker {
   /** One member of a share group gets the message: round robin, preferring connected members. */
   private deliverShared(group: SharedGroup<SubEntry>): void {
     const msg = this.routing!
+    if (this.cluster !== undefined && !this.forwarded && !this.cluster.sharedHere(group.name, group.filter)) {
+      this.sharedMatched = true
+      return
+    }
     const n = group.members.length
     let chosen: SubEntry | undefined
     for (let i = 0; i < n; i++) {
@@ -656,45 +702,8 @@ export class Broker {
     for (const m of state.retained) this.retained.set(m.topic, toMessage(m))
     const dueWills: Array<[Session, WillMessage]> = []
     for (const st of state.sessions) {
-      const s = new Session(st.clientId, { clientId: st.clientId, username: st.username, remoteAddress: '', listener: '' })
-      s.stored = true
-      s.expiryInterval = st.expiryInterval
-      s.connectExpiryInterval = st.expiryInterval
-      // A session whose client was connected when the broker stopped starts its expiry now.
-      const since = st.disconnectedAt === 0 ? now : st.disconnectedAt
-      s.disconnectedAt = since
-      s.expiresAt = st.expiryInterval === NeverExpires ? 0 : since + st.expiryInterval * 1000
-      this.sessions.set(s.clientId, s)
-      for (const sub of st.subscriptions) {
-        const e = new SubEntry(s, sub.filter, sub.group, sub.qos, sub.noLocal, sub.retainAsPublished, sub.retainHandling, sub.subscriptionId)
-        s.subscriptions.set(sub.key, e)
-        if (e.group === '') this.subscriptions.add(e.filter, s.clientId, e)
-        else this.shared.add(e.group, e.filter, s.clientId, e)
-      }
-      for (const so of st.outgoing) {
-        const m = state.messages.get(so.messageId)
-        if (m === undefined) continue
-        const o = new Outgoing(toMessage(m), so.qos, so.retain, so.subscriptionIds)
-        o.oid = so.oid
-        if (so.packetId !== 0) {
-          o.packetId = so.packetId
-          o.released = so.released
-          o.sent = true
-          s.setInflight(o)
-        } else {
-          s.enqueue(o)
-        }
-      }
-      for (const id of st.incomingQos2) s.addIncomingQos2(id)
-      if (st.will !== undefined) {
-        if (st.will.dueAt === 0) {
-          dueWills.push([s, st.will.will])
-        } else {
-          s.pendingWill = st.will.will
-          s.pendingWillAt = st.will.dueAt
-        }
-      }
-      this.offline.add(s)
+      const s = this.restoreSession(st, state.messages, toMessage, now)
+      if (st.will !== undefined && st.will.dueAt === 0) dueWills.push([s, st.will.will])
     }
     this.nextMessageId = Math.max(this.nextMessageId, state.nextMessageId)
     this.nextOutgoingId = Math.max(this.nextOutgoingId, state.nextOutgoingId)
@@ -705,6 +714,95 @@ export class Broker {
     }
     await this.commitStore()
     return state.report
+  }
+
+  /**
+   * One stored session back into the broker, offline: its subscriptions, queue, in-flight messages and a
+   * delayed will. A will with dueAt 0 (its connection ended with the broker) is the caller's to publish.
+   */
+  private restoreSession(st: StoredSession, stored: Map<number, StoredMessage>, toMessage: (m: StoredMessage) => Message, now: number): Session {
+    const s = new Session(st.clientId, { clientId: st.clientId, username: st.username, remoteAddress: '', listener: '' })
+    s.stored = true
+    s.expiryInterval = st.expiryInterval
+    s.connectExpiryInterval = st.expiryInterval
+    // A session whose client was connected when the broker stopped starts its expiry now.
+    const since = st.disconnectedAt === 0 ? now : st.disconnectedAt
+    s.disconnectedAt = since
+    s.expiresAt = st.expiryInterval === NeverExpires ? 0 : since + st.expiryInterval * 1000
+    this.sessions.set(s.clientId, s)
+    for (const sub of st.subscriptions) {
+      const e = new SubEntry(s, sub.filter, sub.group, sub.qos, sub.noLocal, sub.retainAsPublished, sub.retainHandling, sub.subscriptionId)
+      s.subscriptions.set(sub.key, e)
+      this.addEntry(e)
+    }
+    for (const so of st.outgoing) {
+      const m = stored.get(so.messageId)
+      if (m === undefined) continue
+      const o = new Outgoing(toMessage(m), so.qos, so.retain, so.subscriptionIds)
+      o.oid = so.oid
+      if (so.packetId !== 0) {
+        o.packetId = so.packetId
+        o.released = so.released
+        o.sent = true
+        s.setInflight(o)
+      } else {
+        s.enqueue(o)
+      }
+    }
+    for (const id of st.incomingQos2) s.addIncomingQos2(id)
+    if (st.will !== undefined && st.will.dueAt !== 0) {
+      s.pendingWill = st.will.will
+      s.pendingWillAt = st.will.dueAt
+    }
+    this.offline.add(s)
+    return s
+  }
+
+  /**
+   * A session handed over by another node of a cluster (read from the shared store, its message ids already
+   * in this broker's space: allocateMessageId). Replaces nothing: call it before the client's CONNECT attaches.
+   * Its outgoing entries get new oids; the store keeps them under the new ones from the next commit.
+   */
+  adoptSession(st: StoredSession, messages: Map<number, StoredMessage>): Session {
+    const old = this.sessions.get(st.clientId)
+    if (old !== undefined) this.dropSession(old)
+    const made = new Map<number, Message>()
+    const toMessage = (m: StoredMessage): Message => {
+      let msg = made.get(m.id)
+      if (msg === undefined) {
+        msg = new Message(m.id, m.topic, m.payload, m.qos, m.retain, m.properties, m.expiresAt, m.origin)
+        msg.persisted = true
+        made.set(m.id, msg)
+      }
+      return msg
+    }
+    const s = this.restoreSession(st, messages, toMessage, this.now())
+    for (const o of s.inflight.values()) if (o.oid >= this.nextOutgoingId) this.nextOutgoingId = o.oid + 1
+    for (let i = s.queueHead; i < s.queue.length; i++) { const o = s.queue[i]!; if (o.oid >= this.nextOutgoingId) this.nextOutgoingId = o.oid + 1 }
+    if (st.will !== undefined && st.will.dueAt === 0) {
+      this.persistWill(s, undefined)
+      this.handleWill(s, st.will.will)
+    }
+    return s
+  }
+
+  /**
+   * Lets go of a session another node of the cluster takes over: its connection closes (v5 0x8E), what it
+   * holds is committed to the shared store, then it leaves this broker without being ended in the store.
+   */
+  dropSession(s: Session): void {
+    const conn = s.connection
+    if (conn !== null) {
+      conn.sendDisconnect(ReasonCode.SessionTakenOver)
+      this.options.logger.notice(`Client ${s.clientId} connected on another node of the cluster; closing its connection here (session taken over).`)
+      conn.close('session taken over by another node')
+    }
+    if (this.sessions.get(s.clientId) === s) this.sessions.delete(s.clientId)
+    this.offline.delete(s)
+    for (const entry of s.subscriptions.values()) this.removeEntry(entry)
+    s.subscriptions.clear()
+    s.pendingWill = undefined
+    s.stored = false
   }
 
   /** The live persistent state, for compaction. */

@@ -26,6 +26,7 @@
 import { EventEmitter } from 'node:events'
 import type net from 'node:net'
 import type { RunningBridges } from '../bridge/index.js'
+import type { Cluster } from '../cluster/index.js'
 import { acmeSettings } from '../acme/from-config.js'
 import { describeAcmeError } from '../acme/errors.js'
 import type { ManagedCertificate } from '../acme/manager.js'
@@ -102,6 +103,8 @@ export class MidgeRuntime {
   modules: OptionalModules = { tls: undefined, wss: undefined, acme: undefined, bridges: undefined }
   /** mosquitto.conf `connection` blocks; started last, stopped first. Not changed by a reload (as in Mosquitto). */
   bridges: RunningBridges | undefined
+  /** cluster_redis: this node of the cluster (src/cluster/); joined before the listeners open, left before they close. */
+  cluster: Cluster | undefined
   readonly tlsListeners: Array<{ index: number; listener: TlsListener }> = []
   /** `protocol http` blocks by listener index (their TLS sockets come from tlsListeners). */
   readonly httpListeners = new Map<number, HttpListener>()
@@ -285,6 +288,7 @@ export class MidgeRuntime {
         // The store is read and compacted now, as root, so a restore never races the listeners; what it
         // creates is handed to the user the broker switches to below (persistence/log-store.ts).
         ...(g.persistence ? { persistence: { dir: g.persistenceLocation ?? process.cwd(), file: g.persistenceFile, fsync: g.persistenceFsync, owner: user.switches ? user.user : undefined } } : {}),
+        beforeListen: (broker) => this.joinCluster(broker),
       })
       this.addAuthSysValues()
       await this.openHttp()
@@ -298,6 +302,15 @@ export class MidgeRuntime {
     }
     this.logListeners()
     if (this.sinks?.topic !== undefined) this.attachTopicLog(this.sinks)
+  }
+
+  /** cluster_redis: joins before any client can connect, so what they publish reaches the other nodes from the first. */
+  private async joinCluster(broker: Broker): Promise<void> {
+    const g = this.cfg.global
+    if (g.clusterRedis === undefined) return
+    // Loaded only with cluster_redis: a single node never loads ioredis.
+    const { joinCluster } = await import('../cluster/index.js')
+    this.cluster = await joinCluster(broker, { url: g.clusterRedis, nodeId: g.clusterNodeId, logger: this.logger })
   }
 
   /** @internal */
@@ -457,6 +470,8 @@ export class MidgeRuntime {
     this.httpListeners.clear()
     this.lag?.stop()
     for (const k of AuthSysKeys) this.server?.broker.sysValues.delete(k)
+    await this.cluster?.close()
+    this.cluster = undefined
     await this.server?.close()
   }
 
