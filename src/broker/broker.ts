@@ -722,7 +722,8 @@ export class Broker {
    */
   private restoreSession(st: StoredSession, stored: Map<number, StoredMessage>, toMessage: (m: StoredMessage) => Message, now: number): Session {
     const s = new Session(st.clientId, { clientId: st.clientId, username: st.username, remoteAddress: '', listener: '' })
-    s.stored = true
+    // A session handed over by another node of a cluster comes without a store when this broker has none.
+    s.stored = this.options.store !== undefined
     s.expiryInterval = st.expiryInterval
     s.connectExpiryInterval = st.expiryInterval
     // A session whose client was connected when the broker stopped starts its expiry now.
@@ -760,8 +761,8 @@ export class Broker {
 
   /**
    * A session handed over by another node of a cluster (read from the shared store, its message ids already
-   * in this broker's space: allocateMessageId). Replaces nothing: call it before the client's CONNECT attaches.
-   * Its outgoing entries get new oids; the store keeps them under the new ones from the next commit.
+   * in this broker's space: allocateMessageId; its deliveries' oids are the store's to keep apart). Call it
+   * before the client's CONNECT attaches.
    */
   adoptSession(st: StoredSession, messages: Map<number, StoredMessage>): Session {
     const old = this.sessions.get(st.clientId)
@@ -777,8 +778,6 @@ export class Broker {
       return msg
     }
     const s = this.restoreSession(st, messages, toMessage, this.now())
-    for (const o of s.inflight.values()) if (o.oid >= this.nextOutgoingId) this.nextOutgoingId = o.oid + 1
-    for (let i = s.queueHead; i < s.queue.length; i++) { const o = s.queue[i]!; if (o.oid >= this.nextOutgoingId) this.nextOutgoingId = o.oid + 1 }
     if (st.will !== undefined && st.will.dueAt === 0) {
       this.persistWill(s, undefined)
       this.handleWill(s, st.will.will)
@@ -789,20 +788,24 @@ export class Broker {
   /**
    * Lets go of a session another node of the cluster takes over: its connection closes (v5 0x8E), what it
    * holds is committed to the shared store, then it leaves this broker without being ended in the store.
+   * Returns what a persistent session held (after the close), for a cluster without a shared store.
    */
-  dropSession(s: Session): void {
+  dropSession(s: Session): LiveSession | undefined {
     const conn = s.connection
     if (conn !== null) {
       conn.sendDisconnect(ReasonCode.SessionTakenOver)
       this.options.logger.notice(`Client ${s.clientId} connected on another node of the cluster; closing its connection here (session taken over).`)
       conn.close('session taken over by another node')
     }
+    // A session without expiry ended with its connection: nothing is handed over.
+    const live = this.sessions.get(s.clientId) === s ? this.storedSession(s, true) : undefined
     if (this.sessions.get(s.clientId) === s) this.sessions.delete(s.clientId)
     this.offline.delete(s)
     for (const entry of s.subscriptions.values()) this.removeEntry(entry)
     s.subscriptions.clear()
     s.pendingWill = undefined
     s.stored = false
+    return live
   }
 
   /** The live persistent state, for compaction. */
@@ -836,9 +839,12 @@ export class Broker {
     return { retained: retained(), sessions: sessions() }
   }
 
-  /** A stored session as the store keeps it, with the message of each queued entry; undefined for one not stored. */
-  private storedSession(s: Session): LiveSession | undefined {
-    if (!s.stored) return undefined
+  /**
+   * A stored session as the store keeps it, with the message of each queued entry; undefined for one not stored
+   * (`anyway`: any session, stored or not — a cluster without a store hands sessions over in this form).
+   */
+  storedSession(s: Session, anyway = false): LiveSession | undefined {
+    if (!s.stored && !anyway) return undefined
     const outgoing: StoredOutgoing[] = []
     const messages: StoredMessage[] = []
     const add = (o: Outgoing): void => {

@@ -35,6 +35,7 @@ import type { StoredMessage, StoredSession } from '../persistence/store.js'
 import { LocalInterest, RemoteInterest, interestKey } from './interest.js'
 import type { RedisTarget } from './redis-url.js'
 import { decodeBatch, encodeBatch, Forward, type WireMessage } from './wire.js'
+import { decodeSession, encodeSession } from './handover.js'
 
 /** What the shared store (persistence/redis-store.ts) offers a cluster for moving sessions between nodes. */
 export interface SessionDirectory {
@@ -61,7 +62,8 @@ export interface ClusterOptions {
   connectTimeoutMs?: number
 }
 
-type Ctl = { t: 'takeover'; c: string; from: string; id: number } | { t: 'done'; id: number }
+/** `s`: without a shared store, the session itself (handover.ts). */
+type Ctl = { t: 'takeover'; c: string; from: string; id: number } | { t: 'done'; id: number; s?: string }
 
 /** What a commit participant looks like to the broker (h14's barrier); checked at run time. */
 interface CommitParticipant { readonly dirty: boolean; commit(): void | Promise<void> }
@@ -105,11 +107,13 @@ export class Cluster implements ClusterLink {
   private closed = false
   private reading: Promise<void> = Promise.resolve()
   private nextCtl = 1
-  private readonly waiting = new Map<number, () => void>()
+  private readonly waiting = new Map<number, (session: string | undefined) => void>()
   private joined = false
   private joining: Promise<void> = Promise.resolve()
   private downLogged = false
   private readonly liveNodes = new Set<string>()
+  /** Stream entries delivered here and not yet acknowledged. */
+  private readonly delivered = new Set<string>()
 
   constructor (broker: Broker, opts: ClusterOptions, RedisCtor: new (o: RedisOptions) => Redis) {
     this.broker = broker
@@ -132,8 +136,9 @@ export class Cluster implements ClusterLink {
     if (this.participant) b.addCommitParticipant!(this)
   }
 
+  /** The cluster's keys, beside the shared store's under the same prefix (persistence/redis-store.ts). */
   private key (...parts: string[]): string {
-    return this.prefix + parts.join(':')
+    return `${this.prefix}cluster:${parts.join(':')}`
   }
 
   get state (): 'up' | 'down' {
@@ -316,23 +321,28 @@ export class Cluster implements ClusterLink {
       this.log.debug(`Cluster: claim of ${clientId} failed: ${(err as Error).message}`)
       return
     }
+    this.log.debug(`Cluster: session of ${clientId} claimed; previous owner ${previous ?? 'none'}.`)
     if (previous === undefined || previous === this.nodeId) return
-    if (this.liveNodes.has(previous)) await this.askHandOver(previous, clientId)
+    const handed = this.liveNodes.has(previous) ? await this.askHandOver(previous, clientId) : undefined
     // Clean Start too: a stored session must be read to be ended (attachSession ends what it finds).
-    if (dir === undefined) return
-    const loaded = await dir.loadSession(clientId, () => this.broker.allocateMessageId())
-    if (loaded !== undefined) this.broker.adoptSession(loaded.session, loaded.messages)
+    const loaded = dir !== undefined
+      ? await dir.loadSession(clientId, () => this.broker.allocateMessageId())
+      : handed === undefined ? undefined : decodeSession(handed, () => this.broker.allocateMessageId())
+    if (loaded === undefined) return
+    const adopted = this.broker.adoptSession(loaded.session, loaded.messages)
+    this.log.debug(`Cluster: session of ${clientId} adopted from node ${previous} (${adopted.queueLength + adopted.inflight.size} messages).`)
   }
 
-  private askHandOver (node: string, clientId: string): Promise<void> {
+  /** Resolves when `node` has let the session go: with the session itself when there is no shared store. */
+  private askHandOver (node: string, clientId: string): Promise<string | undefined> {
     const id = this.nextCtl++
-    return new Promise<void>((resolve) => {
+    return new Promise<string | undefined>((resolve) => {
       const timer = setTimeout(() => {
         this.waiting.delete(id)
         this.log.warning(`Cluster: node ${node} did not hand over the session of ${clientId} within ${this.opts.handOverTimeoutMs ?? 3000} ms; going on with what Redis holds.`)
-        resolve()
+        resolve(undefined)
       }, this.opts.handOverTimeoutMs ?? 3000)
-      this.waiting.set(id, () => { clearTimeout(timer); resolve() })
+      this.waiting.set(id, (session) => { clearTimeout(timer); resolve(session) })
       const ctl: Ctl = { t: 'takeover', c: clientId, from: this.nodeId, id }
       this.cmd.publish(this.key('ctl', node), JSON.stringify(ctl)).catch(() => undefined)
     })
@@ -340,10 +350,14 @@ export class Cluster implements ClusterLink {
 
   /** Another node took a client over: close it here, commit what its session holds, answer. */
   private async handOver (clientId: string, to: string, id: number): Promise<void> {
+    // What other nodes forwarded here before the takeover belongs to the session being handed over.
+    await this.drainStream()
     const s = this.broker.sessions.get(clientId)
-    if (s !== undefined) this.broker.dropSession(s)
+    const live = s === undefined ? undefined : this.broker.dropSession(s)
     await this.commitBroker()
     const done: Ctl = { t: 'done', id }
+    if (live !== undefined && this.opts.sessions === undefined) done.s = encodeSession(live)
+    this.log.debug(`Cluster: session of ${clientId} handed over to node ${to}${live === undefined ? ' (none here)' : ` (${live.session.outgoing.length} messages, ${live.session.subscriptions.length} subscriptions)`}.`)
     await this.cmd.publish(this.key('ctl', to), JSON.stringify(done)).catch(() => undefined)
   }
 
@@ -360,12 +374,17 @@ export class Cluster implements ClusterLink {
     return this.outbox.size > 0 || this.retainedOut.length > 0 || this.local.changes.size > 0
   }
 
+  /**
+   * Something waits for the next commit. The broker's barrier commits it with the turn's acknowledgements; this
+   * covers a change no connection's flush follows (an application's publish, a will from a timer).
+   */
   private touch (): void {
-    if (this.participant || this.flushScheduled) return
+    if (this.flushScheduled) return
     this.flushScheduled = true
     setImmediate(() => {
       this.flushScheduled = false
-      void this.commit()
+      if (this.participant) this.broker.commitStore()
+      else void this.commit()
     })
   }
 
@@ -436,11 +455,37 @@ export class Cluster implements ClusterLink {
         from = '>'
         continue
       }
-      for (const [, fields] of entries) this.deliver(fields)
-      // What was delivered into persistent sessions is committed before the entries leave the stream.
-      await this.commitBroker().catch(() => undefined)
-      const ids = entries.map(([id]) => id)
-      await this.cmd.multi().xack(stream, Group, ...ids).xdel(stream, ...ids).exec().catch(() => undefined)
+      await this.take(stream, entries)
+    }
+  }
+
+  /**
+   * Delivers stream entries not delivered yet (the read loop and a hand-over's drain may both be given the same
+   * pending entry), commits what that put into persistent sessions, then acknowledges and deletes them.
+   */
+  private async take (stream: string, entries: Array<[string, Buffer[]]>): Promise<void> {
+    for (const [id, fields] of entries) {
+      if (this.delivered.has(id)) continue
+      this.delivered.add(id)
+      this.deliver(fields)
+    }
+    await this.commitBroker().catch(() => undefined)
+    const ids = entries.map(([id]) => id)
+    const acked = await this.cmd.multi().xack(stream, Group, ...ids).xdel(stream, ...ids).exec().then(() => true, () => false)
+    // Unacknowledged (Redis away): they stay marked, so the re-read after reconnection does not deliver them twice.
+    if (acked) for (const id of ids) this.delivered.delete(id)
+  }
+
+  /**
+   * Delivers what waits in this node's stream now, without blocking: the entries already given to the read loop
+   * whose answer is still on its way (pending: '0'), then the new ones ('>').
+   */
+  private async drainStream (): Promise<void> {
+    const stream = this.key('stream', this.nodeId)
+    for (const from of ['0', '>']) {
+      const res = await this.cmd.callBuffer('XREADGROUP', 'GROUP', Group, this.nodeId, 'COUNT', 10_000, 'STREAMS', stream, from).catch(() => undefined)
+      const entries = streamEntries(res)
+      if (entries.length > 0) await this.take(stream, entries)
     }
   }
 
@@ -504,7 +549,7 @@ export class Cluster implements ClusterLink {
 
   private onCtl (c: Ctl): void {
     if (c.t === 'done') {
-      this.waiting.get(c.id)?.()
+      this.waiting.get(c.id)?.(c.s)
       this.waiting.delete(c.id)
       return
     }

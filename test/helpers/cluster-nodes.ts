@@ -87,9 +87,16 @@ export class Peer {
     client.on('disconnect', (p) => { this.disconnectReason = p.reasonCode; this.wake?.() })
   }
 
+  /** Listening before the CONNACK: a resumed session's messages may come in the same read. */
   static async connect (url: string, opts: IClientOptions = {}): Promise<Peer> {
-    const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts })
-    return new Peer(client)
+    const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts })
+    const peer = new Peer(client)
+    await new Promise<void>((resolve, reject) => {
+      client.once('connect', () => resolve())
+      client.once('error', reject)
+      client.once('close', () => reject(new Error(`connection to ${url} closed before CONNACK`)))
+    })
+    return peer
   }
 
   /** Resolves once `pred` holds over the inbox (checked at each message); rejects after timeoutMs with `what`. */
