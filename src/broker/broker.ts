@@ -681,6 +681,8 @@ export class Broker {
 
   persistWill(s: Session, will: WillMessage | undefined, dueAt = 0): void {
     if (s.stored) this.options.store!.willSaved(s.clientId, will === undefined ? undefined : { will, dueAt })
+    // Every will, stored session or not: another node publishes it if this one is lost.
+    this.cluster?.willChanged(s.clientId, will, dueAt)
   }
 
   /** Rebuilds sessions, subscriptions, queues and retained messages from the store. Call before listening. */

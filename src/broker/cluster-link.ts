@@ -2,6 +2,7 @@
  * What the broker tells a cluster (src/cluster/) and asks of it. The broker holds at most one link, set by the
  * cluster when it joins; with none (cluster off) each call site costs one `undefined` check and nothing else.
  */
+import type { WillMessage } from '../protocol/packets.js'
 import type { Message } from './message.js'
 
 export interface ClusterLink {
@@ -20,4 +21,9 @@ export interface ClusterLink {
    * the previous owner close its connection (0x8E) and hand the session over. undefined: nothing to wait for.
    */
   claim(clientId: string, cleanStart: boolean): Promise<void> | undefined
+  /**
+   * The will this node would publish for clientId changed (undefined: none any more; dueAt 0: its connection is
+   * open, else the time a delayed will is due): kept in Redis so a survivor publishes it if this node is lost.
+   */
+  willChanged(clientId: string, will: WillMessage | undefined, dueAt: number): void
 }

@@ -35,7 +35,8 @@ import type { StoredMessage, StoredSession } from '../persistence/store.js'
 import { LocalInterest, RemoteInterest, interestKey } from './interest.js'
 import type { RedisTarget } from './redis-url.js'
 import { decodeBatch, encodeBatch, Forward, type WireMessage } from './wire.js'
-import { decodeSession, encodeSession } from './handover.js'
+import { decodeSession, encodeSession, fromJson, toJson } from './handover.js'
+import type { WillMessage } from '../protocol/packets.js'
 
 /** What the shared store (persistence/redis-store.ts) offers a cluster for moving sessions between nodes. */
 export interface SessionDirectory {
@@ -114,6 +115,10 @@ export class Cluster implements ClusterLink {
   private readonly liveNodes = new Set<string>()
   /** Stream entries delivered here and not yet acknowledged. */
   private readonly delivered = new Set<string>()
+  /** Will changes since the last commit (null: none any more). */
+  private willsOut = new Map<string, string | null>()
+  /** Wills of a lost node's clients, waiting out their delay here; cancelled if the client comes back first. */
+  private readonly adoptedWills = new Map<string, NodeJS.Timeout>()
 
   constructor (broker: Broker, opts: ClusterOptions, RedisCtor: new (o: RedisOptions) => Redis) {
     this.broker = broker
@@ -305,6 +310,12 @@ export class Cluster implements ClusterLink {
   }
 
   claim (clientId: string, cleanStart: boolean): Promise<void> | undefined {
+    // The client is back before the will its lost node left was due: no will [MQTT-3.1.3-9].
+    const pendingWill = this.adoptedWills.get(clientId)
+    if (pendingWill !== undefined) {
+      clearTimeout(pendingWill)
+      this.adoptedWills.delete(clientId)
+    }
     if (!this.up) return undefined
     return this.claimSession(clientId, cleanStart)
   }
@@ -371,7 +382,12 @@ export class Cluster implements ClusterLink {
   // ---- commits --------------------------------------------------------------------------------------------
 
   get dirty (): boolean {
-    return this.outbox.size > 0 || this.retainedOut.length > 0 || this.local.changes.size > 0
+    return this.outbox.size > 0 || this.retainedOut.length > 0 || this.local.changes.size > 0 || this.willsOut.size > 0
+  }
+
+  willChanged (clientId: string, will: WillMessage | undefined, dueAt: number): void {
+    this.willsOut.set(clientId, will === undefined ? null : toJson({ will, dueAt }))
+    this.touch()
   }
 
   /**
@@ -397,6 +413,8 @@ export class Cluster implements ClusterLink {
     const outbox = this.outbox
     const retained = this.retainedOut
     const changes = [...this.local.changes]
+    const wills = this.willsOut
+    this.willsOut = new Map()
     this.outbox = new Map()
     this.retainedOut = []
     this.local.changes.clear()
@@ -417,6 +435,11 @@ export class Cluster implements ClusterLink {
         if (m.payload.length === 0) p.hdel(this.key('retained'), m.topic)
         else p.hset(this.key('retained'), m.topic, encodeBatch(me, [new Forward(m)]))
         p.publish(this.key('retained'), encodeBatch(me, [new Forward(m)]))
+      }
+      const wkey = this.key('wills', me)
+      for (const [clientId, w] of wills) {
+        if (w === null) p.hdel(wkey, clientId)
+        else p.hset(wkey, clientId, w)
       }
       for (const [node, list] of outbox) p.xadd(this.key('stream', node), '*', 'b', encodeBatch(me, list))
       try {
@@ -600,6 +623,7 @@ export class Cluster implements ClusterLink {
     try {
       let adopted = 0
       const dir = this.opts.sessions
+      const viaStore = new Set<string>()
       if (dir !== undefined) {
         for (const clientId of await dir.sessionsOwnedBy(node)) {
           const previous = await dir.claimSession(clientId)
@@ -607,12 +631,16 @@ export class Cluster implements ClusterLink {
           const loaded = await dir.loadSession(clientId, () => this.broker.allocateMessageId())
           if (loaded === undefined) continue
           this.broker.adoptSession(loaded.session, loaded.messages)
+          viaStore.add(clientId)
           adopted++
         }
         await this.commitBroker()
       }
+      // The wills of its other clients (a session adopted through the store brought its own).
+      const wills = await this.cmd.hgetall(this.key('wills', node))
+      for (const [clientId, text] of Object.entries(wills)) if (!viaStore.has(clientId)) this.adoptWill(clientId, text)
       await this.cmd.multi()
-        .del(this.key('interest', node))
+        .del(this.key('interest', node), this.key('wills', node))
         .srem(this.key('nodes'), node)
         .del(this.key('stream', node))
         .publish(this.key('interest'), `!${node}`)
@@ -621,6 +649,38 @@ export class Cluster implements ClusterLink {
     } catch (err) {
       this.log.error(`Cluster: adopting the sessions of lost node ${node} failed: ${(err as Error).message}`)
     }
+  }
+
+  /** Publishes a lost node's client's will here, when due: at once, or after its Will Delay Interval. */
+  private adoptWill (clientId: string, text: string): void {
+    let w: { will: WillMessage; dueAt: number }
+    try {
+      w = fromJson(text)
+    } catch {
+      return
+    }
+    const delayMs = w.dueAt !== 0 ? w.dueAt - Date.now() : (w.will.properties?.willDelayInterval ?? 0) * 1000
+    const publish = (): void => {
+      this.adoptedWills.delete(clientId)
+      let props = w.will.properties
+      if (props?.willDelayInterval !== undefined) {
+        props = { ...props }
+        delete props.willDelayInterval
+      }
+      try {
+        this.broker.publish(w.will.topic, w.will.payload, w.will.qos, w.will.retain, props, clientId)
+        this.broker.commitStore()
+      } catch (err) {
+        this.log.error(`Cluster: the will of ${clientId} (lost node) was not published: ${(err as Error).message}`)
+      }
+    }
+    if (delayMs <= 0) {
+      publish()
+      return
+    }
+    const t = setTimeout(publish, delayMs)
+    t.unref()
+    this.adoptedWills.set(clientId, t)
   }
 
   // ---- Redis up and down -----------------------------------------------------------------------------------
@@ -661,13 +721,14 @@ export class Cluster implements ClusterLink {
     if (this.closed) return
     this.closed = true
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat)
+    for (const t of this.adoptedWills.values()) clearTimeout(t)
     if (this.broker.cluster === this) this.broker.cluster = undefined
     for (const k of ['cluster/state', 'cluster/nodes', 'cluster/node_id']) this.broker.sysValues.delete(k)
     await this.commit()
     if (this.up) {
       const me = this.nodeId
       await this.cmd.multi()
-        .del(this.key('node', me), this.key('interest', me))
+        .del(this.key('node', me), this.key('interest', me), this.key('wills', me))
         .srem(this.key('nodes'), me)
         .publish(this.key('interest'), `!${me}`)
         .exec()

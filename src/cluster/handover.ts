@@ -6,7 +6,12 @@
 import type { LiveSession, StoredMessage, StoredSession } from '../persistence/store.js'
 
 export function encodeSession (live: LiveSession): string {
-  return JSON.stringify(live, (_k, v: unknown) => {
+  return toJson(live)
+}
+
+/** JSON with Buffers (payloads, correlation data) as base64. */
+export function toJson (value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => {
     const b = v as { type?: string; data?: number[] } | null
     // Buffer.toJSON has run before the replacer sees the value.
     if (b !== null && typeof b === 'object' && b.type === 'Buffer' && Array.isArray(b.data)) return { $b: Buffer.from(b.data).toString('base64') }
@@ -14,12 +19,16 @@ export function encodeSession (live: LiveSession): string {
   })
 }
 
-export function decodeSession (text: string, allocateId: () => number): { session: StoredSession; messages: Map<number, StoredMessage> } {
-  const live = JSON.parse(text, (_k, v: unknown) => {
+export function fromJson<T> (text: string): T {
+  return JSON.parse(text, (_k, v: unknown) => {
     const b = v as { $b?: unknown } | null
     if (b !== null && typeof b === 'object' && typeof b.$b === 'string') return Buffer.from(b.$b, 'base64')
     return v
-  }) as LiveSession
+  }) as T
+}
+
+export function decodeSession (text: string, allocateId: () => number): { session: StoredSession; messages: Map<number, StoredMessage> } {
+  const live = fromJson<LiveSession>(text)
   const ids = new Map<number, number>()
   const messages = new Map<number, StoredMessage>()
   for (const m of live.messages) {

@@ -470,9 +470,10 @@ export class MidgeRuntime {
     this.httpListeners.clear()
     this.lag?.stop()
     for (const k of AuthSysKeys) this.server?.broker.sysValues.delete(k)
+    // The broker first: the wills of the connections it closes still cross to the other nodes; then this node leaves.
+    await this.server?.close()
     await this.cluster?.close()
     this.cluster = undefined
-    await this.server?.close()
   }
 
   private removePidFile(): void {
