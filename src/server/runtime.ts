@@ -24,6 +24,7 @@
  * A failing phase closes what the earlier ones opened, logs `Error: <reason>` and rejects with StartFailure.
  */
 import { EventEmitter } from 'node:events'
+import { hostname } from 'node:os'
 import type net from 'node:net'
 import type { RunningBridges } from '../bridge/index.js'
 import type { Cluster } from '../cluster/index.js'
@@ -69,6 +70,8 @@ export interface StartOptions {
   broker?: Partial<BrokerOptions>
   /** Where log lines go instead of the config's log_dest (an embedding application's own logger; [] = nowhere). */
   logSinks?: LogSink[]
+  /** One of the processes `midge --workers N` runs: its index names it in the cluster; the supervisor keeps pid_file. */
+  worker?: number
 }
 
 export type ListenerKind = 'mqtt' | 'websockets' | 'tls' | 'wss' | 'http' | 'https'
@@ -310,13 +313,16 @@ export class MidgeRuntime {
     if (g.clusterRedis === undefined) return
     // Loaded only with cluster_redis: a single node never loads ioredis.
     const { joinCluster } = await import('../cluster/index.js')
-    this.cluster = await joinCluster(broker, { url: g.clusterRedis, nodeId: g.clusterNodeId, logger: this.logger })
+    const worker = this.options.worker
+    // A worker's name: the node's with its index, so a restarted worker takes back what was sent to it.
+    const nodeId = worker === undefined ? g.clusterNodeId : `${g.clusterNodeId ?? hostname()}-w${worker}`
+    this.cluster = await joinCluster(broker, { url: g.clusterRedis, nodeId, logger: this.logger })
   }
 
   /** @internal */
   writePidFile(checked: Preflight): void {
     const file = this.cfg.global.pidFile
-    if (file === undefined) return
+    if (file === undefined || this.options.worker !== undefined) return
     writePidFile(file, checked.user.switches ? checked.user.user : undefined)
     this.pidFile = file
   }

@@ -1,7 +1,7 @@
 /**
- * Three Midge processes on loopback sharing one Redis (issue #17): a message published on A reaches the
- * subscribers on B and C exactly once at QoS 1 and 2; a retained message set on A is read on C; a share group
- * spread over the nodes gets each message once.
+ * Three Midge processes on loopback sharing one Redis, each joined with `cluster_redis` (issue #17): a message
+ * published on A reaches the subscribers on B and C exactly once at QoS 1 and 2; a retained message set on A is
+ * read on C; a share group spread over the nodes gets each message once.
  */
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'

@@ -1,8 +1,8 @@
 /**
  * Node loss (issue #17): A is killed (-9) while its clients publish at QoS 1 and the subscribers sit on B and
  * C; the publishers reconnect to B. Every message A acknowledged reaches both subscribers (A's PUBACK waited
- * for the hand-over to Redis), the survivors notice A's heartbeat expired, and one of them publishes the will
- * of A's client.
+ * for the hand-over to Redis), the survivors notice A's heartbeat expired (the log names the lost node by its
+ * `cluster_node_id`, A), and one of them publishes the will of A's client.
  */
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
