@@ -21,6 +21,7 @@ import { TopicTrie, SharedTrie, type SharedGroup } from './topic-trie.js'
 import { RetainedIndex } from './retained-index.js'
 import { deliver, resume } from './delivery.js'
 import { ReasonCode } from '../protocol/constants.js'
+import { topicMatches } from '../protocol/topic.js'
 import { VERSION } from '../version.js'
 import { SysPublisher } from './sys.js'
 import { CommitPipeline } from './commit-pipeline.js'
@@ -461,6 +462,36 @@ export class Broker {
     const matched = this.route(msg, now)
     if (this.cluster !== undefined) this.cluster.forward(msg)
     return matched
+  }
+
+  /**
+   * A message forwarded to a lost node and never taken there, for the sessions adopted from it (`only`): each
+   * matching one gets one copy at the highest QoS of its matching subscriptions (a share group's copy only if
+   * the origin chose that node for the group, and to one adopted member). Not routed to anyone else here.
+   */
+  deliverAdopted(topic: string, payload: Buffer, qos: QoS, retain: boolean, properties: PublishPacket['properties'], expiresAt: number, origin: string, normal: boolean, groups: ReadonlyArray<readonly [string, string]> | undefined, only: ReadonlySet<string>): void {
+    const now = this.now()
+    const msg = new Message(this.nextMessageId++, topic, payload, qos, retain, properties, expiresAt, origin)
+    if (msg.isExpired(now)) return
+    const groupsTaken = new Set<string>()
+    for (const clientId of only) {
+      const s = this.sessions.get(clientId)
+      if (s === undefined) continue
+      let best: SubEntry | undefined
+      for (const e of s.subscriptions.values()) {
+        if (!topicMatches(e.filter, topic)) continue
+        if (e.group !== '') {
+          const key = `${e.group}\0${e.filter}`
+          if (groups === undefined || groupsTaken.has(key) || !groups.some(([g, f]) => g === e.group && f === e.filter)) continue
+          groupsTaken.add(key)
+        } else if (!normal || (e.noLocal && clientId === origin)) {
+          continue
+        }
+        if (best === undefined || e.qos > best.qos) best = e
+      }
+      if (best === undefined || !this.mayReceive(s, msg)) continue
+      deliver(this, s, msg, this.outgoingQos(msg, best.qos), best.retainAsPublished && retain, best.subscriptionId !== 0 ? [best.subscriptionId] : undefined, now)
+    }
   }
 
   /** A new message id in this broker's space (a session handed over from another node gets its messages renumbered). */

@@ -33,7 +33,7 @@ import type { SharedGroup } from '../broker/topic-trie.js'
 import type { Logger } from '../observability/logger.js'
 import type { StoredMessage, StoredSession } from '../persistence/store.js'
 import { LocalInterest, RemoteInterest, interestKey } from './interest.js'
-import type { RedisTarget } from './redis-url.js'
+import { redisOptions, type RedisTarget } from './redis-url.js'
 import { decodeBatch, encodeBatch, Forward, type WireMessage } from './wire.js'
 import { decodeSession, encodeSession, fromJson, toJson } from './handover.js'
 import type { WillMessage } from '../protocol/packets.js'
@@ -43,6 +43,8 @@ export interface SessionDirectory {
   claimSession(clientId: string): Promise<string | undefined>
   loadSession(clientId: string, allocateId: () => number): Promise<{ session: StoredSession; messages: Map<number, StoredMessage> } | undefined>
   sessionsOwnedBy(nodeId: string): Promise<string[]>
+  /** After the commit holding a handed-over session's last changes: nothing more of it is written from here. */
+  releaseSession(clientId: string): void
 }
 
 export interface ClusterOptions {
@@ -366,6 +368,7 @@ export class Cluster implements ClusterLink {
     const s = this.broker.sessions.get(clientId)
     const live = s === undefined ? undefined : this.broker.dropSession(s)
     await this.commitBroker()
+    if (live !== undefined) this.opts.sessions?.releaseSession(clientId)
     const done: Ctl = { t: 'done', id }
     if (live !== undefined && this.opts.sessions === undefined) done.s = encodeSession(live)
     this.log.debug(`Cluster: session of ${clientId} handed over to node ${to}${live === undefined ? ' (none here)' : ` (${live.session.outgoing.length} messages, ${live.session.subscriptions.length} subscriptions)`}.`)
@@ -374,8 +377,7 @@ export class Cluster implements ClusterLink {
 
   /** The broker's store commit (and this node's own outbox) made durable: before an XACK or a hand-over answer. */
   private async commitBroker (): Promise<void> {
-    const r = (this.broker.commitStore as () => void | Promise<void>)()
-    if (r instanceof Promise) await r
+    await this.broker.whenCommitted()
     if (this.dirty) await this.commit()
   }
 
@@ -636,6 +638,8 @@ export class Cluster implements ClusterLink {
         }
         await this.commitBroker()
       }
+      // What was forwarded to the lost node and not taken there (not acknowledged), for the sessions adopted here.
+      if (viaStore.size > 0) await this.takeOrphans(node, viaStore)
       // The wills of its other clients (a session adopted through the store brought its own).
       const wills = await this.cmd.hgetall(this.key('wills', node))
       for (const [clientId, text] of Object.entries(wills)) if (!viaStore.has(clientId)) this.adoptWill(clientId, text)
@@ -649,6 +653,33 @@ export class Cluster implements ClusterLink {
     } catch (err) {
       this.log.error(`Cluster: adopting the sessions of lost node ${node} failed: ${(err as Error).message}`)
     }
+  }
+
+  /**
+   * The entries left in a lost node's stream: forwarded to it, acknowledged to their publishers, maybe not
+   * delivered into its sessions (committed) before it died. One taken there but not yet XACKed comes again: at
+   * least once, as a client's own QoS 1 resend would.
+   */
+  private async takeOrphans (node: string, adopted: ReadonlySet<string>): Promise<void> {
+    const stream = this.key('stream', node)
+    let from = '-'
+    for (;;) {
+      const res = await this.cmd.callBuffer('XRANGE', stream, from, '+', 'COUNT', 1000)
+      const entries = Array.isArray(res) ? (res as Array<[Buffer, Buffer[]]>).map(([id, f]) => [id.toString(), f] as [string, Buffer[]]) : []
+      for (const [, fields] of entries) {
+        for (let i = 0; i + 1 < fields.length; i += 2) {
+          if (fields[i]!.toString() !== 'b') continue
+          try {
+            for (const m of decodeBatch(fields[i + 1]!).messages) this.broker.deliverAdopted(m.topic, m.payload, m.qos, m.retain, m.properties, m.expiresAt, m.origin, m.normal, m.groups, adopted)
+          } catch (err) {
+            this.log.error(`Cluster: a batch left for lost node ${node} could not be read and was skipped: ${(err as Error).message}`)
+          }
+        }
+      }
+      if (entries.length < 1000) break
+      from = `(${entries[entries.length - 1]![0]}`
+    }
+    await this.commitBroker()
   }
 
   /** Publishes a lost node's client's will here, when due: at once, or after its Will Delay Interval. */
@@ -709,6 +740,8 @@ export class Cluster implements ClusterLink {
   private async becameUp (): Promise<void> {
     try {
       await this.resync()
+      // What the store kept while Redis was away goes out now, not at the next client's packet.
+      this.broker.commitStore()
       this.downLogged = false
       this.log.notice(`cluster: Redis reachable again at ${this.opts.redis.display}; interest and retained messages resynchronised.`)
     } catch (err) {
@@ -739,19 +772,6 @@ export class Cluster implements ClusterLink {
     this.sub.disconnect()
     this.cmd.disconnect()
   }
-}
-
-function redisOptions (t: RedisTarget): RedisOptions {
-  const common: RedisOptions = {
-    username: t.username,
-    password: t.password,
-    db: t.db,
-    // Reconnect for ever, at most a second apart: a restarted Redis is found again quickly.
-    retryStrategy: (times: number) => Math.min(times * 100, 1000),
-    ...(t.tls ? { tls: { servername: t.host } } : {}),
-  }
-  if (t.sentinels !== undefined) return { ...common, sentinels: t.sentinels, name: t.masterName, sentinelPassword: t.password }
-  return { ...common, host: t.host, port: t.port }
 }
 
 /** [id, fields] of an XREADGROUP answer (Buffers), [] for none. */

@@ -7,8 +7,9 @@
  *   rediss://…                                          (TLS, the host name checked against the certificate)
  *   redis+sentinel://[[user]:password@]h1[:26379],h2[:26379]/master-name[/db]
  *
- * No ioredis import: the config loader uses this file whether or not a cluster is configured.
+ * No ioredis import (types only): the config loader uses this file whether or not a cluster is configured.
  */
+import type { RedisOptions } from 'ioredis'
 
 export interface RedisTarget {
   /** What the logs show: the URL without its password. */
@@ -71,4 +72,17 @@ function hostPort (text: string, defaultPort: number, raw: string): { host: stri
   if (port < 1 || port > 65535) throw new Error(`'${raw}': port ${port} is out of range`)
   const host = (m[1] as string).replace(/^\[(.*)\]$/, '$1')
   return { host, port }
+}
+
+/** ioredis settings for a target: reconnecting for ever, at most a second apart (a restarted Redis is found again quickly). */
+export function redisOptions (t: RedisTarget): RedisOptions {
+  const common: RedisOptions = {
+    username: t.username,
+    password: t.password,
+    db: t.db,
+    retryStrategy: (times: number) => Math.min(times * 100, 1000),
+    ...(t.tls ? { tls: { servername: t.host } } : {}),
+  }
+  if (t.sentinels !== undefined) return { ...common, sentinels: t.sentinels, name: t.masterName, sentinelPassword: t.password }
+  return { ...common, host: t.host, port: t.port }
 }

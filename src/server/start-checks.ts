@@ -210,7 +210,8 @@ class Checker {
   /** persistence_location writable by the user, the store file writable (or reclaimed) and recognised, its lock free. */
   async store(user: UserIdentity, switches: boolean): Promise<void> {
     const g = this.cfg.global
-    if (!g.persistence) return
+    // In a cluster the store is in Redis (src/cluster/cluster-store.ts): no file to check.
+    if (!g.persistence || g.clusterRedis !== undefined) return
     const dir = resolve(g.persistenceLocation ?? process.cwd())
     const file = join(dir, g.persistenceFile)
     const loc = g.origins['persistence_location'] ?? this.origin(undefined, 'persistence')
