@@ -55,7 +55,8 @@ async function startNodes (dir: string, nodes: number, redisPort: number | undef
   for (let i = 0; i < nodes; i++) {
     const port = await freePort()
     const conf = join(dir, `node${i}.conf`)
-    writeFileSync(conf, midgeConf(port) + (redisPort === undefined ? '' : `cluster_redis redis://127.0.0.1:${redisPort}\ncluster_node_id n${i}\nlog_type notice\n`))
+    // The bench's own scratch folder is root's: the brokers stay root rather than switch to 'mosquitto'.
+    writeFileSync(conf, 'user root\n' + midgeConf(port) + (redisPort === undefined ? '' : `cluster_redis redis://127.0.0.1:${redisPort}\ncluster_node_id n${i}\nlog_type notice\n`))
     const p = spawnTracked(process.execPath, [join(ROOT, 'bin/midge.js'), '-c', conf], { core: -1, nofile: 0, logPath: join(dir, `node${i}.log`), cwd: ROOT })
     await waitForMqtt(p, port, 15_000)
     started.push({ p, port })
