@@ -112,7 +112,8 @@ async function main (): Promise<void> {
       for (const c of Configs) {
         const rows = results.filter((r) => r.qos === qos && r.config === c.name && r.status === 'ok')
         if (rows.length === 0) continue
-        out({ summary: true, config: c.name, qos, rate: median(rows.map((r) => r.rate)), cpuUsPerMsg: median(rows.map((r) => r.cpuUsPerMsg)), redisUsPerMsg: median(rows.map((r) => r.redisUsPerMsg)), runs: rows.length })
+        const med = (xs: number[]): number => Math.round((median(xs) ?? 0) * 100) / 100
+        out({ summary: true, config: c.name, qos, rate: med(rows.map((r) => r.rate)), cpuUsPerMsg: med(rows.map((r) => r.cpuUsPerMsg)), redisUsPerMsg: med(rows.map((r) => r.redisUsPerMsg)), runs: rows.length })
       }
     }
   } finally {

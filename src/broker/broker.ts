@@ -2,6 +2,9 @@
  * The broker: sessions, the subscription index, retained messages, routing and the timers that
  * enforce keep alive, connect timeouts, will delays and session expiry. Transports hand it Duplex
  * streams through handle(); it never opens a socket itself (STYLE habit 5).
+ *
+ * Past 800 lines on purpose: routing, sessions, the commit barrier and a cluster's hand-overs share private
+ * state (the routing scratch, the offline set, the dirty and sealed connections) that a split would expose.
  */
 import type { QoS } from '../protocol/constants.js'
 import type { PublishPacket, WillMessage } from '../protocol/packets.js'

@@ -73,6 +73,7 @@ interface CommitParticipant { readonly dirty: boolean; commit(): void | Promise<
 
 const Group = 'midge'
 const ReadCount = 256
+const MaxSettling = 4
 
 export class Cluster implements ClusterLink {
   readonly nodeId: string
@@ -461,6 +462,8 @@ export class Cluster implements ClusterLink {
   private async readLoop (): Promise<void> {
     const stream = this.key('stream', this.nodeId)
     let from = '0'
+    // The next read goes out while the last ones' commits and acknowledgements are under way (a few at most).
+    const settling: Array<Promise<void>> = []
     while (!this.closed) {
       let res: unknown
       try {
@@ -476,12 +479,13 @@ export class Cluster implements ClusterLink {
         continue
       }
       const entries = streamEntries(res)
-      if (entries.length === 0) {
-        from = '>'
-        continue
-      }
-      await this.take(stream, entries)
+      // Pending entries are read once after a (re)start or an error; those already delivered are skipped.
+      if (entries.length < ReadCount) from = '>'
+      if (entries.length === 0) continue
+      settling.push(this.take(stream, entries))
+      if (settling.length >= MaxSettling) await settling.shift()
     }
+    await Promise.all(settling)
   }
 
   /**
