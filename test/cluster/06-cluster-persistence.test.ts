@@ -48,8 +48,10 @@ test('persistence true: the sessions of a node killed (-9) are adopted by a surv
     const adopter = await Promise.race([b, c].map(async (n) => { await n.process.waitFor(/Cluster: node A removed; [1-9]\d* persistent sessions? adopted here/, 0, 20_000); return n }))
     const back = await Peer.connect(adopter.url, { clientId: 'orphan', ...persistent })
     try {
-      await back.until((i) => i.filter((g) => g.payload !== 'probe').length >= 3, `queued messages after adoption\n${cluster.logs()}`)
-      assert.deepEqual(back.inbox.map((g) => g.payload).filter((p) => p !== 'probe'), ['0', '1', '2'])
+      const got = (): string[] => [...new Set(back.inbox.map((g) => g.payload).filter((p) => p !== 'probe'))].sort()
+      await back.until(() => got().length >= 3, `queued messages after adoption\n${cluster.logs()}`)
+      // At least once (QoS 1): one A had taken but not yet acknowledged in its stream when killed comes twice.
+      assert.deepEqual(got(), ['0', '1', '2'])
     } finally {
       await back.end()
     }
