@@ -383,6 +383,7 @@ export class Broker {
     session.pendingWill = undefined
     if (will !== undefined) this.publishWill(will, session)
     this.persistSessionEnded(session)
+    this.cluster?.sessionEnded(session.clientId)
   }
 
   // ---- subscriptions --------------------------------------------------------------------------

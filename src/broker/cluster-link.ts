@@ -26,4 +26,6 @@ export interface ClusterLink {
    * open, else the time a delayed will is due): kept in Redis so a survivor publishes it if this node is lost.
    */
   willChanged(clientId: string, will: WillMessage | undefined, dueAt: number): void
+  /** clientId's session ended here: its ownership record goes (Redis holds one per session, not per client ever seen). */
+  sessionEnded(clientId: string): void
 }

@@ -73,6 +73,7 @@ interface CommitParticipant { readonly dirty: boolean; commit(): void | Promise<
 
 const Group = 'midge'
 const ReadCount = 256
+const DeleteIfOwner = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
 const MaxSettling = 4
 
 export class Cluster implements ClusterLink {
@@ -118,6 +119,8 @@ export class Cluster implements ClusterLink {
   private readonly liveNodes = new Set<string>()
   /** Stream entries delivered here and not yet acknowledged. */
   private readonly delivered = new Set<string>()
+  /** Sessions ended here since the last commit, whose ownership records go (without a shared store). */
+  private endedOut: string[] = []
   /** Will changes since the last commit (null: none any more). */
   private willsOut = new Map<string, string | null>()
   /** Wills of a lost node's clients, waiting out their delay here; cancelled if the client comes back first. */
@@ -385,7 +388,14 @@ export class Cluster implements ClusterLink {
   // ---- commits --------------------------------------------------------------------------------------------
 
   get dirty (): boolean {
-    return this.outbox.size > 0 || this.retainedOut.length > 0 || this.local.changes.size > 0 || this.willsOut.size > 0
+    return this.outbox.size > 0 || this.retainedOut.length > 0 || this.local.changes.size > 0 || this.willsOut.size > 0 || this.endedOut.length > 0
+  }
+
+  sessionEnded (clientId: string): void {
+    // With the shared store, its own records (owner hash) follow the session.
+    if (this.opts.sessions !== undefined || !this.up) return
+    this.endedOut.push(clientId)
+    this.touch()
   }
 
   willChanged (clientId: string, will: WillMessage | undefined, dueAt: number): void {
@@ -418,6 +428,8 @@ export class Cluster implements ClusterLink {
     const changes = [...this.local.changes]
     const wills = this.willsOut
     this.willsOut = new Map()
+    const ended = this.endedOut
+    this.endedOut = []
     this.outbox = new Map()
     this.retainedOut = []
     this.local.changes.clear()
@@ -444,6 +456,8 @@ export class Cluster implements ClusterLink {
         if (w === null) p.hdel(wkey, clientId)
         else p.hset(wkey, clientId, w)
       }
+      // Only if still ours: a node that took the client over meanwhile has written its own id.
+      for (const clientId of ended) p.eval(DeleteIfOwner, 1, this.key('owner', clientId), me)
       for (const [node, list] of outbox) p.xadd(this.key('stream', node), '*', 'b', encodeBatch(me, list))
       try {
         await p.exec()

@@ -5,6 +5,7 @@
  */
 import { after, before, test } from 'node:test'
 import assert from 'node:assert/strict'
+import { Redis } from 'ioredis'
 import { Peer, settle, TestCluster } from '../helpers/cluster-nodes.js'
 
 let cluster: TestCluster
@@ -24,6 +25,18 @@ test('[MQTT-3.1.4-3] a connection on B takes over the client connected on A: the
     await a.process.waitFor(/Client taken connected on another node of the cluster/)
   } finally {
     await Promise.all([old.end(), fresh.end()])
+  }
+  // The session (no expiry) ended with its connection: Redis keeps no record of the client id (a stranger
+  // cycling through client ids must not grow it).
+  const redis = new Redis(cluster.redis.url)
+  try {
+    const deadline = Date.now() + 10_000
+    while (await redis.exists('midge:cluster:owner:taken') === 1) {
+      assert.ok(Date.now() < deadline, 'the owner record of an ended session is removed')
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  } finally {
+    redis.disconnect()
   }
 })
 
