@@ -381,7 +381,7 @@ export class Cluster implements ClusterLink {
 
   /** The broker's store commit (and this node's own outbox) made durable: before an XACK or a hand-over answer. */
   private async commitBroker (): Promise<void> {
-    await this.broker.whenCommitted()
+    await this.broker.commitStore()
     if (this.dirty) await this.commit()
   }
 
@@ -412,7 +412,7 @@ export class Cluster implements ClusterLink {
     this.flushScheduled = true
     setImmediate(() => {
       this.flushScheduled = false
-      if (this.participant) this.broker.commitStore()
+      if (this.participant) void this.broker.commitStore().catch(() => undefined)
       else void this.commit()
     })
   }
@@ -718,7 +718,7 @@ export class Cluster implements ClusterLink {
       }
       try {
         this.broker.publish(w.will.topic, w.will.payload, w.will.qos, w.will.retain, props, clientId)
-        this.broker.commitStore()
+        void this.broker.commitStore().catch(() => undefined)
       } catch (err) {
         this.log.error(`Cluster: the will of ${clientId} (lost node) was not published: ${(err as Error).message}`)
       }
@@ -759,7 +759,7 @@ export class Cluster implements ClusterLink {
     try {
       await this.resync()
       // What the store kept while Redis was away goes out now, not at the next client's packet.
-      this.broker.commitStore()
+      void this.broker.commitStore().catch(() => undefined)
       this.downLogged = false
       this.log.notice(`cluster: Redis reachable again at ${this.opts.redis.display}; interest and retained messages resynchronised.`)
     } catch (err) {
