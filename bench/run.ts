@@ -26,7 +26,7 @@ const QUIET_PCT = 15
 
 const HELP = `Usage: npm run bench -- [options]     (node dist/bench/run.js [options])
 
-  --scenario LIST   fanin,fanout,latency,conns,persist,auth,start,storm or all (full sizes). Without it: a quick set of
+  --scenario LIST   fanin,fanout,latency,conns,persist,auth,start,storm,cluster or all (full sizes). Without it: a quick set of
                     every scenario at small sizes (as --quick), a few minutes in all.
   --brokers LIST    midge,mosquitto,aedes (default: all three; one that cannot run is reported)
   --runs N          runs per scenario and broker, taken in turns; the median is reported (3)
@@ -62,6 +62,8 @@ interface BenchFlags {
   start: boolean
   /** Run the reconnect storm (15k persistent sessions back after a restart, beside Mosquitto). */
   storm: boolean
+  /** Run the cluster bench (1, 2, 3 Midge nodes through Redis against one node; Midge only). */
+  cluster: boolean
 }
 
 function parseFlags(argv: string[]): BenchFlags | null {
@@ -80,6 +82,7 @@ function parseFlags(argv: string[]): BenchFlags | null {
     auth: false,
     start: false,
     storm: false,
+    cluster: false,
     quietWait: 3,
     verbose: false,
   }
@@ -106,6 +109,7 @@ function parseFlags(argv: string[]): BenchFlags | null {
           f.auth = true
           f.start = true
           f.storm = true
+          f.cluster = true
         } else {
           const names = list.split(',')
           // `persist` is Midge against itself (persistence off vs on), run by bench/persist/ after the rest;
@@ -116,8 +120,10 @@ function parseFlags(argv: string[]): BenchFlags | null {
           f.start = names.includes('start')
           // `storm` restarts each broker between seeding and reconnecting (bench/storm/).
           f.storm = names.includes('storm')
-          f.scenarios = names.filter((s) => s !== 'persist' && s !== 'auth' && s !== 'start' && s !== 'storm') as Scenario[]
-          for (const s of f.scenarios) if (!Scenarios.includes(s)) throw new Error(`unknown scenario '${s}' (${Scenarios.join(', ')}, persist, auth, start, storm, all)`)
+          // `cluster` starts its own Redis and Midge nodes (bench/cluster/).
+          f.cluster = names.includes('cluster')
+          f.scenarios = names.filter((s) => s !== 'persist' && s !== 'auth' && s !== 'start' && s !== 'storm' && s !== 'cluster') as Scenario[]
+          for (const s of f.scenarios) if (!Scenarios.includes(s)) throw new Error(`unknown scenario '${s}' (${Scenarios.join(', ')}, persist, auth, start, storm, cluster, all)`)
         }
         break
       }
@@ -358,6 +364,11 @@ async function main(): Promise<number> {
     note('storm: running bench/storm/storm.bench')
     const brokersHere = f.brokers.filter((b) => b !== 'aedes' && available.get(b) === null)
     const r = spawnSync(process.execPath, [join(import.meta.dirname, 'storm', 'storm.bench.js'), '--runs', String(f.runs), '--brokers', brokersHere.join(','), '--cores', `${f.brokerCore},${f.loadCore}`, ...(f.quick ? ['--clients', '2000'] : [])], { stdio: ['ignore', 'inherit', 'inherit'] })
+    if (r.status !== 0) failures++
+  }
+  if (f.cluster) {
+    note('cluster: running bench/cluster/cluster.bench')
+    const r = spawnSync(process.execPath, [join(import.meta.dirname, 'cluster', 'cluster.bench.js'), '--runs', String(f.runs), ...(f.quick ? ['-n', '50000'] : [])], { stdio: ['ignore', 'inherit', 'inherit'] })
     if (r.status !== 0) failures++
   }
   if (failures === 0) rmSync(logDir, { recursive: true, force: true })

@@ -26,13 +26,18 @@ export abstract class Client implements FrameSink {
     readonly clientId: string,
   ) {}
 
+  /** The broker port this client connects to (subscribers may use another node's: --sub-port). */
+  protected get port(): number {
+    return this.ctl.opts.port
+  }
+
   open(localAddress: string | undefined): void {
     const ctl = this.ctl
     this.tOpen = performance.now()
     this.state = State.Tcp
     const s = net.connect({
       host: ctl.opts.host,
-      port: ctl.opts.port,
+      port: this.port,
       localAddress,
       noDelay: true,
       onread: { buffer: ctl.readBuffer, callback: (n: number, buf: Uint8Array) => this.onRead(buf as Buffer, n) },

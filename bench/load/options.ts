@@ -10,6 +10,8 @@ export interface LoadOptions {
   scenario: Scenario
   host: string
   port: number
+  /** The subscribers' port when it is not `port` (a cluster: publishers on one node, subscribers on another); 0 = port. */
+  subPort: number
   qos: 0 | 1
   /** Messages to publish in all (fanin, fanout); latency derives it from rate and duration. */
   msgs: number
@@ -56,6 +58,7 @@ export function defaults(scenario: Scenario): LoadOptions {
     scenario,
     host: '127.0.0.1',
     port: 1883,
+    subPort: 0,
     qos: 0,
     msgs: scenario === 'fanout' ? 20_000 : 1_000_000,
     size: 64,
@@ -97,6 +100,7 @@ const flags: Record<string, keyof LoadOptions> = {
   '--warmup': 'warmup',
   '--drain': 'drainMs',
   '--pid': 'pid',
+  '--sub-port': 'subPort',
 }
 
 export function parseLoadArgs(argv: string[]): LoadOptions {

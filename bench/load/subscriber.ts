@@ -14,6 +14,10 @@ function u32le(b: Buffer, o: number): number {
 }
 
 export class Subscriber extends Client {
+  protected override get port(): number {
+    return this.ctl.opts.subPort > 0 ? this.ctl.opts.subPort : this.ctl.opts.port
+  }
+
   constructor(
     override readonly ctl: Controller,
     idx: number,

@@ -2,6 +2,9 @@
  * The broker: sessions, the subscription index, retained messages, routing and the timers that
  * enforce keep alive, connect timeouts, will delays and session expiry. Transports hand it Duplex
  * streams through handle(); it never opens a socket itself (STYLE habit 5).
+ *
+ * Past 800 lines on purpose: routing, sessions, the commit barrier and a cluster's hand-overs share private
+ * state (the routing scratch, the offline set, the dirty and sealed connections) that a split would expose.
  */
 import type { QoS } from '../protocol/constants.js'
 import type { PublishPacket, WillMessage } from '../protocol/packets.js'
@@ -21,9 +24,11 @@ import { TopicTrie, SharedTrie, type SharedGroup } from './topic-trie.js'
 import { RetainedIndex } from './retained-index.js'
 import { deliver, resume } from './delivery.js'
 import { ReasonCode } from '../protocol/constants.js'
+import { topicMatches } from '../protocol/topic.js'
 import { VERSION } from '../version.js'
 import { SysPublisher } from './sys.js'
 import { CommitPipeline } from './commit-pipeline.js'
+import type { ClusterLink } from './cluster-link.js'
 
 /**
  * Counters read by $SYS (sys.ts) and /metrics (observability/metrics.ts) when they publish or are scraped:
@@ -85,6 +90,8 @@ export class Broker {
    * a connection whose packets have cost too much of it in one turn yields the event loop.
    */
   work = 0
+  /** Set by a cluster (src/cluster/) when this broker joins one: interest, forwarding, shared groups, takeovers. */
+  cluster: ClusterLink | undefined = undefined
   private readonly offline = new Set<Session>()
   private readonly sweepTimer: NodeJS.Timeout
   private nextMessageId = 1
@@ -98,6 +105,8 @@ export class Broker {
   private routingNow = 0
   /** Set by deliverShared when a share group took the message being routed. */
   private sharedMatched = false
+  /** Routing a message another node forwarded: its share groups were chosen there. */
+  private forwarded = false
   private readonly targets: Session[] = []
   /** allow_duplicate_messages: the further matching subscriptions of MQTT 3 sessions, one copy each. */
   private readonly duplicates: SubEntry[] = []
@@ -374,6 +383,7 @@ export class Broker {
     session.pendingWill = undefined
     if (will !== undefined) this.publishWill(will, session)
     this.persistSessionEnded(session)
+    this.cluster?.sessionEnded(session.clientId)
   }
 
   // ---- subscriptions --------------------------------------------------------------------------
@@ -383,8 +393,7 @@ export class Broker {
     const old = session.subscriptions.get(key)
     if (old !== undefined) this.removeEntry(old)
     session.subscriptions.set(key, entry)
-    if (entry.group === '') this.subscriptions.add(entry.filter, session.clientId, entry)
-    else this.shared.add(entry.group, entry.filter, session.clientId, entry)
+    this.addEntry(entry)
     this.persistSubscription(session, key, entry)
     return old !== undefined
   }
@@ -398,9 +407,16 @@ export class Broker {
     return true
   }
 
+  private addEntry(entry: SubEntry): void {
+    if (entry.group === '') this.subscriptions.add(entry.filter, entry.session.clientId, entry)
+    else this.shared.add(entry.group, entry.filter, entry.session.clientId, entry)
+    this.cluster?.interestAdded(entry.filter, entry.group)
+  }
+
   private removeEntry(entry: SubEntry): void {
     if (entry.group === '') this.subscriptions.remove(entry.filter, entry.session.clientId)
     else this.shared.remove(entry.group, entry.filter, entry.session.clientId)
+    this.cluster?.interestRemoved(entry.filter, entry.group)
   }
 
   /** Sends the retained messages matching a new subscription, RETAIN set [MQTT-3.3.1-8]. */
@@ -447,7 +463,68 @@ export class Broker {
       }
     }
     if (this.events.listeners.published !== undefined) this.events.emit('published', msg, origin === '' ? undefined : this.sessions.get(origin)?.identity)
-    return this.route(msg, now)
+    const matched = this.route(msg, now)
+    if (this.cluster !== undefined) this.cluster.forward(msg)
+    return matched
+  }
+
+  /**
+   * A message forwarded to a lost node and never taken there, for the sessions adopted from it (`only`): each
+   * matching one gets one copy at the highest QoS of its matching subscriptions (a share group's copy only if
+   * the origin chose that node for the group, and to one adopted member). Not routed to anyone else here.
+   */
+  deliverAdopted(topic: string, payload: Buffer, qos: QoS, retain: boolean, properties: PublishPacket['properties'], expiresAt: number, origin: string, normal: boolean, groups: ReadonlyArray<readonly [string, string]> | undefined, only: ReadonlySet<string>): void {
+    const now = this.now()
+    const msg = new Message(this.nextMessageId++, topic, payload, qos, retain, properties, expiresAt, origin)
+    if (msg.isExpired(now)) return
+    const groupsTaken = new Set<string>()
+    for (const clientId of only) {
+      const s = this.sessions.get(clientId)
+      if (s === undefined) continue
+      let best: SubEntry | undefined
+      for (const e of s.subscriptions.values()) {
+        if (!topicMatches(e.filter, topic)) continue
+        if (e.group !== '') {
+          const key = `${e.group}\0${e.filter}`
+          if (groups === undefined || groupsTaken.has(key) || !groups.some(([g, f]) => g === e.group && f === e.filter)) continue
+          groupsTaken.add(key)
+        } else if (!normal || (e.noLocal && clientId === origin)) {
+          continue
+        }
+        if (best === undefined || e.qos > best.qos) best = e
+      }
+      if (best === undefined || !this.mayReceive(s, msg)) continue
+      deliver(this, s, msg, this.outgoingQos(msg, best.qos), best.retainAsPublished && retain, best.subscriptionId !== 0 ? [best.subscriptionId] : undefined, now)
+    }
+  }
+
+  /** A new message id in this broker's space (a session handed over from another node gets its messages renumbered). */
+  allocateMessageId(): number {
+    return this.nextMessageId++
+  }
+
+  /**
+   * Routes a message another node forwarded (src/cluster/): to the subscriptions here (`normal`) and to the
+   * share groups that node chose for this one; never forwarded again.
+   */
+  deliverForwarded(topic: string, payload: Buffer, qos: QoS, retain: boolean, properties: PublishPacket['properties'], expiresAt: number, origin: string, normal: boolean, groups: ReadonlyArray<readonly [string, string]> | undefined): void {
+    const now = this.now()
+    const msg = new Message(this.nextMessageId++, topic, payload, qos, retain, properties, expiresAt, origin)
+    if (msg.isExpired(now)) return
+    try {
+      this.forwarded = true
+      if (normal) this.routeNow(msg, now, false)
+      if (groups === undefined) return
+      this.routing = msg
+      this.routingNow = now
+      for (const [name, filter] of groups) {
+        const g = this.shared.group(name, filter)
+        if (g !== undefined) this.deliverShared(g)
+      }
+    } finally {
+      this.routing = undefined
+      this.forwarded = false
+    }
   }
 
   private route(msg: Message, now: number): boolean {
@@ -459,7 +536,7 @@ export class Broker {
     }
   }
 
-  private routeNow(msg: Message, now: number): boolean {
+  private routeNow(msg: Message, now: number, withShared = true): boolean {
     const epoch = ++this.epoch
     this.routing = msg
     this.routingNow = now
@@ -477,7 +554,7 @@ export class Broker {
     work += targets.length
     targets.length = 0
     if (this.duplicates.length > 0) work += this.deliverDuplicates(msg, now)
-    if (this.shared.groupCount > 0) {
+    if (withShared && this.shared.groupCount > 0) {
       this.sharedMatched = false
       work += this.shared.match(msg.topic, this.visitGroup)
       if (this.sharedMatched) matched = true
@@ -536,6 +613,10 @@ export class Broker {
   /** One member of a share group gets the message: round robin, preferring connected members. */
   private deliverShared(group: SharedGroup<SubEntry>): void {
     const msg = this.routing!
+    if (this.cluster !== undefined && !this.forwarded && !this.cluster.sharedHere(group.name, group.filter)) {
+      this.sharedMatched = true
+      return
+    }
     const n = group.members.length
     let chosen: SubEntry | undefined
     for (let i = 0; i < n; i++) {
@@ -635,6 +716,8 @@ export class Broker {
 
   persistWill(s: Session, will: WillMessage | undefined, dueAt = 0): void {
     if (s.stored) this.options.store!.willSaved(s.clientId, will === undefined ? undefined : { will, dueAt })
+    // Every will, stored session or not: another node publishes it if this one is lost.
+    this.cluster?.willChanged(s.clientId, will, dueAt)
   }
 
   /** Rebuilds sessions, subscriptions, queues and retained messages from the store. Call before listening. */
@@ -656,45 +739,8 @@ export class Broker {
     for (const m of state.retained) this.retained.set(m.topic, toMessage(m))
     const dueWills: Array<[Session, WillMessage]> = []
     for (const st of state.sessions) {
-      const s = new Session(st.clientId, { clientId: st.clientId, username: st.username, remoteAddress: '', listener: '' })
-      s.stored = true
-      s.expiryInterval = st.expiryInterval
-      s.connectExpiryInterval = st.expiryInterval
-      // A session whose client was connected when the broker stopped starts its expiry now.
-      const since = st.disconnectedAt === 0 ? now : st.disconnectedAt
-      s.disconnectedAt = since
-      s.expiresAt = st.expiryInterval === NeverExpires ? 0 : since + st.expiryInterval * 1000
-      this.sessions.set(s.clientId, s)
-      for (const sub of st.subscriptions) {
-        const e = new SubEntry(s, sub.filter, sub.group, sub.qos, sub.noLocal, sub.retainAsPublished, sub.retainHandling, sub.subscriptionId)
-        s.subscriptions.set(sub.key, e)
-        if (e.group === '') this.subscriptions.add(e.filter, s.clientId, e)
-        else this.shared.add(e.group, e.filter, s.clientId, e)
-      }
-      for (const so of st.outgoing) {
-        const m = state.messages.get(so.messageId)
-        if (m === undefined) continue
-        const o = new Outgoing(toMessage(m), so.qos, so.retain, so.subscriptionIds)
-        o.oid = so.oid
-        if (so.packetId !== 0) {
-          o.packetId = so.packetId
-          o.released = so.released
-          o.sent = true
-          s.setInflight(o)
-        } else {
-          s.enqueue(o)
-        }
-      }
-      for (const id of st.incomingQos2) s.addIncomingQos2(id)
-      if (st.will !== undefined) {
-        if (st.will.dueAt === 0) {
-          dueWills.push([s, st.will.will])
-        } else {
-          s.pendingWill = st.will.will
-          s.pendingWillAt = st.will.dueAt
-        }
-      }
-      this.offline.add(s)
+      const s = this.restoreSession(st, state.messages, toMessage, now)
+      if (st.will !== undefined && st.will.dueAt === 0) dueWills.push([s, st.will.will])
     }
     this.nextMessageId = Math.max(this.nextMessageId, state.nextMessageId)
     this.nextOutgoingId = Math.max(this.nextOutgoingId, state.nextOutgoingId)
@@ -705,6 +751,98 @@ export class Broker {
     }
     await this.commitStore()
     return state.report
+  }
+
+  /**
+   * One stored session back into the broker, offline: its subscriptions, queue, in-flight messages and a
+   * delayed will. A will with dueAt 0 (its connection ended with the broker) is the caller's to publish.
+   */
+  private restoreSession(st: StoredSession, stored: Map<number, StoredMessage>, toMessage: (m: StoredMessage) => Message, now: number): Session {
+    const s = new Session(st.clientId, { clientId: st.clientId, username: st.username, remoteAddress: '', listener: '' })
+    // A session handed over by another node of a cluster comes without a store when this broker has none.
+    s.stored = this.options.store !== undefined
+    s.expiryInterval = st.expiryInterval
+    s.connectExpiryInterval = st.expiryInterval
+    // A session whose client was connected when the broker stopped starts its expiry now.
+    const since = st.disconnectedAt === 0 ? now : st.disconnectedAt
+    s.disconnectedAt = since
+    s.expiresAt = st.expiryInterval === NeverExpires ? 0 : since + st.expiryInterval * 1000
+    this.sessions.set(s.clientId, s)
+    for (const sub of st.subscriptions) {
+      const e = new SubEntry(s, sub.filter, sub.group, sub.qos, sub.noLocal, sub.retainAsPublished, sub.retainHandling, sub.subscriptionId)
+      s.subscriptions.set(sub.key, e)
+      this.addEntry(e)
+    }
+    for (const so of st.outgoing) {
+      const m = stored.get(so.messageId)
+      if (m === undefined) continue
+      const o = new Outgoing(toMessage(m), so.qos, so.retain, so.subscriptionIds)
+      o.oid = so.oid
+      if (so.packetId !== 0) {
+        o.packetId = so.packetId
+        o.released = so.released
+        o.sent = true
+        s.setInflight(o)
+      } else {
+        s.enqueue(o)
+      }
+    }
+    for (const id of st.incomingQos2) s.addIncomingQos2(id)
+    if (st.will !== undefined && st.will.dueAt !== 0) {
+      s.pendingWill = st.will.will
+      s.pendingWillAt = st.will.dueAt
+    }
+    this.offline.add(s)
+    return s
+  }
+
+  /**
+   * A session handed over by another node of a cluster (read from the shared store, its message ids already
+   * in this broker's space: allocateMessageId; its deliveries' oids are the store's to keep apart). Call it
+   * before the client's CONNECT attaches.
+   */
+  adoptSession(st: StoredSession, messages: Map<number, StoredMessage>): Session {
+    const old = this.sessions.get(st.clientId)
+    if (old !== undefined) this.dropSession(old)
+    const made = new Map<number, Message>()
+    const toMessage = (m: StoredMessage): Message => {
+      let msg = made.get(m.id)
+      if (msg === undefined) {
+        msg = new Message(m.id, m.topic, m.payload, m.qos, m.retain, m.properties, m.expiresAt, m.origin)
+        msg.persisted = true
+        made.set(m.id, msg)
+      }
+      return msg
+    }
+    const s = this.restoreSession(st, messages, toMessage, this.now())
+    if (st.will !== undefined && st.will.dueAt === 0) {
+      this.persistWill(s, undefined)
+      this.handleWill(s, st.will.will)
+    }
+    return s
+  }
+
+  /**
+   * Lets go of a session another node of the cluster takes over: its connection closes (v5 0x8E), what it
+   * holds is committed to the shared store, then it leaves this broker without being ended in the store.
+   * Returns what a persistent session held (after the close), for a cluster without a shared store.
+   */
+  dropSession(s: Session): LiveSession | undefined {
+    const conn = s.connection
+    if (conn !== null) {
+      conn.sendDisconnect(ReasonCode.SessionTakenOver)
+      this.options.logger.notice(`Client ${s.clientId} connected on another node of the cluster; closing its connection here (session taken over).`)
+      conn.close('session taken over by another node')
+    }
+    // A session without expiry ended with its connection: nothing is handed over.
+    const live = this.sessions.get(s.clientId) === s ? this.storedSession(s, true) : undefined
+    if (this.sessions.get(s.clientId) === s) this.sessions.delete(s.clientId)
+    this.offline.delete(s)
+    for (const entry of s.subscriptions.values()) this.removeEntry(entry)
+    s.subscriptions.clear()
+    s.pendingWill = undefined
+    s.stored = false
+    return live
   }
 
   /** The live persistent state, for compaction. */
@@ -738,9 +876,12 @@ export class Broker {
     return { retained: retained(), sessions: sessions() }
   }
 
-  /** A stored session as the store keeps it, with the message of each queued entry; undefined for one not stored. */
-  private storedSession(s: Session): LiveSession | undefined {
-    if (!s.stored) return undefined
+  /**
+   * A stored session as the store keeps it, with the message of each queued entry; undefined for one not stored
+   * (`anyway`: any session, stored or not — a cluster without a store hands sessions over in this form).
+   */
+  storedSession(s: Session, anyway = false): LiveSession | undefined {
+    if (!s.stored && !anyway) return undefined
     const outgoing: StoredOutgoing[] = []
     const messages: StoredMessage[] = []
     const add = (o: Outgoing): void => {

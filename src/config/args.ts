@@ -21,22 +21,26 @@ export interface ServeArgs {
   daemon: boolean
   help: boolean
   helpConfig: boolean
+  /** --workers N: cluster_workers from the command line (overrides the file). */
+  workers: number | undefined
 }
 
 const CommandLine = { file: '(command line)', line: 0 }
 
-export const ServeUsage = `Usage: midge [-c FILE] [-p PORT]... [-v] [-d]
+export const ServeUsage = `Usage: midge [-c FILE] [-p PORT]... [-v] [-d] [--workers N]
   -c, --config-file FILE  read mosquitto.conf-style configuration from FILE
   -p, --port PORT         listen on PORT (repeatable); without -c, on 127.0.0.1 and ::1 only
   -v, --verbose           log everything (log_type all), overriding the config file
   -d, --daemon            run in the background; returns once the listeners are open (0),
                           or with the error and status 1 when the start fails
+      --workers N         run N broker processes on the same listeners, joined as a cluster
+                          through the config's cluster_redis (as cluster_workers N)
       --help-config       list every configuration option
   -h, --help              show this help`
 
 /** Throws ConfigError (code CFG_ERR_ARGS) on a bad argument. */
 export function parseServeArgs(argv: readonly string[]): ServeArgs {
-  const out: ServeArgs = { configFile: undefined, ports: [], verbose: false, daemon: false, help: false, helpConfig: false }
+  const out: ServeArgs = { configFile: undefined, ports: [], verbose: false, daemon: false, help: false, helpConfig: false, workers: undefined }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string
     const value = (): string => {
@@ -54,6 +58,13 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs {
         const n = Number(v)
         if (!/^\d+$/.test(v) || n < 1 || n > 65535) throw new ConfigError(ConfigErrorCode.Args, CommandLine, `-p expects a port from 1 to 65535, got '${v}'`)
         out.ports.push(n)
+        break
+      }
+      case '--workers': {
+        const v = value()
+        const n = Number(v)
+        if (!/^\d+$/.test(v) || n > 256) throw new ConfigError(ConfigErrorCode.Args, CommandLine, `--workers expects a number from 0 to 256, got '${v}'`)
+        out.workers = n
         break
       }
       case '-v': case '--verbose': out.verbose = true; break
@@ -87,6 +98,7 @@ export function resolveServeConfig(args: ServeArgs): MidgeConfig {
     if (args.ports.length > 0) addCommandLinePorts(cfg, args.ports)
   }
   if (args.verbose) cfg.global.logType = [...LogTypes]
+  if (args.workers !== undefined) cfg.global.clusterWorkers = args.workers
   return cfg
 }
 

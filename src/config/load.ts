@@ -32,6 +32,8 @@ function defaultGlobal(): GlobalConfig {
   g.logType = [...DefaultLogTypes]
   g.persistenceLocation = undefined
   g.pidFile = undefined
+  g.clusterRedis = undefined
+  g.clusterNodeId = undefined
   g.user = undefined
   return g
 }

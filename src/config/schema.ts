@@ -28,7 +28,7 @@ import { isMosquittoOption } from './mosquitto-options.js'
 import { BridgeOptionTable, isBridgeOption } from './bridge-options.js'
 import type { ConfigurableBrokerOptions, GlobalConfig, ListenerConfig, SecuritySettings } from './types.js'
 import {
-  bool, dirPath, domainNames, duration, emailAddress, fileName, httpsUrl, int, listenerArgs, logDest, logType, oneOf, path,
+  bool, dirPath, nodeName, redisUrl, domainNames, duration, emailAddress, fileName, httpsUrl, int, listenerArgs, logDest, logType, oneOf, path,
   text, timestampFormat, tlsVersion, type ValueType,
 } from './value-types.js'
 
@@ -231,6 +231,14 @@ export const OptionTable: readonly OptionSpec[] = [
   opt({ name: 'websockets_log_level', type: int(0, MAX_SAFE), scope: 'global', reload: false, target: { ignored: true },
     noEffect: 'the logging level of libwebsockets, which Midge does not use; its WebSocket listeners log through log_type like everything else',
     doc: 'libwebsockets\' own logging level (Mosquitto).' }),
+
+  // ---- cluster (docs/cluster.md) -----------------------------------------------------------------------------
+  opt({ name: 'cluster_redis', type: redisUrl, scope: 'global', reload: false, target: { global: 'clusterRedis' },
+    doc: 'Midge only: join a cluster of Midge nodes sharing one MQTT namespace through this Redis (`redis://[:password@]host:port`, `rediss://` for TLS, `redis+sentinel://h1:26379,h2:26379/mymaster`). Messages cross to the nodes whose clients subscribed; retained messages and takeovers are cluster-wide (docs/cluster.md).' }),
+  opt({ name: 'cluster_node_id', type: nodeName, scope: 'global', reload: false, target: { global: 'clusterNodeId' },
+    doc: 'Midge only: this node\'s name in the cluster (default: host name, process id and a random suffix, new at each start). A fixed name lets a restarted node take back what was sent to it while it was down.' }),
+  opt({ name: 'cluster_workers', type: int(0, 256), scope: 'global', reload: false, target: { global: 'clusterWorkers' }, default: 0,
+    doc: 'Midge only: run this many broker processes sharing the listeners (all cores of one machine), joined as a cluster through `cluster_redis`, which is then required; 0: one process. Same as `midge --workers N`.' }),
 
   // ---- limits and MQTT behaviour, continued -----------------------------------------------------------------
   opt({ name: 'sys_interval', type: int(0, MAX_SAFE, { unit: 'seconds' }), scope: 'global', reload: false, target: { broker: 'sysInterval' },

@@ -98,6 +98,12 @@ export interface GlobalConfig {
   /** fdatasync after each group commit (Midge-only): survives power loss, at a measured cost. */
   persistenceFsync: boolean
   pidFile: string | undefined
+  /** cluster_redis: the Redis URL of the cluster this node joins; undefined = no cluster. */
+  clusterRedis: string | undefined
+  /** cluster_node_id; undefined = host-pid-random. */
+  clusterNodeId: string | undefined
+  /** cluster_workers: processes to run (0 = this one only). */
+  clusterWorkers: number
   /** undefined = not set: when started as root the broker switches to `mosquitto` (or `nobody`). */
   user: string | undefined
   logDest: LogDest[]

@@ -8,6 +8,7 @@ import { isAbsolute, resolve } from 'node:path'
 import { LogTypes, unsupportedTimestampConversions, type LogType } from '../observability/logger.js'
 import { TlsVersions } from '../transport/tls-versions.js'
 import type { LogDest, TlsVersion } from './types.js'
+import { parseRedisUrl } from '../cluster/redis-url.js'
 
 export interface ValueContext {
   /** Directory relative paths resolve against (the main config file's). */
@@ -259,6 +260,30 @@ export const emailAddress: ValueType<string> = {
   parse(raw) {
     const v = singleToken(raw).replace(/^mailto:/, '')
     if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(v)) throw new BadValue()
+    return v
+  },
+  show: (v) => v,
+}
+
+/** cluster_redis: redis://, rediss:// or redis+sentinel:// (cluster/redis-url.ts says what each part may be). */
+export const redisUrl: ValueType<string> = {
+  label: 'URL',
+  expects: 'a redis://, rediss:// or redis+sentinel:// URL',
+  parse(raw) {
+    const v = singleToken(raw)
+    try { parseRedisUrl(v) } catch (err) { throw new BadValue((err as Error).message) }
+    return v
+  },
+  show: (v) => v,
+}
+
+/** A node name: letters, digits, '.', '_', '-' (it is part of Redis key names and log lines). */
+export const nodeName: ValueType<string> = {
+  label: 'name',
+  expects: 'a name of letters, digits, dots, underscores and dashes (at most 64)',
+  parse(raw) {
+    const v = singleToken(raw)
+    if (!/^[A-Za-z0-9._-]{1,64}$/.test(v)) throw new BadValue()
     return v
   },
   show: (v) => v,

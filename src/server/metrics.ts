@@ -79,6 +79,7 @@ export function collectMetrics(rt: MidgeRuntime, lag: EventLoopLag): MetricFamil
     gauge('midge_auth_banned_addresses', 'Addresses banned now.', rt.throttle.bannedNow()),
     { name: 'midge_tls_certificate_expiry_timestamp_seconds', help: 'When the certificate served by each TLS listener expires (Unix time).', type: 'gauge', samples: certificates },
     { name: 'midge_bridge_up', help: 'Whether each bridge is connected to its remote (1) or not (0).', type: 'gauge', samples: bridges },
+    ...clusterMetrics(rt),
     counter('process_cpu_seconds_total', 'User and system CPU time spent, in seconds.', (cpu.user + cpu.system) / 1e6),
     gauge('process_resident_memory_bytes', 'Resident memory size, in bytes.', process.memoryUsage.rss()),
     gauge('process_start_time_seconds', 'Start time of the process since the Unix epoch, in seconds.', Math.floor(performance.timeOrigin / 1000)),
@@ -86,5 +87,19 @@ export function collectMetrics(rt: MidgeRuntime, lag: EventLoopLag): MetricFamil
     gauge('nodejs_eventloop_lag_seconds', 'Mean event loop delay since the previous scrape, in seconds.', loop.mean),
     gauge('nodejs_eventloop_lag_p99_seconds', '99th percentile of the event loop delay since the previous scrape, in seconds.', loop.p99),
     gauge('nodejs_eventloop_lag_max_seconds', 'Longest event loop delay since the previous scrape, in seconds.', loop.max),
+  ]
+}
+
+/** cluster_redis: whether Redis answers, the nodes seen, the messages crossing (none without a cluster). */
+function clusterMetrics(rt: MidgeRuntime): MetricFamily[] {
+  const c = rt.cluster
+  if (c === undefined) return []
+  const labels = { node: c.nodeId }
+  return [
+    { name: 'midge_cluster_up', help: 'Whether this node reaches the cluster\'s Redis (1) or serves its local clients only (0).', type: 'gauge', samples: [{ labels, value: c.up ? 1 : 0 }] },
+    { name: 'midge_cluster_nodes', help: 'Live nodes of the cluster this node knows of, itself included.', type: 'gauge', samples: [{ labels, value: c.up ? c.nodes.length : 1 }] },
+    { name: 'midge_cluster_forwarded_total', help: 'Message copies handed to Redis for other nodes (one per target node).', type: 'counter', samples: [{ labels, value: c.forwarded }] },
+    { name: 'midge_cluster_received_total', help: 'Messages received from other nodes.', type: 'counter', samples: [{ labels, value: c.received }] },
+    { name: 'midge_cluster_dropped_total', help: 'Message copies for other nodes dropped while Redis was unreachable.', type: 'counter', samples: [{ labels, value: c.dropped }] },
   ]
 }

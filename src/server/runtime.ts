@@ -24,8 +24,11 @@
  * A failing phase closes what the earlier ones opened, logs `Error: <reason>` and rejects with StartFailure.
  */
 import { EventEmitter } from 'node:events'
+import { hostname } from 'node:os'
+import { randomBytes } from 'node:crypto'
 import type net from 'node:net'
 import type { RunningBridges } from '../bridge/index.js'
+import type { Cluster, ClusterStore } from '../cluster/index.js'
 import { acmeSettings } from '../acme/from-config.js'
 import { describeAcmeError } from '../acme/errors.js'
 import type { ManagedCertificate } from '../acme/manager.js'
@@ -68,6 +71,8 @@ export interface StartOptions {
   broker?: Partial<BrokerOptions>
   /** Where log lines go instead of the config's log_dest (an embedding application's own logger; [] = nowhere). */
   logSinks?: LogSink[]
+  /** One of the processes `midge --workers N` runs: its index names it in the cluster; the supervisor keeps pid_file. */
+  worker?: number
 }
 
 export type ListenerKind = 'mqtt' | 'websockets' | 'tls' | 'wss' | 'http' | 'https'
@@ -102,6 +107,9 @@ export class MidgeRuntime {
   modules: OptionalModules = { tls: undefined, wss: undefined, acme: undefined, bridges: undefined }
   /** mosquitto.conf `connection` blocks; started last, stopped first. Not changed by a reload (as in Mosquitto). */
   bridges: RunningBridges | undefined
+  /** cluster_redis: this node of the cluster (src/cluster/); joined before the listeners open, left before they close. */
+  cluster: Cluster | undefined
+  private clusterStore: ClusterStore | undefined
   readonly tlsListeners: Array<{ index: number; listener: TlsListener }> = []
   /** `protocol http` blocks by listener index (their TLS sockets come from tlsListeners). */
   readonly httpListeners = new Map<number, HttpListener>()
@@ -278,13 +286,16 @@ export class MidgeRuntime {
       }
     })
     try {
+      // In a cluster, persistence is in the cluster's Redis (cluster-store.ts), not in a file.
+      const clusterStore = g.clusterRedis !== undefined && g.persistence ? await this.openClusterStore() : undefined
       this.server = await startServer({
-        broker: brokerOptions(cfg, this.logger, this.security, this.options.broker),
+        broker: { ...brokerOptions(cfg, this.logger, this.security, this.options.broker), ...(clusterStore === undefined ? {} : { store: clusterStore }) },
         listeners: plain,
         noDelay: g.setTcpNodelay,
         // The store is read and compacted now, as root, so a restore never races the listeners; what it
         // creates is handed to the user the broker switches to below (persistence/log-store.ts).
-        ...(g.persistence ? { persistence: { dir: g.persistenceLocation ?? process.cwd(), file: g.persistenceFile, fsync: g.persistenceFsync, owner: user.switches ? user.user : undefined } } : {}),
+        ...(g.persistence && clusterStore === undefined ? { persistence: { dir: g.persistenceLocation ?? process.cwd(), file: g.persistenceFile, fsync: g.persistenceFsync, owner: user.switches ? user.user : undefined } } : {}),
+        beforeListen: (broker) => this.joinCluster(broker),
       })
       this.addAuthSysValues()
       await this.openHttp()
@@ -300,10 +311,36 @@ export class MidgeRuntime {
     if (this.sinks?.topic !== undefined) this.attachTopicLog(this.sinks)
   }
 
+  /**
+   * This node's name in the cluster: cluster_node_id, else host-pid-random (new at each start); a worker's is
+   * the node's with its index, so a restarted worker takes back what was sent to it.
+   */
+  private clusterNodeId(): string {
+    const g = this.cfg.global
+    const worker = this.options.worker
+    if (worker !== undefined) return `${g.clusterNodeId ?? hostname()}-w${worker}`
+    return g.clusterNodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
+  }
+
+  private async openClusterStore(): Promise<ClusterStore> {
+    const { openClusterStore } = await import('../cluster/index.js')
+    this.clusterStore = await openClusterStore(this.cfg.global.clusterRedis as string, this.clusterNodeId(), this.logger)
+    return this.clusterStore
+  }
+
+  /** cluster_redis: joins before any client can connect, so what they publish reaches the other nodes from the first. */
+  private async joinCluster(broker: Broker): Promise<void> {
+    const g = this.cfg.global
+    if (g.clusterRedis === undefined) return
+    // Loaded only with cluster_redis: a single node never loads ioredis.
+    const { joinCluster } = await import('../cluster/index.js')
+    this.cluster = await joinCluster(broker, { url: g.clusterRedis, nodeId: this.clusterNodeId(), logger: this.logger, store: this.clusterStore })
+  }
+
   /** @internal */
   writePidFile(checked: Preflight): void {
     const file = this.cfg.global.pidFile
-    if (file === undefined) return
+    if (file === undefined || this.options.worker !== undefined) return
     writePidFile(file, checked.user.switches ? checked.user.user : undefined)
     this.pidFile = file
   }
@@ -457,7 +494,10 @@ export class MidgeRuntime {
     this.httpListeners.clear()
     this.lag?.stop()
     for (const k of AuthSysKeys) this.server?.broker.sysValues.delete(k)
+    // The broker first: the wills of the connections it closes still cross to the other nodes; then this node leaves.
     await this.server?.close()
+    await this.cluster?.close()
+    this.cluster = undefined
   }
 
   private removePidFile(): void {

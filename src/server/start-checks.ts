@@ -89,6 +89,7 @@ export async function startChecks(cfg: MidgeConfig, phase: 'start' | 'check' | '
     }
   }
   if (phase !== 'reload') await c.listeners()
+  c.cluster()
   return { problems, user, switches }
 }
 
@@ -209,7 +210,8 @@ class Checker {
   /** persistence_location writable by the user, the store file writable (or reclaimed) and recognised, its lock free. */
   async store(user: UserIdentity, switches: boolean): Promise<void> {
     const g = this.cfg.global
-    if (!g.persistence) return
+    // In a cluster the store is in Redis (src/cluster/cluster-store.ts): no file to check.
+    if (!g.persistence || g.clusterRedis !== undefined) return
     const dir = resolve(g.persistenceLocation ?? process.cwd())
     const file = join(dir, g.persistenceFile)
     const loc = g.origins['persistence_location'] ?? this.origin(undefined, 'persistence')
@@ -237,6 +239,14 @@ class Checker {
       return
     }
     this.problems.push({ loc, message: `the store ${file} is in use by the running broker (pid ${holder.pid}); not a problem with --running`, fix: undefined, severity: 'warning' })
+  }
+
+  /** cluster_workers: the worker processes form a cluster, which needs its Redis. */
+  cluster(): void {
+    const g = this.cfg.global
+    if (g.clusterWorkers > 0 && g.clusterRedis === undefined) {
+      this.problems.push(err(this.origin(undefined, 'cluster_workers'), `cluster_workers ${g.clusterWorkers} (or --workers) needs cluster_redis: the workers share clients and messages through Redis`, 'add `cluster_redis redis://127.0.0.1:6379` (a Redis the workers can reach), or remove cluster_workers'))
+    }
   }
 
   /**

@@ -31,6 +31,8 @@ export interface ServerPlan {
    * (started as root) the user the broker will run as, who must own what the store creates.
    */
   persistence?: { dir: string; file: string; fsync: boolean; owner?: { uid: number; gid: number } | undefined }
+  /** Runs after the store is read and before any listener opens (a cluster joins there: src/cluster/). */
+  beforeListen?: (broker: Broker) => Promise<void>
 }
 
 export interface RunningServer {
@@ -75,6 +77,7 @@ export async function startServer(plan: ServerPlan): Promise<RunningServer> {
       if (i === 0) broker.options.logger.notice(`Persistence: ${line}.`)
       else broker.options.logger.warning(`Persistence: ${line}.`)
     })
+    await plan.beforeListen?.(broker)
     for (const l of plan.listeners) {
       try {
         const lo = { host: l.host, port: l.port, noDelay: plan.noDelay, maxConnections: l.maxConnections, info: l.info, handshakeTimeoutMs: l.handshakeTimeoutMs }

@@ -91,7 +91,9 @@ test('bad command-line arguments are ConfigErrors with code CFG_ERR_ARGS', () =>
   for (const argv of [['-p', 'x'], ['-p', '0'], ['--bogus'], ['-c'], ['-c', 'a', '-c', 'b']]) {
     assert.throws(() => parseServeArgs(argv), (err: unknown) => (err as { code?: string }).code === ConfigErrorCode.Args, argv.join(' '))
   }
-  assert.deepEqual(parseServeArgs(['-c', 'f', '-d', '--help-config']), { configFile: 'f', ports: [], verbose: false, daemon: true, help: false, helpConfig: true })
+  assert.deepEqual(parseServeArgs(['-c', 'f', '-d', '--help-config']), { configFile: 'f', ports: [], verbose: false, daemon: true, help: false, helpConfig: true, workers: undefined })
+  assert.equal(parseServeArgs(['--workers', '4']).workers, 4)
+  assert.throws(() => parseServeArgs(['--workers', 'x']), (err: unknown) => (err as { code?: string }).code === ConfigErrorCode.Args)
 })
 
 test('log_dest and log_type accumulate; none resets; only one log file', () => {

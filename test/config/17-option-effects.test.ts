@@ -98,6 +98,9 @@ const Proofs: Record<string, readonly string[]> = {
   connection_messages: ['config/18-option-config-to-effect.test.ts'],
   pid_file: ['config/12-daemon.test.ts', 'config/15-logrotate.test.ts'],
   user: ['config/07-serve-seed-config.test.ts', 'persistence/21-store-owner-compaction-errors.test.ts'],
+  cluster_redis: ['cluster/01-cluster-routing.test.ts', 'cluster/04-cluster-redis-restart.test.ts'],
+  cluster_node_id: ['cluster/03-cluster-node-loss.test.ts'],
+  cluster_workers: ['cluster/05-cluster-workers.test.ts'],
 }
 
 /** Where a proving file names what it exercises by another word than the key or field (audited by hand). */

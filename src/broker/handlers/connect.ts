@@ -159,9 +159,26 @@ function finishConnect(conn: ClientLink, p: ConnectPacket, clientId: string, ass
 }
 
 /** The rest of a CONNECT let in (and its will allowed): CONNACK, the session, and reading on. */
-function acceptConnect(conn: ClientLink, p: ConnectPacket, clientId: string, assigned: boolean, keepAlive: number, serverKeepAlive: number | undefined, auth: AuthResult & { ok: true }, identity: ClientIdentity): void {
+function acceptConnect(conn: ClientLink, p: ConnectPacket, clientId: string, assigned: boolean, keepAlive: number, serverKeepAlive: number | undefined, auth: AuthResult & { ok: true }, identity: ClientIdentity, claimed = false): void {
   const broker = conn.broker
   const opts = broker.options
+  // In a cluster the session may live on another node: it is handed over here before CONNACK.
+  const claim = claimed ? undefined : broker.cluster?.claim(clientId, p.cleanStart)
+  if (claim !== undefined) {
+    claim.then(() => {
+      if (conn.state !== ConnState.Authenticating) return // closed meanwhile
+      try {
+        acceptConnect(conn, p, clientId, assigned, keepAlive, serverKeepAlive, auth, identity, true)
+      } catch (err) {
+        opts.logger.error(`Internal error accepting client ${clientId}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
+        conn.close('internal error')
+      }
+    }, (err: unknown) => {
+      opts.logger.error(`Cluster: session of client ${clientId} could not be claimed: ${describe(err)}`)
+      if (conn.state === ConnState.Authenticating) refuse(conn, conn.version === 5 ? ReasonCode.ServerUnavailable : ConnackReturnCode.ServerUnavailable, 'session claim failed')
+    })
+    return
+  }
   const v5 = conn.version === 5
   const mount = conn.listener.mountPoint
   // Kept per connection: a reload must not hold this client to a limit it was never told.

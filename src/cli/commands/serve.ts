@@ -16,6 +16,7 @@ import { SystemdNotifier } from '../../observability/systemd-notify.js'
 import { startMidge, type MidgeRuntime } from '../../server/runtime.js'
 import { StartFailure } from '../../server/start-failure.js'
 import { VERSION } from '../../version.js'
+import { workerIndex } from '../worker-env.js'
 
 export async function run(argv: string[]): Promise<number> {
   let args: ServeArgs
@@ -35,12 +36,14 @@ export async function run(argv: string[]): Promise<number> {
   }
   // Like mosquitto -d: configuration errors are reported to the terminal before going to the background.
   if (args.daemon) return daemonize(argv)
+  const worker = workerIndex()
+  if (cfg.global.clusterWorkers > 0 && worker === undefined) return supervise(cfg)
   // Caught from before the start: a SIGTERM while the listeners open (systemd stopping a unit that is still
   // starting, a test that saw the first "Opening" line) stops the broker cleanly once the start is over.
   const stopSignal = nextStopSignal()
   let runtime: MidgeRuntime
   try {
-    runtime = await startMidge(cfg, { dropPrivileges: true })
+    runtime = await startMidge(cfg, { dropPrivileges: true, ...(worker === undefined ? {} : { worker }) })
   } catch (err) {
     if (!(err instanceof StartFailure)) throw err
     if (!err.logged) process.stderr.write(`Error: ${err.message}\n`)
@@ -94,7 +97,22 @@ async function serve(args: ServeArgs, runtime: MidgeRuntime, stopSignal: Promise
   sharedHashThreads().release()
   await runtime.close()
   await told
+  // A worker's channel to the supervisor would keep the process alive.
+  if (workerIndex() !== undefined && process.connected) process.disconnect()
   return 0
+}
+
+/** --workers N: the supervisor refuses a start its workers could not make (the checks of `midge check`), then forks them. */
+async function supervise(cfg: MidgeConfig): Promise<number> {
+  const { startChecks, formatProblem } = await import('../../server/start-checks.js')
+  const refused = (await startChecks(cfg, 'check')).problems.filter((p) => p.severity === 'error')
+  if (refused.length > 0) {
+    reportError(`${refused.map(formatProblem).join('\n')}\nmidge: ${refused.length} problem${refused.length === 1 ? '' : 's'}; not starting.\n`)
+    return 1
+  }
+  const { superviseWorkers } = await import('../workers.js')
+  await toDaemonParent({ ready: true })
+  return superviseWorkers(cfg)
 }
 
 /** Set in the copy that `-d` starts in the background: it has an IPC channel to the waiting parent. */
