@@ -21,7 +21,8 @@ export class LiveStream {
   private closed = false
   private readonly onClose = new Set<() => void>()
 
-  constructor(private readonly res: http.ServerResponse) {
+  /** `mayRead`: whether the viewer's ACL lets it read a topic; a `message` event on any other is not sent. */
+  constructor(private readonly res: http.ServerResponse, readonly mayRead: (topic: string) => boolean = () => true) {
     res.statusCode = 200
     res.setHeader('Content-Type', 'text/event-stream; charset=utf-8')
     res.setHeader('Cache-Control', 'no-store')

@@ -32,7 +32,7 @@ import { clientList, overview } from './read-api.js'
 import { ApiError, sendError, sendJson } from './respond.js'
 import { cookieValue, csrfMatches, type DashboardSession, SessionCookie, SessionStore } from './sessions.js'
 import { setPageHeaders, type StaticUi } from './static-ui.js'
-import { topicLevel } from './topic-tree.js'
+import { type TopicViewer, topicLevel } from './topic-tree.js'
 
 /** The filter whose publish right makes a dashboard user an admin. */
 export const AdminFilter = '$CONTROL/#'
@@ -151,7 +151,7 @@ export class DashboardSite implements HttpApp {
         case '/api/clients': return sendJson(res, 200, clientList(this.rt))
         case '/api/topics': {
           const prefix = url.searchParams.get('prefix') ?? ''
-          return sendJson(res, 200, topicLevel(prefix === '' ? undefined : prefix, this.rt.broker.retained, this.hub.lastValues).topics)
+          return sendJson(res, 200, topicLevel(prefix === '' ? undefined : prefix, this.rt.broker.retained, this.hub.lastValues, this.viewer(session.username, address)).topics)
         }
         case '/api/log': {
           const n = Number(url.searchParams.get('n') ?? 200)
@@ -210,6 +210,18 @@ export class DashboardSite implements HttpApp {
     return { clientId: '(dashboard)', username, remoteAddress: address, listener: this.info.name }
   }
 
+  /**
+   * The topics `username` may see in the tree and the message stream: as its MQTT client would, by the
+   * ACL in force at each question (one identity object, so the authorizer's per-client cache holds).
+   */
+  viewer(username: string, address: string): TopicViewer {
+    const id = this.identity(username, address)
+    return {
+      branch: (topic) => this.info.authorizer?.canSubscribe(id, `${topic}/#`) ?? true,
+      read: (topic) => this.info.authorizer?.canRead(id, topic) ?? true,
+    }
+  }
+
   private stillUser(username: string): boolean {
     const file = this.listener.passwordFile
     return file !== undefined && this.rt.security.authenticators.get(file)?.hasUser(username) === true
@@ -251,7 +263,7 @@ export class DashboardSite implements HttpApp {
     if (this.streams >= StreamLimits.maxStreams) throw new ApiError(429, `too many live streams open on this listener (at most ${StreamLimits.maxStreams}): close another dashboard tab`)
     this.streams++
     ctx.keepOpen()
-    const stream = new LiveStream(r.res)
+    const stream = new LiveStream(r.res, this.viewer(r.session.username, r.address).read)
     const end = (): void => stream.close()
     r.session.onEnd.add(end)
     stream.whenClosed(() => {
