@@ -150,6 +150,8 @@ export class DashboardHub {
     this.statsTimer = setInterval(() => {
       this.clock = Date.now()
       this.budget = MessageEventsPerSecond
+      // A stream answers no request, so the checks every request makes are made here for it.
+      for (const s of [...this.streams]) if (s.revoked()) s.close()
       this.broadcast('stats', this.stats())
     }, 1000)
     this.statsTimer.unref()

@@ -159,7 +159,7 @@ export class DashboardSite implements HttpApp {
         }
         case '/api/events':
           if (method === 'HEAD') throw new ApiError(405, 'GET the live stream')
-          return this.openStream(r, ctx)
+          return this.openStream(r, ctx, token)
       }
     }
     if (await adminRoute(r, method, path)) return
@@ -259,11 +259,19 @@ export class DashboardSite implements HttpApp {
     }
   }
 
-  private openStream(r: ApiRequest, ctx: { keepOpen(): void }): void {
+  private openStream(r: ApiRequest, ctx: { keepOpen(): void }, token: string | undefined): void {
     if (this.streams >= StreamLimits.maxStreams) throw new ApiError(429, `too many live streams open on this listener (at most ${StreamLimits.maxStreams}): close another dashboard tab`)
     this.streams++
     ctx.keepOpen()
-    const stream = new LiveStream(r.res, this.viewer(r.session.username, r.address).read)
+    const { username } = r.session
+    const revoked = (): boolean => {
+      if (this.stillUser(username) && this.mayRead(username, r.address)) return false
+      this.logger.notice(`Dashboard: the live stream of user ${username} from ${r.address} closed: the user is gone from the password file or may no longer read ${MonitoringFilter} (listener ${this.info.name}).`)
+      // As a request would find it: the session ends too (its onEnd closes this stream).
+      this.sessions.delete(token)
+      return true
+    }
+    const stream = new LiveStream(r.res, this.viewer(username, r.address).read, revoked)
     const end = (): void => stream.close()
     r.session.onEnd.add(end)
     stream.whenClosed(() => {
