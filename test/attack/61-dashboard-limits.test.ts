@@ -109,6 +109,22 @@ test(`logins beyond ${SessionLimits.maxSessions} sessions evict the least recent
   }
 })
 
+test('a user logging in again and again evicts its own sessions, never an admin\'s: the user holding the most loses one', async () => {
+  const d = await startDashboard()
+  try {
+    const admin = new Browser(d.base)
+    assert.equal((await admin.login('admin', Users.admin)).status, 200)
+    for (let i = 0; i < SessionLimits.maxSessions * 2; i++) {
+      assert.equal((await new Browser(d.base).login('viewer', Users.viewer)).status, 200)
+    }
+    assert.equal((await admin.request('GET', '/api/session')).status, 200, 'the admin is still logged in')
+    const site = (d.rt as unknown as { sites: Array<{ sessions: { size: number } }> }).sites[0]
+    assert.equal(site?.sessions.size, SessionLimits.maxSessions)
+  } finally {
+    await d.close()
+  }
+})
+
 test('password guesses at the login count in the runtime\'s AuthThrottle: a banned address gets 429 there and is refused on MQTT too', async () => {
   const d = await startDashboard({ global: ['auth_fail_limit 3', 'auth_fail_exempt_loopback false'] })
   try {

@@ -122,7 +122,12 @@ export class DashboardHub {
     // $SYS updates come in bursts every sys_interval: they would use up the sample, and the overview has them.
     if (this.budget <= 0 || m.topic.startsWith('$SYS/')) return
     this.budget--
-    this.broadcast('message', { topic: m.topic, ...payloadView(m.payload.subarray(0, 1024), m.payload.length), qos: m.qos, retain: m.retain, at: now }, true)
+    let data: unknown
+    for (const s of this.streams) {
+      if (!s.mayRead(m.topic)) continue
+      data ??= { topic: m.topic, ...payloadView(m.payload.subarray(0, 1024), m.payload.length), qos: m.qos, retain: m.retain, at: now }
+      s.send('message', data, true)
+    }
   }
 
   private readonly onConnected = (c: ClientInfo): void => {
@@ -145,6 +150,8 @@ export class DashboardHub {
     this.statsTimer = setInterval(() => {
       this.clock = Date.now()
       this.budget = MessageEventsPerSecond
+      // A stream answers no request, so the checks every request makes are made here for it.
+      for (const s of [...this.streams]) if (s.revoked()) s.close()
       this.broadcast('stats', this.stats())
     }, 1000)
     this.statsTimer.unref()

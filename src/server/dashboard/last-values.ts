@@ -7,6 +7,13 @@
 import type { QoS } from '../../protocol/constants.js'
 
 export const LastValuesMax = 10_000
+/**
+ * And at most this many bytes of topics and payload copies: a topic may be 64 KiB long, so a count alone
+ * would let one client make 10,000 of them hold 640 MiB while a dashboard is open.
+ */
+export const LastValuesMaxBytes = 16 * 1024 * 1024
+/** What an entry costs beside its topic and payload copy (the Map slot, the object, the Buffer), roughly. */
+const EntryOverhead = 160
 /** Payloads are shown cut to this many bytes. */
 export const PayloadViewBytes = 1024
 
@@ -49,10 +56,14 @@ export function payloadView(head: Buffer, size: number): PayloadView {
 
 export class LastValues {
   private readonly map = new Map<string, LastValue & { used: boolean }>()
+  private held = 0
 
-  constructor(private readonly max = LastValuesMax) {}
+  constructor(private readonly max = LastValuesMax, private readonly maxBytes = LastValuesMaxBytes) {}
 
   get size(): number { return this.map.size }
+
+  /** Bytes the entries hold, as counted against maxBytes. */
+  get bytes(): number { return this.held }
 
   /**
    * Runs per message while a dashboard is open, so it is kept cheap: an entry is updated in place (its copy
@@ -64,7 +75,10 @@ export class LastValues {
     const n = payload.length < PayloadViewBytes ? payload.length : PayloadViewBytes
     const e = this.map.get(topic)
     if (e !== undefined) {
-      if (e.head.length !== n) e.head = Buffer.allocUnsafe(n)
+      if (e.head.length !== n) {
+        this.held += n - e.head.length
+        e.head = Buffer.allocUnsafe(n)
+      }
       payload.copy(e.head, 0, 0, n)
       e.size = payload.length
       e.qos = qos
@@ -73,7 +87,9 @@ export class LastValues {
       e.used = true
       return
     }
-    if (this.map.size >= this.max) this.evict()
+    const cost = entryBytes(topic, n)
+    while (this.map.size > 0 && (this.map.size >= this.max || this.held + cost > this.maxBytes)) this.evict()
+    this.held += cost
     const head = Buffer.allocUnsafe(n)
     payload.copy(head, 0, 0, n)
     this.map.set(topic, { head, size: payload.length, qos, retain, at, used: false })
@@ -92,9 +108,17 @@ export class LastValues {
     // Each pass either drops an entry or clears a flag, so this ends within max + 1 steps.
     for (const [topic, e] of this.map) {
       this.map.delete(topic)
-      if (!e.used) return
+      if (!e.used) {
+        this.held -= entryBytes(topic, e.head.length)
+        return
+      }
       e.used = false
       this.map.set(topic, e)
     }
   }
+}
+
+/** A JS string of Latin-1 text takes a byte per character, of other text two: counted as two. */
+function entryBytes(topic: string, head: number): number {
+  return EntryOverhead + 2 * topic.length + head
 }

@@ -21,7 +21,16 @@ export class LiveStream {
   private closed = false
   private readonly onClose = new Set<() => void>()
 
-  constructor(private readonly res: http.ServerResponse) {
+  /**
+   * `mayRead`: whether the viewer's ACL lets it read a topic; a `message` event on any other is not sent.
+   * `revoked`: asked every second (hub.ts) whether the viewer has lost the right to the dashboard since the
+   * stream opened (removed from the password file, $SYS/# taken away by the ACL): it then closes.
+   */
+  constructor(
+    private readonly res: http.ServerResponse,
+    readonly mayRead: (topic: string) => boolean = () => true,
+    readonly revoked: () => boolean = () => false,
+  ) {
     res.statusCode = 200
     res.setHeader('Content-Type', 'text/event-stream; charset=utf-8')
     res.setHeader('Cache-Control', 'no-store')

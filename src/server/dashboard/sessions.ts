@@ -1,6 +1,8 @@
 /**
- * Dashboard login sessions: in memory only (a restart logs everyone out), at most MaxSessions per listener
- * with the least recently used evicted, each ending after IdleMs without a request. The cookie carries 32
+ * Dashboard login sessions: in memory only (a restart logs everyone out), at most MaxSessions per listener,
+ * each ending after IdleMs without a request. When the table is full, the user holding the most sessions
+ * loses its least recently used one: any user could otherwise log every admin out by logging in again and
+ * again (logins are throttled only when they fail). The cookie carries 32
  * random bytes; the table is keyed by their SHA-256, so a lookup's timing says nothing about a stored token.
  * The CSRF token is separate random bytes, sent in the login reply and checked against a request header.
  */
@@ -35,9 +37,9 @@ export class SessionStore {
   create(username: string, address: string): { token: string; session: DashboardSession } {
     this.sweep()
     while (this.sessions.size >= this.limits.maxSessions) {
-      const oldest = this.sessions.keys().next().value
-      if (oldest === undefined) break
-      this.end(oldest)
+      const victim = this.evictable()
+      if (victim === undefined) break
+      this.end(victim)
     }
     const token = randomBytes(32).toString('base64url')
     const session: DashboardSession = { username, csrf: randomBytes(32).toString('base64url'), address, lastUsed: this.now(), onEnd: new Set() }
@@ -85,6 +87,27 @@ export class SessionStore {
 
   clear(): void {
     for (const key of [...this.sessions.keys()]) this.end(key)
+  }
+
+  /** The key of the least recently used session of the user holding the most (the Map is in LRU order). */
+  private evictable(): string | undefined {
+    const count = new Map<string, number>()
+    const oldest = new Map<string, string>()
+    for (const [key, s] of this.sessions) {
+      count.set(s.username, (count.get(s.username) ?? 0) + 1)
+      if (!oldest.has(s.username)) oldest.set(s.username, key)
+    }
+    let most = 0
+    let victim: string | undefined
+    // In LRU order of each user's oldest session: between users holding as many, the longer idle loses.
+    for (const [user, key] of oldest) {
+      const n = count.get(user) as number
+      if (n > most) {
+        most = n
+        victim = key
+      }
+    }
+    return victim
   }
 
   private sweep(): void {

@@ -32,7 +32,7 @@ import { clientList, overview } from './read-api.js'
 import { ApiError, sendError, sendJson } from './respond.js'
 import { cookieValue, csrfMatches, type DashboardSession, SessionCookie, SessionStore } from './sessions.js'
 import { setPageHeaders, type StaticUi } from './static-ui.js'
-import { topicLevel } from './topic-tree.js'
+import { type TopicViewer, topicLevel } from './topic-tree.js'
 
 /** The filter whose publish right makes a dashboard user an admin. */
 export const AdminFilter = '$CONTROL/#'
@@ -151,7 +151,7 @@ export class DashboardSite implements HttpApp {
         case '/api/clients': return sendJson(res, 200, clientList(this.rt))
         case '/api/topics': {
           const prefix = url.searchParams.get('prefix') ?? ''
-          return sendJson(res, 200, topicLevel(prefix === '' ? undefined : prefix, this.rt.broker.retained, this.hub.lastValues).topics)
+          return sendJson(res, 200, topicLevel(prefix === '' ? undefined : prefix, this.rt.broker.retained, this.hub.lastValues, this.viewer(session.username, address)).topics)
         }
         case '/api/log': {
           const n = Number(url.searchParams.get('n') ?? 200)
@@ -159,7 +159,7 @@ export class DashboardSite implements HttpApp {
         }
         case '/api/events':
           if (method === 'HEAD') throw new ApiError(405, 'GET the live stream')
-          return this.openStream(r, ctx)
+          return this.openStream(r, ctx, token)
       }
     }
     if (await adminRoute(r, method, path)) return
@@ -210,6 +210,18 @@ export class DashboardSite implements HttpApp {
     return { clientId: '(dashboard)', username, remoteAddress: address, listener: this.info.name }
   }
 
+  /**
+   * The topics `username` may see in the tree and the message stream: as its MQTT client would, by the
+   * ACL in force at each question (one identity object, so the authorizer's per-client cache holds).
+   */
+  viewer(username: string, address: string): TopicViewer {
+    const id = this.identity(username, address)
+    return {
+      branch: (topic) => this.info.authorizer?.canSubscribe(id, `${topic}/#`) ?? true,
+      read: (topic) => this.info.authorizer?.canRead(id, topic) ?? true,
+    }
+  }
+
   private stillUser(username: string): boolean {
     const file = this.listener.passwordFile
     return file !== undefined && this.rt.security.authenticators.get(file)?.hasUser(username) === true
@@ -247,11 +259,19 @@ export class DashboardSite implements HttpApp {
     }
   }
 
-  private openStream(r: ApiRequest, ctx: { keepOpen(): void }): void {
+  private openStream(r: ApiRequest, ctx: { keepOpen(): void }, token: string | undefined): void {
     if (this.streams >= StreamLimits.maxStreams) throw new ApiError(429, `too many live streams open on this listener (at most ${StreamLimits.maxStreams}): close another dashboard tab`)
     this.streams++
     ctx.keepOpen()
-    const stream = new LiveStream(r.res)
+    const { username } = r.session
+    const revoked = (): boolean => {
+      if (this.stillUser(username) && this.mayRead(username, r.address)) return false
+      this.logger.notice(`Dashboard: the live stream of user ${username} from ${r.address} closed: the user is gone from the password file or may no longer read ${MonitoringFilter} (listener ${this.info.name}).`)
+      // As a request would find it: the session ends too (its onEnd closes this stream).
+      this.sessions.delete(token)
+      return true
+    }
+    const stream = new LiveStream(r.res, this.viewer(username, r.address).read, revoked)
     const end = (): void => stream.close()
     r.session.onEnd.add(end)
     stream.whenClosed(() => {

@@ -1,6 +1,9 @@
 /**
  * GET /api/topics: one level of the topic tree below a prefix, from the retained messages (the broker's
  * RetainedIndex walks only that level) and the last values seen while a dashboard was open (last-values.ts).
+ * The viewer sees what its ACL would let an MQTT client of the same user see: a branch only if it may
+ * subscribe to something below it, a payload only if it may read that topic. Logging in needs $SYS/#
+ * only, so without this a monitoring account would read every device's messages.
  */
 import type { Message } from '../../broker/message.js'
 import type { RetainedIndex } from '../../broker/retained-index.js'
@@ -25,7 +28,15 @@ interface Building {
   last?: TopicNode['last']
 }
 
-export function topicLevel(prefix: string | undefined, retained: RetainedIndex<Message>, last: LastValues): { topics: TopicNode[]; total: number } {
+/** What the viewer's ACL allows: `branch` for a topic and everything below it, `read` for one topic's payload. */
+export interface TopicViewer {
+  branch(topic: string): boolean
+  read(topic: string): boolean
+}
+
+export const SeeAll: TopicViewer = { branch: () => true, read: () => true }
+
+export function topicLevel(prefix: string | undefined, retained: RetainedIndex<Message>, last: LastValues, viewer: TopicViewer = SeeAll): { topics: TopicNode[]; total: number } {
   const nodes = new Map<string, Building>()
   const node = (name: string): Building => {
     let n = nodes.get(name)
@@ -57,11 +68,12 @@ export function topicLevel(prefix: string | undefined, retained: RetainedIndex<M
     }
   }
   const topics = [...nodes.values()]
+    .filter((n) => viewer.branch(lead + n.name))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
     .map((n): TopicNode => ({
       name: n.name, topic: lead + n.name, children: n.kids.size,
-      ...(n.retained === undefined ? {} : { retained: n.retained }),
-      ...(n.last === undefined ? {} : { last: n.last }),
+      ...(n.retained === undefined || !viewer.read(lead + n.name) ? {} : { retained: n.retained }),
+      ...(n.last === undefined || !viewer.read(lead + n.name) ? {} : { last: n.last }),
     }))
   return { topics, total: Math.max(level.total, topics.length) }
 }
