@@ -101,6 +101,9 @@ test('kill -9 at random moments of background compactions of a large store, 6 ti
   pub.on('connect', pump)
   pump()
 
+  // A <file>.new the kill left stays until the restarted broker's first compaction replaces it: it is
+  // not one under way (its ctime is older than the kill).
+  let killedAt = 0
   for (let round = 0; round < ROUNDS; round++) {
     // Once the publisher is back at work, wait for a compaction to begin, then kill at a random moment
     // while it is still under way.
@@ -110,7 +113,8 @@ test('kill -9 at random moments of background compactions of a large store, 6 ti
       const guard = setTimeout(() => { clearInterval(poll); reject(new Error(failWithLog(`round ${round}: no compaction under way within 60 s (${acked.size - armAt + 300} acknowledged since the restart)`))) }, 60_000)
       let seenAt = 0
       const poll = setInterval(() => {
-        if (acked.size < armAt || !fs.existsSync(tmp)) {
+        const file = acked.size < armAt ? undefined : fs.statSync(tmp, { throwIfNoEntry: false })
+        if (file === undefined || file.ctimeMs <= killedAt) {
           // A compaction shorter than the delay (a quick machine, a small log) would never be caught and
           // the round would wait in vain: the next kill falls within the length of the one just missed.
           if (seenAt !== 0) delay = Math.floor(random() * Math.min(delay, Date.now() - seenAt))
@@ -126,6 +130,7 @@ test('kill -9 at random moments of background compactions of a large store, 6 ti
       }, 1)
     })
     await broker.exited
+    killedAt = Date.now()
     t.diagnostic(`round ${round}: killed ${delay} ms into a compaction, ${acked.size} acknowledged so far`)
     broker = await ChildBroker.start(dir, port, args)
   }
