@@ -16,18 +16,19 @@ for (const persistence of [false, true]) {
   let cluster: TestCluster | undefined
   after(async () => { await cluster?.close() })
 
-  test(`a QoS 1 subscriber taken over ${Moves} times between A and B under continuous publishing loses nothing (persistence ${persistence})`, async () => {
+  test(`a QoS 1 subscriber taken over ${Moves} times between A and B under continuous publishing loses nothing (persistence ${persistence})`, async (t) => {
     cluster = await TestCluster.start(3, () => persistence ? ['persistence true'] : [])
     const [a, b, c] = cluster.nodes as [typeof cluster.nodes[0], typeof cluster.nodes[0], typeof cluster.nodes[0]]
     const logs = (): string => cluster!.logs()
     const id = `hopper-${persistence}`
     const persistent = { clientId: id, protocolVersion: 5 as const, clean: false, properties: { sessionExpiryInterval: 300 } }
     const received = new Set<string>()
+    let deliveries = 0
     const peers: Peer[] = []
     const join = async (url: string): Promise<Peer> => {
       const p = await Peer.connect(url, persistent)
-      p.client.on('message', (_topic, payload) => received.add(payload.toString()))
-      for (const g of p.inbox) received.add(g.payload)
+      p.client.on('message', (_topic, payload) => { deliveries++; received.add(payload.toString()) })
+      for (const g of p.inbox) { deliveries++; received.add(g.payload) }
       peers.push(p)
       return p
     }
@@ -67,6 +68,8 @@ for (const persistence of [false, true]) {
     const missing = (): string[] => acked.filter((m) => !received.has(m))
     await sub.until(() => missing().length === 0, `${missing().length} of ${acked.length} acknowledged messages never arrived: ${missing().slice(0, 20).join(' ')}\n${logs()}`, 20_000)
     assert.ok(acked.length > Moves * 2, `messages were published across the moves (${acked.length})`)
+    // Duplicates are allowed at QoS 1 (a message in flight to a closed connection is sent again); shown, not judged.
+    t.diagnostic(`${acked.length} messages acknowledged, ${deliveries} deliveries (${deliveries - received.size} duplicates)`)
     await Promise.all([...peers.map((p) => p.end()), pubA.end(), pubC.end()])
   })
 }
