@@ -392,7 +392,7 @@ export class Cluster implements ClusterLink {
       if (loaded === undefined) return
       const adopted = this.broker.adoptSession(loaded.session, loaded.messages)
       this.moves.delete(clientId)
-      this.arrived.add(clientId, Date.now())
+      this.arrived.add(clientId, [...adopted.subscriptions.values()].filter((e) => e.group === '').map((e) => e.filter), Date.now())
       const only = new Set([clientId])
       for (const m of held) if (this.arrived.firstCopy(clientId, m)) this.broker.deliverAdopted(m.topic, m.payload, m.qos, m.retain, m.properties, m.expiresAt, m.origin, true, undefined, only)
       this.log.debug(`Cluster: session of ${clientId} adopted from node ${previous} (${adopted.queueLength + adopted.inflight.size} messages, ${held.length} redirected meanwhile).`)
@@ -624,7 +624,7 @@ export class Cluster implements ClusterLink {
             continue
           }
           this.broker.deliverForwarded(m.topic, m.payload, m.qos, m.retain, m.properties, m.expiresAt, m.origin, m.normal, m.groups)
-          if (m.normal && this.arrived.size > 0) this.arrived.delivered(m, this.broker.sessions, Date.now())
+          if (m.normal && this.arrived.size > 0) this.arrived.delivered(m, Date.now())
           if (m.normal && this.moves.size > 0) this.followMoved(m, m.from, m.seq)
         }
       } catch (err) {

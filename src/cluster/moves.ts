@@ -6,9 +6,10 @@
  * hand-over was drained into the session it carried, so nothing is sent twice from here.
  *
  * Bounded: a record lasts `KeepMs`, and at most `MaxMoves` are kept (the oldest go first), so a stranger cycling
- * takeovers through client ids cannot grow it.
+ * takeovers through client ids cannot grow it. Matched through a trie (the broker's): thousands of clients
+ * moving at once (a network blip, a rebalancing) cost a message what its matching sessions cost, not a scan.
  */
-import { topicMatches } from '../protocol/topic.js'
+import { TopicTrie } from '../broker/topic-trie.js'
 
 /** Longer than a forward can take to reach a node behind on its stream, or a node's view to hear of a move. */
 export const KeepMs = 10_000
@@ -23,19 +24,26 @@ export interface Moved {
 
 export class Moves {
   private readonly byClient = new Map<string, Moved>()
+  private readonly filters = new TopicTrie<string>()
+  private readonly found = new Set<string>()
+  private readonly visit = (clientId: string): void => { this.found.add(clientId) }
 
   get size (): number {
     return this.byClient.size
   }
 
   add (clientId: string, to: string, filters: readonly string[], now: number): void {
-    this.byClient.delete(clientId)
+    this.delete(clientId)
     this.byClient.set(clientId, { clientId, to, filters, until: now + KeepMs })
-    if (this.byClient.size > MaxMoves) this.byClient.delete(this.byClient.keys().next().value!)
+    for (const f of filters) this.filters.add(f, clientId, clientId)
+    if (this.byClient.size > MaxMoves) this.delete(this.byClient.keys().next().value!)
   }
 
   delete (clientId: string): void {
+    const m = this.byClient.get(clientId)
+    if (m === undefined) return
     this.byClient.delete(clientId)
+    for (const f of m.filters) this.filters.remove(f, clientId)
   }
 
   get (clientId: string, now: number): Moved | undefined {
@@ -46,8 +54,10 @@ export class Moves {
   /** The moved sessions with an ordinary subscription matching `topic`. */
   matching (topic: string, now: number): Moved[] {
     this.expire(now)
+    this.filters.match(topic, this.visit)
     const out: Moved[] = []
-    for (const m of this.byClient.values()) if (m.filters.some((f) => topicMatches(f, topic))) out.push(m)
+    for (const clientId of this.found) out.push(this.byClient.get(clientId)!)
+    this.found.clear()
     return out
   }
 
@@ -55,7 +65,7 @@ export class Moves {
   private expire (now: number): void {
     for (const m of this.byClient.values()) {
       if (m.until > now) return
-      this.byClient.delete(m.clientId)
+      this.delete(m.clientId)
     }
   }
 }
@@ -63,8 +73,6 @@ export class Moves {
 /** Per arrival: at most this many messages remembered (a flood past it may then give a duplicate, never a loss). */
 export const MaxSeen = 100_000
 
-interface Subscriber { readonly subscriptions: { values (): Iterable<{ readonly filter: string; readonly group: string }> } }
-interface Sessions { get (clientId: string): Subscriber | undefined }
 interface Named { readonly topic: string; readonly from: string; readonly seq: number }
 
 /**
@@ -73,31 +81,31 @@ interface Named { readonly topic: string; readonly from: string; readonly seq: n
  * of those: the origin forwarded to both nodes while it knew both had the interest.
  */
 export class Arrivals {
-  private readonly byClient = new Map<string, { until: number; seen: Set<string> }>()
+  private readonly byClient = new Map<string, { until: number; seen: Set<string>; filters: readonly string[] }>()
+  private readonly filters = new TopicTrie<string>()
+  private key = ''
+  private readonly visit = (clientId: string): void => {
+    const a = this.byClient.get(clientId)
+    if (a !== undefined && a.seen.size < MaxSeen) a.seen.add(this.key)
+  }
 
   get size (): number {
     return this.byClient.size
   }
 
-  add (clientId: string, now: number): void {
-    this.byClient.delete(clientId)
-    this.byClient.set(clientId, { until: now + KeepMs, seen: new Set() })
-    if (this.byClient.size > MaxMoves) this.byClient.delete(this.byClient.keys().next().value!)
+  /** `filters`: the session's ordinary subscriptions as it arrived (those the old node redirects for). */
+  add (clientId: string, filters: readonly string[], now: number): void {
+    this.delete(clientId)
+    this.byClient.set(clientId, { until: now + KeepMs, seen: new Set(), filters })
+    for (const f of filters) this.filters.add(f, clientId, clientId)
+    if (this.byClient.size > MaxMoves) this.delete(this.byClient.keys().next().value!)
   }
 
-  /** A message forwarded here directly: remembered for the arrived sessions here with a matching subscription. */
-  delivered (m: Named, sessions: Sessions, now: number): void {
+  /** A message forwarded here directly: remembered for the arrived sessions it matches. */
+  delivered (m: Named, now: number): void {
     this.expire(now)
-    for (const [clientId, a] of this.byClient) {
-      const s = sessions.get(clientId)
-      if (s === undefined || a.seen.size >= MaxSeen) continue
-      for (const e of s.subscriptions.values()) {
-        if (e.group === '' && topicMatches(e.filter, m.topic)) {
-          a.seen.add(`${m.from}\0${m.seq}`)
-          break
-        }
-      }
-    }
+    this.key = `${m.from}\0${m.seq}`
+    this.filters.match(m.topic, this.visit)
   }
 
   /** Whether a redirected copy for clientId is the first it gets (remembered, so a second redirect is not either). */
@@ -110,10 +118,17 @@ export class Arrivals {
     return true
   }
 
+  private delete (clientId: string): void {
+    const a = this.byClient.get(clientId)
+    if (a === undefined) return
+    this.byClient.delete(clientId)
+    for (const f of a.filters) this.filters.remove(f, clientId)
+  }
+
   private expire (now: number): void {
     for (const [clientId, a] of this.byClient) {
       if (a.until > now) return
-      this.byClient.delete(clientId)
+      this.delete(clientId)
     }
   }
 }
