@@ -37,9 +37,10 @@ import type { Logger } from '../observability/logger.js'
 import type { StoredMessage, StoredSession } from '../persistence/store.js'
 import { LocalInterest, RemoteInterest, interestKey } from './interest.js'
 import { redisOptions, type RedisTarget } from './redis-url.js'
-import { decodeBatch, encodeBatch, Forward, type WireMessage } from './wire.js'
+import { decodeBatch, encodeBatch, Forward, type Received, type WireMessage } from './wire.js'
 import { decodeSession, encodeSession, fromJson, toJson } from './handover.js'
 import type { WillMessage } from '../protocol/packets.js'
+import { Arrivals, KeepMs, Moves, type Moved } from './moves.js'
 
 /** What the shared store (persistence/redis-store.ts) offers a cluster for moving sessions between nodes. */
 export interface SessionDirectory {
@@ -108,6 +109,7 @@ export class Cluster implements ClusterLink {
   private readonly visitNode = (node: string): void => { this.forwardTo(node).normal = true }
   private readonly visitGroup = (g: SharedGroup<string>): void => this.chooseRemote(g)
   private current: WireMessage | undefined
+  private currentSeq = 0
   private flushing: Promise<void> = Promise.resolve()
   private flushScheduled = false
   private readonly participant: boolean
@@ -128,6 +130,18 @@ export class Cluster implements ClusterLink {
   private willsOut = new Map<string, string | null>()
   /** Wills of a lost node's clients, waiting out their delay here; cancelled if the client comes back first. */
   private readonly adoptedWills = new Map<string, NodeJS.Timeout>()
+  /** Sessions handed over from here lately: what still arrives for them follows them (moves.ts). */
+  private readonly moves = new Moves()
+  /** Per target node, per client: messages for that client only, since the last commit. */
+  private redirectOut = new Map<string, Map<string, Forward[]>>()
+  /** Sessions being claimed here: what is redirected to them waits until the session is loaded. */
+  private readonly claiming = new Map<string, { held: Received[]; loaded: Promise<void> }>()
+  /** Sessions moved here lately: the messages they had directly, so a redirected copy is not delivered twice. */
+  private readonly arrived = new Arrivals()
+  /** This node's number for each message it forwards (with its id, the message's name cluster-wide). */
+  private seq = 0
+  /** Interest kept for sessions handed over from here, released when their move record expires. */
+  private readonly heldInterest = new Set<NodeJS.Timeout>()
 
   constructor (broker: Broker, opts: ClusterOptions, RedisCtor: new (o: RedisOptions) => Redis) {
     this.broker = broker
@@ -281,9 +295,11 @@ export class Cluster implements ClusterLink {
         this.touch()
       }
       this.current = msg
+      this.currentSeq = ++this.seq
       this.remote.plain.match(msg.topic, this.visitNode)
       for (const [node, group, filter] of chosen) this.addGroup(node, group, filter)
       if (this.remote.shared.groupCount > 0) this.remote.shared.match(msg.topic, this.visitGroup)
+      if (this.moves.size > 0) this.followMoved(msg, this.nodeId, this.currentSeq)
       if (this.perNode.size === 0) return
       for (const [node, f] of this.perNode) {
         let list = this.outbox.get(node)
@@ -300,9 +316,29 @@ export class Cluster implements ClusterLink {
     }
   }
 
+  /** A message that matches a session handed over from here lately goes to its new node, for that client only. */
+  private followMoved (msg: WireMessage, from: string, seq: number): void {
+    for (const m of this.moves.matching(msg.topic, Date.now())) {
+      if (this.broker.sessions.has(m.clientId)) continue
+      this.redirect(m, msg, from, seq)
+    }
+  }
+
+  private redirect (m: Moved, msg: WireMessage, from: string, seq: number): void {
+    let byClient = this.redirectOut.get(m.to)
+    if (byClient === undefined) this.redirectOut.set(m.to, byClient = new Map())
+    let list = byClient.get(m.clientId)
+    if (list === undefined) byClient.set(m.clientId, list = [])
+    const f = new Forward(msg, seq, from)
+    f.normal = true
+    list.push(f)
+    this.forwarded++
+    this.touch()
+  }
+
   private forwardTo (node: string): Forward {
     let f = this.perNode.get(node)
-    if (f === undefined) this.perNode.set(node, f = new Forward(this.current!))
+    if (f === undefined) this.perNode.set(node, f = new Forward(this.current!, this.currentSeq))
     return f
   }
 
@@ -343,14 +379,27 @@ export class Cluster implements ClusterLink {
     }
     this.log.debug(`Cluster: session of ${clientId} claimed; previous owner ${previous ?? 'none'}.`)
     if (previous === undefined || previous === this.nodeId) return
-    const handed = this.liveNodes.has(previous) ? await this.askHandOver(previous, clientId) : undefined
-    // Clean Start too: a stored session must be read to be ended (attachSession ends what it finds).
-    const loaded = dir !== undefined
-      ? await dir.loadSession(clientId, () => this.broker.allocateMessageId())
-      : handed === undefined ? undefined : decodeSession(handed, () => this.broker.allocateMessageId())
-    if (loaded === undefined) return
-    const adopted = this.broker.adoptSession(loaded.session, loaded.messages)
-    this.log.debug(`Cluster: session of ${clientId} adopted from node ${previous} (${adopted.queueLength + adopted.inflight.size} messages).`)
+    // What the previous owner receives for the session after letting it go is redirected here (moves.ts).
+    let loadedHere = (): void => undefined
+    const held: Received[] = []
+    this.claiming.set(clientId, { held, loaded: new Promise<void>((resolve) => { loadedHere = resolve }) })
+    try {
+      const handed = this.liveNodes.has(previous) ? await this.askHandOver(previous, clientId) : undefined
+      // Clean Start too: a stored session must be read to be ended (attachSession ends what it finds).
+      const loaded = dir !== undefined
+        ? await dir.loadSession(clientId, () => this.broker.allocateMessageId())
+        : handed === undefined ? undefined : decodeSession(handed, () => this.broker.allocateMessageId())
+      if (loaded === undefined) return
+      const adopted = this.broker.adoptSession(loaded.session, loaded.messages)
+      this.moves.delete(clientId)
+      this.arrived.add(clientId, [...adopted.subscriptions.values()].filter((e) => e.group === '').map((e) => e.filter), Date.now())
+      const only = new Set([clientId])
+      for (const m of held) if (this.arrived.firstCopy(clientId, m)) this.broker.deliverAdopted(m.topic, m.payload, m.qos, m.retain, m.properties, m.expiresAt, m.origin, true, undefined, only)
+      this.log.debug(`Cluster: session of ${clientId} adopted from node ${previous} (${adopted.queueLength + adopted.inflight.size} messages, ${held.length} redirected meanwhile).`)
+    } finally {
+      this.claiming.delete(clientId)
+      loadedHere()
+    }
   }
 
   /** Resolves when `node` has let the session go: with the session itself when there is no shared store. */
@@ -373,7 +422,21 @@ export class Cluster implements ClusterLink {
     // What other nodes forwarded here before the takeover belongs to the session being handed over.
     await this.drainStream()
     const s = this.broker.sessions.get(clientId)
+    const filters = s === undefined ? [] : [...s.subscriptions.values()].filter((e) => e.group === '').map((e) => e.filter)
     const live = s === undefined ? undefined : this.broker.dropSession(s)
+    // From now on, what arrives here for the session follows it; what arrived before is in what is handed over.
+    if (live !== undefined && filters.length > 0) {
+      this.moves.add(clientId, to, filters, Date.now())
+      // The interest stays until the new node's has surely reached every node: no node sees neither.
+      for (const f of filters) this.local.add(interestKey(f, ''))
+      const t = setTimeout(() => {
+        this.heldInterest.delete(t)
+        for (const f of filters) this.local.remove(interestKey(f, ''))
+        if (this.local.changes.size > 0) this.touch()
+      }, KeepMs)
+      t.unref()
+      this.heldInterest.add(t)
+    }
     await this.commitBroker()
     if (live !== undefined) this.opts.sessions?.releaseSession(clientId)
     const done: Ctl = { t: 'done', id }
@@ -391,7 +454,7 @@ export class Cluster implements ClusterLink {
   // ---- commits --------------------------------------------------------------------------------------------
 
   get dirty (): boolean {
-    return this.outbox.size > 0 || this.retainedOut.length > 0 || this.local.changes.size > 0 || this.willsOut.size > 0 || this.endedOut.length > 0
+    return this.outbox.size > 0 || this.redirectOut.size > 0 || this.retainedOut.length > 0 || this.local.changes.size > 0 || this.willsOut.size > 0 || this.endedOut.length > 0
   }
 
   sessionEnded (clientId: string): void {
@@ -427,6 +490,8 @@ export class Cluster implements ClusterLink {
   commit (): Promise<void> {
     if (!this.dirty) return this.flushing
     const outbox = this.outbox
+    const redirects = this.redirectOut
+    this.redirectOut = new Map()
     const retained = this.retainedOut
     const changes = [...this.local.changes]
     const wills = this.willsOut
@@ -439,6 +504,7 @@ export class Cluster implements ClusterLink {
     const run = async (): Promise<void> => {
       if (!this.up) {
         for (const list of outbox.values()) this.dropped += list.length
+        for (const byClient of redirects.values()) for (const list of byClient.values()) this.dropped += list.length
         return
       }
       const p = this.cmd.multi()
@@ -462,10 +528,14 @@ export class Cluster implements ClusterLink {
       // Only if still ours: a node that took the client over meanwhile has written its own id.
       for (const clientId of ended) p.eval(DeleteIfOwner, 1, this.key('owner', clientId), me)
       for (const [node, list] of outbox) p.xadd(this.key('stream', node), '*', 'b', encodeBatch(me, list))
+      for (const [node, byClient] of redirects) {
+        for (const [clientId, list] of byClient) p.xadd(this.key('stream', node), '*', 'c', clientId, 'r', encodeBatch(me, list))
+      }
       try {
         await p.exec()
       } catch (err) {
         for (const list of outbox.values()) this.dropped += list.length
+        for (const byClient of redirects.values()) for (const list of byClient.values()) this.dropped += list.length
         this.log.debug(`Cluster: commit failed: ${(err as Error).message}`)
       }
     }
@@ -510,11 +580,14 @@ export class Cluster implements ClusterLink {
    * pending entry), commits what that put into persistent sessions, then acknowledges and deletes them.
    */
   private async take (stream: string, entries: Array<[string, Buffer[]]>): Promise<void> {
+    const claims: Array<Promise<void>> = []
     for (const [id, fields] of entries) {
       if (this.delivered.has(id)) continue
       this.delivered.add(id)
-      this.deliver(fields)
+      this.deliver(fields, claims)
     }
+    // A message held for a session being claimed is acknowledged once it is in that session.
+    if (claims.length > 0) await Promise.all(claims)
     await this.commitBroker().catch(() => undefined)
     const ids = entries.map(([id]) => id)
     const acked = await this.cmd.multi().xack(stream, Group, ...ids).xdel(stream, ...ids).exec().then(() => true, () => false)
@@ -535,19 +608,51 @@ export class Cluster implements ClusterLink {
     }
   }
 
-  private deliver (fields: Buffer[]): void {
+  /** One stream entry: a batch for this node's subscriptions ('b'), or one for one client's session ('c', 'r'). */
+  private deliver (fields: Buffer[], claims: Array<Promise<void>>): void {
+    let clientId: string | undefined
     for (let i = 0; i + 1 < fields.length; i += 2) {
-      if (fields[i]!.toString() !== 'b') continue
+      const name = fields[i]!.toString()
+      if (name === 'c') clientId = fields[i + 1]!.toString()
+      if (name !== 'b' && name !== 'r') continue
       try {
         const { messages } = decodeBatch(fields[i + 1]!)
         for (const m of messages) {
           this.received++
+          if (name === 'r') {
+            if (clientId !== undefined) this.deliverRedirected(clientId, m, claims)
+            continue
+          }
           this.broker.deliverForwarded(m.topic, m.payload, m.qos, m.retain, m.properties, m.expiresAt, m.origin, m.normal, m.groups)
+          if (m.normal && this.arrived.size > 0) this.arrived.delivered(m, Date.now())
+          if (m.normal && this.moves.size > 0) this.followMoved(m, m.from, m.seq)
         }
       } catch (err) {
         this.log.error(`Cluster: a batch from another node could not be read and was skipped: ${(err as Error).message}`)
       }
     }
+  }
+
+  /**
+   * A message another node received for a session after handing it over here: into the session if it is here,
+   * held while it is being claimed here, on to the next node if it moved on again meanwhile.
+   */
+  private deliverRedirected (clientId: string, m: Received, claims: Array<Promise<void>>): void {
+    if (this.broker.sessions.has(clientId)) {
+      // The copy the origin sent here directly came first (the same commit there, read in order here).
+      if (!this.arrived.firstCopy(clientId, m)) return
+      this.broker.deliverAdopted(m.topic, m.payload, m.qos, m.retain, m.properties, m.expiresAt, m.origin, true, undefined, new Set([clientId]))
+      return
+    }
+    const claim = this.claiming.get(clientId)
+    if (claim !== undefined) {
+      claim.held.push(m)
+      claims.push(claim.loaded)
+      return
+    }
+    const moved = this.moves.get(clientId, Date.now())
+    if (moved !== undefined) this.redirect(moved, m, m.from, m.seq)
+    else this.log.debug(`Cluster: a message redirected to ${clientId} found no session here; dropped.`)
   }
 
   private onChannel (channel: string, message: Buffer): void {
@@ -776,6 +881,7 @@ export class Cluster implements ClusterLink {
     this.closed = true
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat)
     for (const t of this.adoptedWills.values()) clearTimeout(t)
+    for (const t of this.heldInterest) clearTimeout(t)
     if (this.broker.cluster === this) this.broker.cluster = undefined
     for (const k of ['cluster/state', 'cluster/nodes', 'cluster/node_id']) this.broker.sysValues.delete(k)
     await this.commit()

@@ -6,8 +6,11 @@
  *
  *   batch   = version(1) origin-node(string) count(u32) message*
  *   message = flags(1: qos | retain<<2 | normal<<3 | props<<4) topic(string) client(string) expiresAt(f64)
+ *             from(string: the node it was first forwarded by, '' = the batch's) seq(f64: its number there)
  *             [properties(varint length + PUBLISH properties)] payload(u32 length + bytes) groups(u16) (name filter)*
  * `normal`: deliver to the node's ordinary subscriptions; `groups`: the share groups the origin chose that node for.
+ * (from, seq) names one published message cluster-wide: a node receiving a copy redirected to a session that
+ * moved to it (moves.ts) recognises the copy it already had directly.
  */
 import { PacketType, type QoS } from '../protocol/constants.js'
 import type { Properties } from '../protocol/packets.js'
@@ -17,7 +20,7 @@ import { varintLength } from '../protocol/varint.js'
 import { stringLength, writeString, writeU16, writeU32 } from '../protocol/write.js'
 import { malformed } from '../protocol/errors.js'
 
-const Version = 1
+const Version = 2
 
 /** One message as it travels: the broker's Message has these fields (structural, so no import of broker/). */
 export interface WireMessage {
@@ -34,7 +37,8 @@ export interface WireMessage {
 export class Forward {
   normal = false
   groups: Array<readonly [string, string]> | undefined = undefined
-  constructor (readonly msg: WireMessage) {}
+  /** `from` undefined: the node sending the batch. */
+  constructor (readonly msg: WireMessage, readonly seq = 0, readonly from: string | undefined = undefined) {}
 }
 
 export interface Received {
@@ -47,6 +51,8 @@ export interface Received {
   origin: string
   normal: boolean
   groups: Array<readonly [string, string]> | undefined
+  from: string
+  seq: number
 }
 
 export function encodeBatch (node: string, list: readonly Forward[]): Buffer {
@@ -56,7 +62,7 @@ export function encodeBatch (node: string, list: readonly Forward[]): Buffer {
     const m = f.msg
     const pl = m.properties === undefined ? 0 : propertiesLength(m.properties, PacketType.Publish)
     propLens.push(pl)
-    size += 1 + 2 + stringLength(m.topic) + 2 + stringLength(m.origin) + 8 + (pl > 0 ? varintLength(pl) + pl : 0) + 4 + m.payload.length + 2
+    size += 1 + 2 + stringLength(m.topic) + 2 + stringLength(m.origin) + 8 + 2 + stringLength(f.from ?? '') + 8 + (pl > 0 ? varintLength(pl) + pl : 0) + 4 + m.payload.length + 2
     if (f.groups !== undefined) for (const [g, flt] of f.groups) size += 4 + stringLength(g) + stringLength(flt)
   }
   const buf = Buffer.allocUnsafe(size)
@@ -71,6 +77,8 @@ export function encodeBatch (node: string, list: readonly Forward[]): Buffer {
     off = writeString(buf, off, m.topic, stringLength(m.topic))
     off = writeString(buf, off, m.origin, stringLength(m.origin))
     off = buf.writeDoubleBE(m.expiresAt, off)
+    off = writeString(buf, off, f.from ?? '', stringLength(f.from ?? ''))
+    off = buf.writeDoubleBE(f.seq, off)
     if (pl > 0) off = writeProperties(buf, off, m.properties, PacketType.Publish, pl)
     off = writeU32(buf, off, m.payload.length)
     off += m.payload.copy(buf, off)
@@ -103,6 +111,10 @@ export function decodeBatch (buf: Buffer): { node: string; messages: Received[] 
     if (r.pos + 8 > r.end) throw malformed('cluster batch ends inside a timestamp')
     const expiresAt = buf.readDoubleBE(r.pos)
     r.pos += 8
+    const from = r.string() || node
+    if (r.pos + 8 > r.end) throw malformed('cluster batch ends inside a sequence number')
+    const seq = buf.readDoubleBE(r.pos)
+    r.pos += 8
     const properties = (flags & 16) !== 0 ? decodeProperties(r, PacketType.Publish) : undefined
     const len = r.u32()
     if (r.pos + len > r.end) throw malformed('cluster batch: payload overruns the batch')
@@ -114,7 +126,7 @@ export function decodeBatch (buf: Buffer): { node: string; messages: Received[] 
       groups = []
       for (let j = 0; j < n; j++) groups.push([r.string(), r.string()])
     }
-    messages.push({ topic, payload, qos, retain: (flags & 4) !== 0, properties, expiresAt, origin, normal: (flags & 8) !== 0, groups })
+    messages.push({ topic, payload, qos, retain: (flags & 4) !== 0, properties, expiresAt, origin, normal: (flags & 8) !== 0, groups, from, seq })
   }
   return { node, messages }
 }
