@@ -7,8 +7,9 @@
  *              on channel `P interest` (`+id key`, `-id key`, `=id` reload that node's hash, `!id` it left).
  *   messages   a local PUBLISH goes only to the nodes with a match, one Redis Stream entry per target node per
  *              commit (`P stream:<id>`, wire.ts). The target reads it (XREADGROUP), delivers it into its local
- *              sessions, commits its store, then XACKs and deletes it: a QoS 1/2 message acknowledged to its
- *              publisher is in Redis, and stays there until the node it was for has taken it. A node never
+ *              sessions, commits its store, XACKs and deletes it (with the shared store, in the MULTI/EXEC of
+ *              that commit: a kill between the two cannot make the adopter deliver it again): a QoS 1/2 message
+ *              acknowledged to its publisher is in Redis, and stays there until the node it was for has taken it. A node never
  *              forwards what it received, and the origin sends each node one copy: exactly once per subscriber.
  *   retained   `P retained` (topic → message) and channel `P retained`: every node's retained index is the same.
  *   sessions   `P owner:<clientId>` (or the shared store's claim) names the node holding a session. A CONNECT
@@ -49,6 +50,11 @@ export interface SessionDirectory {
   sessionsOwnedBy(nodeId: string): Promise<string[]>
   /** After the commit holding a handed-over session's last changes: nothing more of it is written from here. */
   releaseSession(clientId: string): void
+  /**
+   * Commands sent in the store's next commit, in its MULTI/EXEC (RedisStore.withNextCommit): resolves once a
+   * commit holding them is confirmed. The store is on the cluster's Redis (index.ts opens both from one URL).
+   */
+  withNextCommit?(commands: Array<Array<string | number | Buffer>>): Promise<void>
 }
 
 export interface ClusterOptions {
@@ -581,10 +587,30 @@ export class Cluster implements ClusterLink {
    */
   private async take (stream: string, entries: Array<[string, Buffer[]]>): Promise<void> {
     const claims: Array<Promise<void>> = []
+    // With the shared store: the entries whose messages went into sessions now, and those held for a claim.
+    const now: string[] = []
+    const held: string[] = []
     for (const [id, fields] of entries) {
-      if (this.delivered.has(id)) continue
+      if (this.delivered.has(id)) {
+        now.push(id)
+        continue
+      }
       this.delivered.add(id)
+      const n = claims.length
       this.deliver(fields, claims)
+      ;(claims.length > n ? held : now).push(id)
+    }
+    const store = this.opts.sessions
+    if (store?.withNextCommit !== undefined) {
+      // In the MULTI/EXEC of the store's commit holding what they delivered (the same turn's): a node killed
+      // between the two would leave them to the adopter, which loads the sessions already holding them.
+      this.ackWithCommit(store, stream, now)
+      if (claims.length > 0) {
+        await Promise.all(claims)
+        this.ackWithCommit(store, stream, held)
+      }
+      await this.commitBroker().catch(() => undefined)
+      return
     }
     // A message held for a session being claimed is acknowledged once it is in that session.
     if (claims.length > 0) await Promise.all(claims)
@@ -593,6 +619,14 @@ export class Cluster implements ClusterLink {
     const acked = await this.cmd.multi().xack(stream, Group, ...ids).xdel(stream, ...ids).exec().then(() => true, () => false)
     // Unacknowledged (Redis away): they stay marked, so the re-read after reconnection does not deliver them twice.
     if (acked) for (const id of ids) this.delivered.delete(id)
+  }
+
+  /** XACK and XDEL in the store's next commit; the entries stay marked delivered until it is confirmed. */
+  private ackWithCommit (store: SessionDirectory, stream: string, ids: string[]): void {
+    if (ids.length === 0) return
+    void store.withNextCommit!([['xack', stream, Group, ...ids], ['xdel', stream, ...ids]]).then(() => {
+      for (const id of ids) this.delivered.delete(id)
+    })
   }
 
   /**
@@ -783,8 +817,8 @@ export class Cluster implements ClusterLink {
 
   /**
    * The entries left in a lost node's stream: forwarded to it, acknowledged to their publishers, maybe not
-   * delivered into its sessions (committed) before it died. One taken there but not yet XACKed comes again: at
-   * least once, as a client's own QoS 1 resend would.
+   * delivered into its sessions (committed) before it died. With the shared store an entry was acknowledged in
+   * the commit that delivered it, so what is left was not delivered there: exactly once.
    */
   private async takeOrphans (node: string, adopted: ReadonlySet<string>): Promise<void> {
     const stream = this.key('stream', node)

@@ -33,8 +33,13 @@ export class Batch {
   /** compact(): the broker's id counters, recorded so that a load never goes below them. */
   nextIds: { m: number; o: number } | undefined
 
+  /** Commands a user of the store sends in the same MULTI/EXEC (RedisStore.withNextCommit), after the changes. */
+  readonly extra: Array<Array<string | number | Buffer>> = []
+  /** Told when a commit holding `extra` is confirmed. */
+  readonly confirmed: Array<() => void> = []
+
   get empty(): boolean {
-    return this.sessions.size === 0 && this.retained.size === 0 && this.nextIds === undefined
+    return this.sessions.size === 0 && this.retained.size === 0 && this.nextIds === undefined && this.extra.length === 0
   }
 
   session(clientId: string): SessionDiff {
@@ -48,6 +53,9 @@ export class Batch {
 
   /** Applies `newer` on top of this (older, unconfirmed) batch: the result is what both together do. */
   absorb(newer: Batch): this {
+    // In order, older first: each is idempotent (withNextCommit), so sending the older ones again is harmless.
+    for (const c of newer.extra) this.extra.push(c)
+    for (const f of newer.confirmed) this.confirmed.push(f)
     if (newer.nextIds !== undefined) this.nextIds = newer.nextIds
     for (const [topic, v] of newer.retained) this.retained.set(topic, v)
     for (const [clientId, n] of newer.sessions) {

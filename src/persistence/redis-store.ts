@@ -616,6 +616,7 @@ export class RedisStore implements Store {
     }
     const sent = this.exec(this.commands(batch)).then(() => {
       this.sending = undefined
+      for (const f of batch.confirmed) f()
     }, (err: unknown) => {
       this.sending = undefined
       // Sent, so perhaps applied: its new fields may be in Redis now, and deleting them needs an HDEL.
@@ -625,6 +626,19 @@ export class RedisStore implements Store {
     })
     this.sending = sent
     return sent
+  }
+
+  /**
+   * Sends `commands` in the next commit's MULTI/EXEC, after its changes: applied together with them or not at
+   * all (a cluster's XACK of the stream entries those changes delivered, so that a node killed between the two
+   * leaves neither). Like the changes, they stay through a failed commit and go again with the next: they must
+   * be idempotent. Resolves when a commit holding them is confirmed; never rejects.
+   */
+  withNextCommit(commands: Array<Array<string | number | Buffer>>): Promise<void> {
+    return new Promise((resolve) => {
+      for (const c of commands) this.batch.extra.push(c)
+      this.batch.confirmed.push(resolve)
+    })
   }
 
   /** One MULTI/EXEC; rejects with a RedisStoreError if it, or any command in it, failed. */
@@ -669,6 +683,7 @@ export class RedisStore implements Store {
     if (set.length > 0) out.push(['hset', this.retainedKey, ...set])
     if (del.length > 0) out.push(['hdel', this.retainedKey, ...del])
     if (batch.nextIds !== undefined) out.push(['hset', this.nextKey, 'm', batch.nextIds.m, 'o', batch.nextIds.o])
+    for (const c of batch.extra) out.push(c)
     return out
   }
 
