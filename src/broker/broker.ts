@@ -726,16 +726,7 @@ export class Broker {
     if (store === undefined) return []
     const state = await store.load()
     const now = this.now()
-    const messages = new Map<number, Message>()
-    const toMessage = (m: StoredMessage): Message => {
-      let msg = messages.get(m.id)
-      if (msg === undefined) {
-        msg = new Message(m.id, m.topic, m.payload, m.qos, m.retain, m.properties, m.expiresAt, m.origin)
-        msg.persisted = true
-        messages.set(m.id, msg)
-      }
-      return msg
-    }
+    const toMessage = storedMessages()
     for (const m of state.retained) this.retained.set(m.topic, toMessage(m))
     const dueWills: Array<[Session, WillMessage]> = []
     for (const st of state.sessions) {
@@ -804,17 +795,7 @@ export class Broker {
   adoptSession(st: StoredSession, messages: Map<number, StoredMessage>): Session {
     const old = this.sessions.get(st.clientId)
     if (old !== undefined) this.dropSession(old)
-    const made = new Map<number, Message>()
-    const toMessage = (m: StoredMessage): Message => {
-      let msg = made.get(m.id)
-      if (msg === undefined) {
-        msg = new Message(m.id, m.topic, m.payload, m.qos, m.retain, m.properties, m.expiresAt, m.origin)
-        msg.persisted = true
-        made.set(m.id, msg)
-      }
-      return msg
-    }
-    const s = this.restoreSession(st, messages, toMessage, this.now())
+    const s = this.restoreSession(st, messages, storedMessages(), this.now())
     if (st.will !== undefined && st.will.dueAt === 0) {
       this.persistWill(s, undefined)
       this.handleWill(s, st.will.will)
@@ -1024,4 +1005,21 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   const out: Partial<T> = {}
   for (const k of Object.keys(o) as Array<keyof T>) if (o[k] !== undefined) out[k] = o[k]
   return out
+}
+
+/**
+ * Turns stored messages into the broker's, one Message per stored id however many sessions (and the retained
+ * index) refer to it, so a message shared at restore stays shared in memory.
+ */
+function storedMessages(): (m: StoredMessage) => Message {
+  const made = new Map<number, Message>()
+  return (m) => {
+    let msg = made.get(m.id)
+    if (msg === undefined) {
+      msg = new Message(m.id, m.topic, m.payload, m.qos, m.retain, m.properties, m.expiresAt, m.origin)
+      msg.persisted = true
+      made.set(m.id, msg)
+    }
+    return msg
+  }
 }

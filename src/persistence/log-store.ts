@@ -265,12 +265,7 @@ export class LogStore implements Store {
         const messageId = r.f64()
         const qos = r.u8() as QoS
         const retain = r.u8() === 1
-        const n = r.u8()
-        let subscriptionIds: number[] | undefined
-        if (n > 0) {
-          subscriptionIds = []
-          for (let i = 0; i < n; i++) subscriptionIds.push(r.u32())
-        }
+        const subscriptionIds = r.ids()
         s.out.set(oid, { oid, messageId, qos, retain, subscriptionIds, packetId: 0, released: false })
         if (oid >= m.nextOutgoingId) m.nextOutgoingId = oid + 1
         return
@@ -790,14 +785,7 @@ function putRetain(w: RecordWriter, topic: string, messageId: number): void {
 }
 
 function putQueued(w: RecordWriter, clientId: string, o: StoredOutgoing): void {
-  w.begin(Rec.OutQueued).str(clientId).f64(o.oid).f64(o.messageId).u8(o.qos).u8(o.retain ? 1 : 0)
-  const ids = o.subscriptionIds
-  if (ids === undefined) w.u8(0)
-  else {
-    const n = Math.min(ids.length, 255)
-    w.u8(n)
-    for (let i = 0; i < n; i++) w.u32(ids[i]!)
-  }
+  w.begin(Rec.OutQueued).str(clientId).f64(o.oid).f64(o.messageId).u8(o.qos).u8(o.retain ? 1 : 0).ids(o.subscriptionIds)
   w.end()
 }
 

@@ -49,6 +49,14 @@ export class RecordWriter {
   u16(v: number): this { this.ensure(2); this.buf.writeUInt16BE(v, this.pos); this.pos += 2; return this }
   u32(v: number): this { this.ensure(4); this.buf.writeUInt32BE(v >>> 0, this.pos); this.pos += 4; return this }
   f64(v: number): this { this.ensure(8); this.buf.writeDoubleBE(v, this.pos); this.pos += 8; return this }
+  /** A delivery's subscription identifiers: a count (v5 allows one per matching subscription; a session holds far fewer than 255), then each. */
+  ids(ids: readonly number[] | undefined): this {
+    if (ids === undefined) return this.u8(0)
+    const n = Math.min(ids.length, 255)
+    this.u8(n)
+    for (let i = 0; i < n; i++) this.u32(ids[i]!)
+    return this
+  }
   str(s: string): this {
     const n = Buffer.byteLength(s)
     this.ensure(4 + n)
@@ -105,6 +113,14 @@ export class RecordReader {
   u16(): number { this.need(2); const v = this.buf.readUInt16BE(this.pos); this.pos += 2; return v }
   u32(): number { this.need(4); const v = this.buf.readUInt32BE(this.pos); this.pos += 4; return v }
   f64(): number { this.need(8); const v = this.buf.readDoubleBE(this.pos); this.pos += 8; return v }
+  /** What RecordWriter.ids wrote: undefined for none. */
+  ids(): number[] | undefined {
+    const n = this.u8()
+    if (n === 0) return undefined
+    const ids: number[] = []
+    for (let i = 0; i < n; i++) ids.push(this.u32())
+    return ids
+  }
   str(): string {
     const n = this.u32()
     this.need(n)

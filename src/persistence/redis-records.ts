@@ -106,15 +106,7 @@ export class RedisRecords {
   }
 
   delivery(d: DeliveryRecord): Buffer {
-    const w = this.start().f64(d.messageId).u8(d.qos).u8(d.retain ? 1 : 0)
-    const ids = d.subscriptionIds
-    if (ids === undefined) w.u8(0)
-    else {
-      // v5 allows one Subscription Identifier per matching subscription; a session holds far fewer than 255.
-      const n = Math.min(ids.length, 255)
-      w.u8(n)
-      for (let i = 0; i < n; i++) w.u32(ids[i]!)
-    }
+    const w = this.start().f64(d.messageId).u8(d.qos).u8(d.retain ? 1 : 0).ids(d.subscriptionIds)
     w.u16(d.packetId).u8(d.released ? 1 : 0).f64(d.seq)
     return this.done()
   }
@@ -124,12 +116,7 @@ export class RedisRecords {
     const messageId = r.f64()
     const qos = r.u8() as QoS
     const retain = r.u8() === 1
-    const n = r.u8()
-    let subscriptionIds: number[] | undefined
-    if (n > 0) {
-      subscriptionIds = []
-      for (let i = 0; i < n; i++) subscriptionIds.push(r.u32())
-    }
+    const subscriptionIds = r.ids()
     return { messageId, qos, retain, subscriptionIds, packetId: r.u16(), released: r.u8() === 1, seq: r.f64() }
   }
 
