@@ -46,7 +46,10 @@ export function buildPlan(f: PlanFlags): PlanItem[] {
       }
       case 'latency': {
         const duration = f.duration > 0 ? f.duration : size.latencyS
+        // Two paces (issue #18): 10k msg/s, where both brokers idle between messages, and 50k, where
+        // writes from several publishers land in one turn and flush coalescing shows in the tail.
         items.push({ id: 'latency-q0', scenario, qos: 0, load: { pairs: 10, rate: 10_000, duration, warmup: 1 }, timeout: duration + 40 })
+        items.push({ id: 'latency-q0-50k', scenario, qos: 0, load: { pairs: 10, rate: 50_000, duration, warmup: 1 }, timeout: duration + 40 })
         break
       }
       case 'conns': {

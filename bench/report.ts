@@ -59,7 +59,7 @@ export function generatorSaturated(item: PlanItem, r: LoadResult): boolean {
 export const NOISY_OTHER_CPU_PCT = 25
 
 export function summarize(item: PlanItem, broker: string, runs: RunRecord[], unavailable?: string): Line {
-  const head: Line = { scenario: item.scenario, qos: item.qos, broker }
+  const head: Line = { id: item.id, scenario: item.scenario, qos: item.qos, broker }
   if (unavailable !== undefined) return { ...head, status: 'unavailable', error: unavailable }
   const metrics = metricsOf(item)
   const ok = runs.filter((r) => r.result?.status === 'ok').map((r) => r.result!)
@@ -109,14 +109,16 @@ const targets: Record<string, Record<string, [op: '>=' | '<=', bound: number]>> 
   'fanin-q0': { rate: ['>=', 1.0] },
   'fanout-q0': { rate: ['>=', 1.0] },
   'fanin-q1': { rate: ['>=', 1.5] },
-  'latency-q0': { p50_us: ['<=', 1.5], p99_us: ['<=', 2.0] },
+  // Issue #18: p99 within 1.5x of Mosquitto at 10k and at 50k msg/s.
+  'latency-q0': { p50_us: ['<=', 1.5], p99_us: ['<=', 1.5] },
+  'latency-q0-50k': { p50_us: ['<=', 1.5], p99_us: ['<=', 1.5] },
   conns: { rate: ['>=', 0.5] },
 }
 /** RSS per idle subscribed connection, bytes: an absolute target for Midge. */
 const RSS_PER_CONN_TARGET = 3 * 1024
 
 export function ratioLine(item: PlanItem, midge: Line, other: Line): Line {
-  const line: Line = { ratio: `midge/${String(other.broker)}`, scenario: item.scenario, qos: item.qos }
+  const line: Line = { ratio: `midge/${String(other.broker)}`, id: item.id, scenario: item.scenario, qos: item.qos }
   const want = other.broker === 'mosquitto' ? targets[item.id] : undefined
   const checks: (boolean | null)[] = []
   for (const m of metricsOf(item)) {

@@ -9,12 +9,12 @@
  * and no broker outlives the bench (brokers/process.ts).
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { chmodSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs'
+import { mkdirSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import { join } from 'node:path'
 import { brokers } from './brokers/index.js'
 import { ROOT, type BrokerDef } from './brokers/broker.js'
-import { freePort, logTail, nofileLimit, stopProcess, track, waitForMqtt, which, wrapCommand } from './brokers/process.js'
+import { benchDir, freePort, logTail, nofileLimit, stopProcess, track, waitForMqtt, which, wrapCommand } from './brokers/process.js'
 import type { LoadResult } from './load/controller.js'
 import { defaults, parseCount, Scenarios, toLoadArgs, type Scenario } from './load/options.js'
 import { machineCpu } from './load/procstat.js'
@@ -309,10 +309,7 @@ async function main(): Promise<number> {
   }
   note(`plan: ${plan.map((p) => p.id).join(', ')}${f.quick ? ' (quick sizes)' : ''}`)
 
-  const logDir = mkdtempSync(join(os.tmpdir(), 'midge-bench-'))
-  // Started as root, a broker reads its config (and writes its store) as its own user: mkdtemp's 0700 would lock
-  // it out, and Midge refuses a config its user could not re-read at a reload.
-  chmodSync(logDir, 0o755)
+  const logDir = benchDir('midge-bench-')
   let failures = 0
   const lines = new Map<string, Line>()
   for (const item of plan) {

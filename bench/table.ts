@@ -14,7 +14,9 @@ const lines: Line[] = readFileSync(0, 'utf8')
 const results = lines.filter((l) => typeof l.broker === 'string')
 const ratios = lines.filter((l) => typeof l.ratio === 'string')
 const brokers = [...new Set(results.map((l) => l.broker as string))]
-const keys = [...new Set(results.map((l) => `${String(l.scenario)}-q${String(l.qos)}`))]
+/** Lines written before plan items had an id are keyed by scenario and QoS. */
+const keyOf = (l: Line): string => (typeof l.id === 'string' ? l.id : `${String(l.scenario)}-q${String(l.qos)}`)
+const keys = [...new Set(results.map(keyOf))]
 
 const k = (n: unknown): string => (typeof n === 'number' ? n.toLocaleString('en-US', { maximumFractionDigits: n >= 100 ? 0 : 1 }) : '–')
 const ratioOf = (n: unknown): string => (typeof n === 'number' ? n.toFixed(2) : '–')
@@ -37,8 +39,8 @@ const out: string[] = []
 out.push(`| scenario | ${brokers.join(' | ')} | midge/mosquitto (target) |`)
 out.push(`|---|${brokers.map(() => '---|').join('')}---|`)
 for (const key of keys) {
-  const row = brokers.map((b) => cell(results.find((l) => `${String(l.scenario)}-q${String(l.qos)}` === key && l.broker === b)))
-  const r = ratios.find((l) => `${String(l.scenario)}-q${String(l.qos)}` === key && l.ratio === 'midge/mosquitto')
+  const row = brokers.map((b) => cell(results.find((l) => keyOf(l) === key && l.broker === b)))
+  const r = ratios.find((l) => keyOf(l) === key && l.ratio === 'midge/mosquitto')
   let ratio = '–'
   if (r !== undefined) {
     const t = (r.targets ?? {}) as Record<string, string>

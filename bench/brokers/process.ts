@@ -5,8 +5,10 @@
  * however it exits, so that no broker outlives a run.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, openSync, closeSync, readFileSync } from 'node:fs'
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync } from 'node:fs'
 import net from 'node:net'
+import os from 'node:os'
+import { join } from 'node:path'
 import { encodeConnect } from '../load/packets.js'
 
 export class BenchError extends Error {
@@ -55,6 +57,16 @@ export function nofileLimit(): number {
   const r = spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' })
   const n = Number(r.stdout.trim())
   return Number.isFinite(n) ? n : Infinity
+}
+
+/**
+ * A bench's scratch folder. Started as root, a broker reads its config (and writes its store) as its own user:
+ * mkdtemp's 0700 would lock it out, and Midge refuses a config its user could not re-read at a reload.
+ */
+export function benchDir(prefix: string, parent = os.tmpdir()): string {
+  const dir = mkdtempSync(join(parent, prefix))
+  chmodSync(dir, 0o755)
+  return dir
 }
 
 export interface SpawnOptions {

@@ -13,13 +13,12 @@
  * stdout: one JSON line per run, then the median per configuration and QoS; progress on stderr.
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import os from 'node:os'
+import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { ROOT } from '../brokers/broker.js'
 import { midgeConf } from '../brokers/midge.js'
-import { freePort, logTail, spawnTracked, stopProcess, waitForMqtt, type Spawned } from '../brokers/process.js'
+import { benchDir, freePort, logTail, spawnTracked, stopProcess, waitForMqtt, type Spawned } from '../brokers/process.js'
 import { procCpuSeconds } from '../load/procstat.js'
 import { median } from '../report.js'
 
@@ -82,13 +81,13 @@ function runLoad (pubPort: number, subPort: number, qos: 0 | 1): Promise<Record<
 }
 
 async function main (): Promise<void> {
-  const dir = mkdtempSync(join(os.tmpdir(), 'midge-cluster-bench-'))
+  const dir = benchDir('midge-cluster-bench-')
   const results: Array<{ config: string; qos: number; rate: number; cpuUsPerMsg: number; redisUsPerMsg: number; status: string }> = []
   try {
     for (let run = 0; run < RUNS; run++) {
       for (const qos of QOS) {
         for (const c of Configs) {
-          const runDir = mkdtempSync(join(dir, 'run-'))
+          const runDir = benchDir('run-', dir)
           const redis = c.cluster ? await startRedis(runDir) : undefined
           const nodes = await startNodes(runDir, c.nodes, redis === undefined ? undefined : (redis as Spawned & { port: number }).port)
           try {

@@ -7,14 +7,13 @@
  *
  * stdout: one JSON line per broker (medians, every run), then Midge's ratio line; progress on stderr.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import net from 'node:net'
-import os from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { brokers as mqttBrokers } from '../brokers/index.js'
 import type { BrokerDef } from '../brokers/broker.js'
-import { freePort, spawnTracked, stopProcess } from '../brokers/process.js'
+import { benchDir, freePort, spawnTracked, stopProcess } from '../brokers/process.js'
 import { median } from '../report.js'
 
 const { values } = parseArgs({
@@ -89,7 +88,7 @@ async function once(name: string, dir: string): Promise<Run | string> {
 }
 
 async function main(): Promise<number> {
-  const dir = mkdtempSync(join(os.tmpdir(), 'midge-bench-start-'))
+  const dir = benchDir('midge-bench-start-')
   const runs = new Map<string, Run[]>(NAMES.map((n) => [n, []]))
   let failures = 0
   // Run 0 is a warm-up, not counted: the page cache gets the files, and Midge's bench wrapper asks

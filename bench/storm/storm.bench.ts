@@ -12,14 +12,13 @@
  * stdout: one JSON line per run, then per broker (medians) and Midge's ratio; progress on stderr.
  */
 import { spawn } from 'node:child_process'
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import os from 'node:os'
+import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { mosquittoUser, ROOT } from '../brokers/broker.js'
 import { midgeConf } from '../brokers/midge.js'
 import { mosquittoConf } from '../brokers/mosquitto.js'
-import { freePort, logTail, nofileLimit, spawnTracked, stopProcess, track, waitForMqtt, wrapCommand, type Spawned } from '../brokers/process.js'
+import { benchDir, freePort, logTail, nofileLimit, spawnTracked, stopProcess, track, waitForMqtt, wrapCommand, type Spawned } from '../brokers/process.js'
 import { procCpuSeconds } from '../load/procstat.js'
 import { median } from '../report.js'
 
@@ -106,9 +105,7 @@ async function main(): Promise<number> {
   const soft = nofileLimit()
   const nofile = N + 1024 > soft ? N + 1024 : 0
   if (nofile > 0) note(`raising the open-file limit to ${nofile} for broker and clients`)
-  const base = mkdtempSync(join(os.tmpdir(), 'midge-storm-'))
-  // Both brokers drop to the mosquitto user and must reach their store below it.
-  chmodSync(base, 0o755)
+  const base = benchDir('midge-storm-')
   const results = new Map<string, Array<Record<string, unknown>>>(NAMES.map((n) => [n, []]))
   let failures = 0
   for (let run = 1; run <= RUNS; run++) {
