@@ -14,6 +14,7 @@ import { ConfigError, ConfigInvalidError } from '../../config/errors.js'
 import type { MidgeConfig } from '../../config/types.js'
 import { SystemdNotifier } from '../../observability/systemd-notify.js'
 import { startMidge, type MidgeRuntime } from '../../server/runtime.js'
+import { startYoungGenerationTrim } from '../../observability/young-generation-trim.js'
 import { StartFailure } from '../../server/start-failure.js'
 import { VERSION } from '../../version.js'
 import { workerIndex } from '../worker-env.js'
@@ -76,6 +77,7 @@ function nextStopSignal(): Promise<NodeJS.Signals> {
 async function serve(args: ServeArgs, runtime: MidgeRuntime, stopSignal: Promise<NodeJS.Signals>): Promise<number> {
   const systemd = new SystemdNotifier(process.env['NOTIFY_SOCKET'], runtime.logger)
   void systemd.ready(runtime.status())
+  const stopTrim = startYoungGenerationTrim()
   let reloading = Promise.resolve()
   const onHup = (): void => {
     reloading = reloading.then(async () => {
@@ -93,6 +95,7 @@ async function serve(args: ServeArgs, runtime: MidgeRuntime, stopSignal: Promise
   runtime.logger.notice(`midge version ${VERSION} terminating (${signal}).`)
   const told = systemd.stopping()
   process.off('SIGHUP', onHup)
+  stopTrim()
   // The process's hashing threads: queued password checks fail now instead of delaying the exit.
   sharedHashThreads().release()
   await runtime.close()
