@@ -70,6 +70,8 @@ const Bit = {
   CleanDisconnect: 4,
   Held: 8,
   AwaitingDrain: 16,
+  /** The connection ended with the client's DISCONNECT (whatever its reason code). */
+  Disconnected: 32,
 } as const
 
 export class Connection {
@@ -330,6 +332,7 @@ export class Connection {
   /** DISCONNECT from the client: `discardWill` unless it asked for the will (v5 0x04) [MQTT-3.14.4-3]. */
   closeByClient(discardWill: boolean, reason: string): void {
     this.setBit(Bit.CleanDisconnect, discardWill)
+    this.bits |= Bit.Disconnected
     this.close(reason)
   }
 
@@ -607,6 +610,10 @@ export class Connection {
   /** After close(), once the last bytes have left: ends the stream. */
   endStream(): void {
     const stream = this.stream
+    if ((this.bits & Bit.Disconnected) !== 0 && stream.endAfterDisconnect !== undefined) {
+      stream.endAfterDisconnect()
+      return
+    }
     // Paused while authenticating: read (and drop) again so the peer's FIN is seen and the socket can close.
     if (stream.isPaused()) stream.resume()
     if (!stream.destroyed) {
