@@ -27,6 +27,7 @@ import { handleSubscribe } from './handlers/subscribe.js'
 import { handleUnsubscribe } from './handlers/unsubscribe.js'
 import { handleDisconnect } from './handlers/disconnect.js'
 import { pump } from './delivery.js'
+import { appended } from './append.js'
 
 /**
  * Bytes the socket may hold unsent before further messages wait in the session queue instead
@@ -480,7 +481,7 @@ export class Connection {
   write(bytes: Buffer, free = false): void {
     if (this.state === ConnState.Closed) return
     this.broker.stats.packetsSent++
-    this.out.push(bytes)
+    this.out = appended(this.out, bytes)
     this.outBytes += bytes.length
     if (!free || this.sealedBytes > 0) this.dependent = true
     if (!this.dirty) {

@@ -142,9 +142,13 @@ let readBuffer: Buffer | undefined
  */
 function copyOut(n: number): Buffer {
   const out = Buffer.allocUnsafe(n)
-  readBuffer!.copy(out, 0, 0, n)
+  const from = readBuffer!
+  // A CONNECT, SUBSCRIBE or PINGREQ byte by byte: Buffer.copy would make a view of readBuffer to copy from.
+  if (n <= SmallRead) for (let i = 0; i < n; i++) out[i] = from[i]!
+  else from.copy(out, 0, 0, n)
   return out
 }
+const SmallRead = 64
 
 /** getpeername's output, reused: it only sets address, family and port. */
 const peerScratch: { address?: string; port?: number } = {}
