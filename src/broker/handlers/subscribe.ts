@@ -23,11 +23,13 @@ export function handleSubscribe(conn: ClientLink, p: SubscribePacket): void {
   // Sized at once: an empty literal grows to 17 slots at its first push.
   const n = list.length
   const codes = new Array<number>(n)
-  const keys = new Array<string>(n).fill('')
-  const filters = new Array<string>(n).fill('')
+  const keys = new Array<string>(n)
+  const filters = new Array<string>(n)
   for (let i = 0; i < n; i++) {
     const s = list[i]!
     const raw = s.topicFilter
+    keys[i] = ''
+    filters[i] = ''
     if (!isValidTopicFilter(raw)) {
       codes[i] = v5 ? ReasonCode.TopicFilterInvalid : SubackFailure
       opts.logger.notice(`Client ${conn.label} subscribed to invalid topic filter '${raw}'; refused.`)
