@@ -421,6 +421,7 @@ export class Broker {
 
   /** Sends the retained messages matching a new subscription, RETAIN set [MQTT-3.3.1-8]. */
   sendRetained(session: Session, entry: SubEntry): void {
+    if (!this.retained.mayMatch(entry.filter)) return
     const now = this.now()
     const subIds = entry.subscriptionId !== 0 ? [entry.subscriptionId] : undefined
     this.retained.match(entry.filter, (msg, topic) => {

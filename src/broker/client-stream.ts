@@ -10,6 +10,12 @@ export interface ClientStream {
   cork(): void
   uncork(): void
   end(): unknown
+  /**
+   * end() after the client's DISCONNECT, for a stream that can do it cheaper (a bare TCP handle closes at once
+   * when nothing of ours waits to be written: the client sends nothing more [MQTT-3.14.4-1], so there is no
+   * FIN of its own to wait for). Streams without it get end().
+   */
+  endAfterDisconnect?(): void
   destroy(): unknown
   pause(): unknown
   resume(): unknown

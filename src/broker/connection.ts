@@ -27,6 +27,7 @@ import { handleSubscribe } from './handlers/subscribe.js'
 import { handleUnsubscribe } from './handlers/unsubscribe.js'
 import { handleDisconnect } from './handlers/disconnect.js'
 import { pump } from './delivery.js'
+import { appended } from './append.js'
 
 /**
  * Bytes the socket may hold unsent before further messages wait in the session queue instead
@@ -70,6 +71,8 @@ const Bit = {
   CleanDisconnect: 4,
   Held: 8,
   AwaitingDrain: 16,
+  /** The connection ended with the client's DISCONNECT (whatever its reason code). */
+  Disconnected: 32,
 } as const
 
 export class Connection {
@@ -330,6 +333,7 @@ export class Connection {
   /** DISCONNECT from the client: `discardWill` unless it asked for the will (v5 0x04) [MQTT-3.14.4-3]. */
   closeByClient(discardWill: boolean, reason: string): void {
     this.setBit(Bit.CleanDisconnect, discardWill)
+    this.bits |= Bit.Disconnected
     this.close(reason)
   }
 
@@ -477,7 +481,7 @@ export class Connection {
   write(bytes: Buffer, free = false): void {
     if (this.state === ConnState.Closed) return
     this.broker.stats.packetsSent++
-    this.out.push(bytes)
+    this.out = appended(this.out, bytes)
     this.outBytes += bytes.length
     if (!free || this.sealedBytes > 0) this.dependent = true
     if (!this.dirty) {
@@ -607,6 +611,10 @@ export class Connection {
   /** After close(), once the last bytes have left: ends the stream. */
   endStream(): void {
     const stream = this.stream
+    if ((this.bits & Bit.Disconnected) !== 0 && stream.endAfterDisconnect !== undefined) {
+      stream.endAfterDisconnect()
+      return
+    }
     // Paused while authenticating: read (and drop) again so the peer's FIN is seen and the socket can close.
     if (stream.isPaused()) stream.resume()
     if (!stream.destroyed) {

@@ -161,6 +161,17 @@ export class RetainedIndex<M> {
    * without '$share/'). The order is unspecified. visit may delete the message it is given (an expired one, say);
    * messages it sets may or may not be visited.
    */
+  /**
+   * False when no retained message can match filter: its first level is a name no retained topic begins with
+   * (most subscriptions, with only $SYS retained), answered without match's split and stacks.
+   */
+  mayMatch (filter: string): boolean {
+    if (this.count === 0) return false
+    const slash = filter.indexOf('/')
+    const first = slash < 0 ? filter : filter.slice(0, slash)
+    return first === '+' || first === '#' || this.root.kid(first) !== undefined
+  }
+
   match (filter: string, visit: (msg: M, topic: string) => void): void {
     const levels = filter.split('/')
     const stack: Array<RetainedNode<M>> = [this.root]

@@ -13,6 +13,7 @@ import { once } from 'node:events'
 import { Broker } from '../../src/broker/broker.js'
 import type { Connection } from '../../src/broker/connection.js'
 import type { ListenerInfo } from '../../src/broker/options.js'
+import type { BrokerHooks } from '../../src/broker/hooks.js'
 import { startTcpListener, type RunningListener } from '../../src/transport/tcp.js'
 import { TcpHandleStream, tcpHandles } from '../../src/transport/tcp-handle.js'
 import { packet, u16, utf8 } from '../helpers/wire.js'
@@ -21,13 +22,23 @@ const info: ListenerInfo = { name: 'test', allowAnonymous: true, mountPoint: '',
 
 const connect = (id: string): Buffer => packet(0x10, utf8('MQTT'), 4, 0x02, u16(60), utf8(id))
 const subscribe = (topic: string): Buffer => packet(0x82, u16(1), utf8(topic), 0)
-const publish = (topic: string, payload: Buffer): Buffer => packet(0x30, utf8(topic), payload)
+const publish = (topic: string, payload: Buffer, retain = false): Buffer => packet(retain ? 0x31 : 0x30, utf8(topic), payload)
+const disconnect = Buffer.from([0xe0, 0x00])
+
+/** Writes `bytes` in pieces of `size`, each after the previous has been handed to the kernel. */
+async function writeInPieces(socket: net.Socket, bytes: Buffer, size: number): Promise<void> {
+  for (let at = 0; at < bytes.length; at += size) {
+    const piece = bytes.subarray(at, at + size)
+    await new Promise<void>((resolve, reject) => socket.write(piece, (err) => (err ? reject(err) : resolve())))
+  }
+}
 
 /** A raw MQTT peer: everything it has read, and a way to wait for a number of bytes. */
 class Peer {
   readonly socket: net.Socket
   received = Buffer.alloc(0)
-  private waiters: Array<{ n: number; resolve: () => void }> = []
+  private waiters: Array<{ n: number; resolve: () => void; reject: (err: Error) => void }> = []
+  private closed = false
 
   constructor(port: number) {
     this.socket = net.connect(port, '127.0.0.1')
@@ -38,11 +49,18 @@ class Peer {
       for (const w of due) w.resolve()
     })
     this.socket.on('error', () => {})
+    // A wait the connection's end leaves short fails rather than hangs.
+    this.socket.on('close', () => {
+      this.closed = true
+      for (const w of this.waiters) w.reject(new Error(`closed after ${this.received.length} of ${w.n} bytes`))
+      this.waiters = []
+    })
   }
 
   bytes(n: number): Promise<void> {
     if (this.received.length >= n) return Promise.resolve()
-    return new Promise((resolve) => this.waiters.push({ n, resolve }))
+    if (this.closed) return Promise.reject(new Error(`closed after ${this.received.length} of ${n} bytes`))
+    return new Promise((resolve, reject) => this.waiters.push({ n, resolve, reject }))
   }
 
   async handshake(id: string, topic?: string): Promise<void> {
@@ -56,8 +74,8 @@ class Peer {
   }
 }
 
-async function setUp(netSocket: boolean, maxConnections = -1): Promise<{ broker: Broker; listener: RunningListener; port: number; conn(id: string): Connection }> {
-  const broker = new Broker({ maxQueuedMessages: 100_000 })
+async function setUp(netSocket: boolean, maxConnections = -1, hooks: BrokerHooks = {}): Promise<{ broker: Broker; listener: RunningListener; port: number; conn(id: string): Connection }> {
+  const broker = new Broker({ maxQueuedMessages: 100_000, hooks })
   const listener = await startTcpListener(broker, { host: '127.0.0.1', port: 0, noDelay: true, maxConnections, info, netSocket })
   const conn = (id: string): Connection => {
     const c = [...broker.connections].find((x) => x.clientId === id)
@@ -206,6 +224,91 @@ for (const netSocket of [false, true]) {
     await d.handshake('d')
     b.socket.destroy()
     d.socket.destroy()
+    broker.close()
+    await listener.close()
+  })
+
+  test(`${kind}: packets split across reads, and packets larger than the read buffer, arrive whole; a retained message keeps its bytes after later reads`, async () => {
+    const { broker, listener, port } = await setUp(netSocket)
+    const sub = new Peer(port)
+    await sub.handshake('s', 'big')
+    const pub = new Peer(port)
+    // The CONNECT a few bytes at a time: the decoder joins what several reads brought.
+    await writeInPieces(pub.socket, connect('p'), 3)
+    await pub.bytes(4)
+    // Bare handles read into one shared 64 KiB buffer: the retained payload must be a copy, not a view of it,
+    // or the reads below would overwrite it.
+    const kept = Buffer.from('the retained payload, read before 600 KiB more')
+    pub.socket.write(publish('keep', kept, true))
+    const big = (fill: number): Buffer => publish('big', Buffer.alloc(300 * 1024, fill))
+    await writeInPieces(pub.socket, Buffer.concat([big(1), big(2)]), 7777)
+    const expected = Buffer.concat([big(1), big(2)])
+    await sub.bytes(9 + expected.length)
+    assert.ok(sub.received.subarray(9).equals(expected), 'both 300 KiB PUBLISHes arrived whole and in order')
+    const late = new Peer(port)
+    await late.handshake('late', 'keep')
+    const retained = packet(0x31, utf8('keep'), kept)
+    await late.bytes(9 + retained.length)
+    assert.ok(late.received.subarray(9).equals(retained), 'the retained message as it was published')
+    for (const p of [sub, pub, late]) p.socket.destroy()
+    broker.close()
+    await listener.close()
+  })
+
+  test(`${kind}: reading pauses while an asynchronous authenticate hook decides, and resumes in order after it`, async () => {
+    let letIn: () => void = () => {}
+    const decided = new Promise<boolean>((resolve) => { letIn = () => resolve(true) })
+    let asked = false
+    const { broker, listener, port } = await setUp(netSocket, -1, { authenticate: () => { asked = true; return decided } })
+    const peer = new Peer(port)
+    // CONNECT, SUBSCRIBE and a PUBLISH to itself in one write: the last two wait for the hook's answer.
+    peer.socket.write(Buffer.concat([connect('a'), subscribe('self'), publish('self', Buffer.from('after auth'))]))
+    await until('the hook was asked', () => asked)
+    // More of the client's packets meanwhile: they wait in the socket (the stream is paused).
+    await writeInPieces(peer.socket, publish('self', Buffer.from('sent while paused')), 5)
+    assert.equal(peer.received.length, 0, 'nothing answered before the hook has')
+    letIn()
+    const first = publish('self', Buffer.from('after auth'))
+    const second = publish('self', Buffer.from('sent while paused'))
+    await peer.bytes(4 + 5 + first.length + second.length)
+    assert.deepEqual([...peer.received.subarray(0, 9)], [0x20, 2, 0, 0, 0x90, 3, 0, 1, 0])
+    assert.ok(peer.received.subarray(9).equals(Buffer.concat([first, second])), 'both PUBLISHes, in order')
+    peer.socket.destroy()
+    broker.close()
+    await listener.close()
+  })
+
+  test(`${kind}: DISCONNECT closes the connection without waiting for the peer's FIN; bytes still being written arrive first`, async () => {
+    const { broker, listener, port, conn } = await setUp(netSocket)
+    const quick = new Peer(port)
+    await quick.handshake('q')
+    const q = conn('q')
+    // The peer does not end its side: the broker's FIN comes without it.
+    quick.socket.write(disconnect)
+    await once(quick.socket, 'end')
+    await until('the stream is destroyed', () => q.stream.destroyed)
+    assert.equal(q.closeReason, 'disconnected')
+    // A subscriber that does not read holds megabytes in the broker's socket when it sends DISCONNECT: they
+    // still arrive, whole, before the broker's FIN.
+    const sub = new Peer(port)
+    await sub.handshake('s', 't')
+    sub.socket.pause()
+    const pub = new Peer(port)
+    await pub.handshake('p')
+    const message = publish('t', Buffer.alloc(64 * 1024, 7))
+    for (let i = 0; i < 160; i++) pub.socket.write(message)
+    const s = conn('s')
+    await until('the socket holds unsent bytes', () => s.stream.writableLength > 0)
+    sub.socket.write(disconnect)
+    await until('the broker has closed the connection', () => !broker.connections.has(s))
+    const ended = once(sub.socket, 'end')
+    sub.socket.resume()
+    await ended
+    const got = sub.received.length - 9
+    assert.ok(got >= message.length, `at least one message arrived (${got} bytes)`)
+    assert.equal(got % message.length, 0, 'only whole PUBLISHes: nothing cut off by the close')
+    assert.ok(sub.received.subarray(9).equals(Buffer.concat(new Array<Buffer>(got / message.length).fill(message))))
+    pub.socket.destroy()
     broker.close()
     await listener.close()
   })

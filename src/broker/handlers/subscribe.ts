@@ -20,16 +20,18 @@ export function handleSubscribe(conn: ClientLink, p: SubscribePacket): void {
   const authorizer = broker.authorizer(conn.listener)
   const list = p.subscriptions
   // Per entry: its reason code (the QoS granted, or a failure), and for an accepted one its key and filter.
-  const codes: number[] = []
-  const keys: string[] = []
-  const filters: string[] = []
-  for (let i = 0; i < list.length; i++) {
+  // Sized at once: an empty literal grows to 17 slots at its first push.
+  const n = list.length
+  const codes = new Array<number>(n)
+  const keys = new Array<string>(n)
+  const filters = new Array<string>(n)
+  for (let i = 0; i < n; i++) {
     const s = list[i]!
     const raw = s.topicFilter
-    keys.push('')
-    filters.push('')
+    keys[i] = ''
+    filters[i] = ''
     if (!isValidTopicFilter(raw)) {
-      codes.push(v5 ? ReasonCode.TopicFilterInvalid : SubackFailure)
+      codes[i] = v5 ? ReasonCode.TopicFilterInvalid : SubackFailure
       opts.logger.notice(`Client ${conn.label} subscribed to invalid topic filter '${raw}'; refused.`)
       continue
     }
@@ -41,19 +43,19 @@ export function handleSubscribe(conn: ClientLink, p: SubscribePacket): void {
     const key = mount === '' ? raw : mountFilter(mount, raw)
     if (mount !== '' && !withinByteLimit(key)) {
       // Stored and bridged as one MQTT string: the mounted filter must still fit 65,535 bytes.
-      codes.push(v5 ? ReasonCode.TopicFilterInvalid : SubackFailure)
+      codes[i] = v5 ? ReasonCode.TopicFilterInvalid : SubackFailure
       opts.logger.notice(`Client ${conn.label} subscribed to a topic filter that is too long under mount point '${mount}' (${Buffer.byteLength(raw)} bytes); refused.`)
       continue
     }
     const filter = shared === null ? key : (mount === '' ? shared.filter : mount + shared.filter)
     if (!authorizer.canSubscribe(session.identity, filter)) {
-      codes.push(v5 ? ReasonCode.NotAuthorized : SubackFailure)
+      codes[i] = v5 ? ReasonCode.NotAuthorized : SubackFailure
       opts.logger.notice(`Denied SUBSCRIBE from client ${conn.label} (u'${session.identity.username ?? ''}') to '${filter}': not authorised by the ACL.`)
       continue
     }
     keys[i] = key
     filters[i] = filter
-    codes.push(s.qos > opts.maxQos ? opts.maxQos : s.qos)
+    codes[i] = s.qos > opts.maxQos ? opts.maxQos : s.qos
   }
   const hook = opts.hooks.authorizeSubscribe
   if (hook === undefined) {
@@ -113,17 +115,24 @@ function finishSubscribe(conn: ClientLink, p: SubscribePacket, codes: number[], 
   const v5 = conn.version === 5
   const list = p.subscriptions
   const subId = p.properties?.subscriptionIdentifiers?.[0] ?? 0
-  // Key -> index of its last occurrence: a filter repeated in one SUBSCRIBE is one subscription, the later
-  // replacing the earlier [MQTT-3.8.4-3], and gets its retained messages once; every occurrence still gets
-  // its own reason code [MQTT-3.8.4-6].
-  const chosen = new Map<string, number>()
+  // The index of each filter subscribed, in the order of its first occurrence, pointing at its last: a filter
+  // repeated in one SUBSCRIBE is one subscription, the later replacing the earlier [MQTT-3.8.4-3], and gets
+  // its retained messages once; every occurrence still gets its own reason code [MQTT-3.8.4-6]. `at` (key ->
+  // position in `chosen`) only when there can be repeats: not for the usual SUBSCRIBE of one filter.
+  const chosen: number[] = []
+  const at = list.length > 1 ? new Map<string, number>() : undefined
   const limit = opts.maxSubscriptionsPerClient
   let added = 0
   let overQuota = 0
   for (let i = 0; i < list.length; i++) {
     const key = keys[i]!
     if (key === '') continue
-    if (!chosen.has(key) && !session.subscriptions.has(key)) {
+    const pos = at?.get(key)
+    if (pos !== undefined) {
+      chosen[pos] = i
+      continue
+    }
+    if (!session.subscriptions.has(key)) {
       if (limit > 0 && session.subscriptions.size + added >= limit) {
         codes[i] = v5 ? ReasonCode.QuotaExceeded : SubackFailure
         overQuota++
@@ -131,25 +140,29 @@ function finishSubscribe(conn: ClientLink, p: SubscribePacket, codes: number[], 
       }
       added++
     }
-    chosen.set(key, i)
+    at?.set(key, chosen.length)
+    chosen.push(i)
   }
   if (overQuota > 0) {
     opts.logger.notice(`Refused ${overQuota} of ${list.length} filters SUBSCRIBEd by client ${conn.label} from ${conn.meta.remoteAddress} (u'${session.identity.username ?? ''}'): it holds the most subscriptions allowed (max_subscriptions_per_client ${limit}).`)
   }
-  const retainedFor: SubEntry[] = []
-  for (const [key, i] of chosen) {
-    const s = list[i]!
-    const entry = subscribeOne(conn, key, filters[i]!, s, subId, codes[i] as QoS)
-    if (entry !== undefined) retainedFor.push(entry)
+  // The entries whose retained messages are due, in `chosen`'s slots (undefined: none due).
+  const retainedFor = new Array<SubEntry | undefined>(chosen.length)
+  for (let c = 0; c < chosen.length; c++) {
+    const i = chosen[c]!
+    retainedFor[c] = subscribeOne(conn, keys[i]!, filters[i]!, list[i]!, subId, codes[i] as QoS)
   }
   broker.work += list.length
   conn.sendPacket({ type: PacketType.Suback, packetId: p.packetId, reasonCodes: codes })
-  if (chosen.size > 0 && broker.events.listeners.subscribed !== undefined) {
+  if (chosen.length > 0 && broker.events.listeners.subscribed !== undefined) {
     const granted: Array<{ topic: string; qos: QoS }> = []
-    for (const [key, i] of chosen) granted.push({ topic: key, qos: codes[i] as QoS })
+    for (const i of chosen) granted.push({ topic: keys[i]!, qos: codes[i] as QoS })
     broker.events.emit('subscribed', session.identity, granted)
   }
-  for (const entry of retainedFor) broker.sendRetained(session, entry)
+  for (let c = 0; c < retainedFor.length; c++) {
+    const entry = retainedFor[c]
+    if (entry !== undefined) broker.sendRetained(session, entry)
+  }
 }
 
 /** Stores one subscription. Returns it when its retained messages are due (Retain Handling). */
