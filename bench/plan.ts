@@ -24,7 +24,9 @@ export interface PlanFlags {
   duration: number
 }
 
-const full = { fanin: 1_000_000, fanout: 20_000, latencyS: 10, conns: 10_000, holdS: 5 }
+// conns holds 12 s at full size: RSS per *idle* connection, read once the broker has given back the young
+// generation the burst grew (observability/young-generation-trim.ts: about 6 s after the burst).
+const full = { fanin: 1_000_000, fanout: 20_000, latencyS: 10, conns: 10_000, holdS: 12 }
 const quick = { fanin: 100_000, fanout: 2_000, latencyS: 3, conns: 1_000, holdS: 2 }
 
 export function buildPlan(f: PlanFlags): PlanItem[] {

@@ -34,7 +34,7 @@ const HELP = `Usage: npm run bench -- [options]     (node dist/bench/run.js [opt
   -n MSGS           messages for fanin / fanout (1M / 20k; k and M suffixes)
   --qos LIST        QoS of fanin: 0, 1 or 0,1 (both)
   --conns N         connections of the conns scenario (10k; above the open-file limit it is raised)
-  --duration S      latency: measured seconds (10); conns: seconds held before reading RSS (5)
+  --duration S      latency: measured seconds (10); conns: seconds held before reading RSS (12)
   --cores B,L       core of the broker and of the load generator (0,1)
   --quiet-wait S    before each run, wait up to S seconds for other processes to leave the
                     CPUs (under ${QUIET_PCT}% of a core); 0 = never wait (3)
