@@ -72,7 +72,7 @@ export class CommitPipeline {
       // the subscriber's turn pile up to the congestion bound: 3x slower, see docs/performance.md).
       // A settled Promise's then() rather than queueMicrotask, which wraps every callback in an AsyncResource
       // and a bound function (twice per connection's CONNECT + SUBSCRIBE: ~350 B of garbage and its GC).
-      settled.then(this.runFlushOrCommitLater)
+      resolved.then(this.runFlushOrCommitLater)
     }
   }
 
@@ -291,5 +291,6 @@ export class CommitPipeline {
 }
 
 function noop(): void {}
-const settled = Promise.resolve()
+/** Its then() runs the callback on a microtask (schedule). */
+const resolved = Promise.resolve()
 function resumeRead(conn: Connection): void { conn.resumeRead() }

@@ -157,11 +157,6 @@ export class RetainedIndex<M> {
   }
 
   /**
-   * Calls visit(msg, topic) for every retained message whose topic matches filter (a validated topic filter
-   * without '$share/'). The order is unspecified. visit may delete the message it is given (an expired one, say);
-   * messages it sets may or may not be visited.
-   */
-  /**
    * False when no retained message can match filter: its first level is a name no retained topic begins with
    * (most subscriptions, with only $SYS retained), answered without match's split and stacks.
    */
@@ -172,6 +167,11 @@ export class RetainedIndex<M> {
     return first === '+' || first === '#' || this.root.kid(first) !== undefined
   }
 
+  /**
+   * Calls visit(msg, topic) for every retained message whose topic matches filter (a validated topic filter
+   * without '$share/'). The order is unspecified. visit may delete the message it is given (an expired one, say);
+   * messages it sets may or may not be visited.
+   */
   match (filter: string, visit: (msg: M, topic: string) => void): void {
     const levels = filter.split('/')
     const stack: Array<RetainedNode<M>> = [this.root]

@@ -41,18 +41,12 @@ export class Forward {
   constructor (readonly msg: WireMessage, readonly seq = 0, readonly from: string | undefined = undefined) {}
 }
 
-export interface Received {
-  topic: string
-  payload: Buffer
-  qos: QoS
-  retain: boolean
-  properties: Properties | undefined
-  expiresAt: number
-  origin: string
-  normal: boolean
-  groups: Array<readonly [string, string]> | undefined
-  from: string
-  seq: number
+/** A message as decodeBatch gives it: the message, and how it was forwarded (Forward's fields, `from` filled in). */
+export interface Received extends WireMessage {
+  readonly normal: boolean
+  readonly groups: Array<readonly [string, string]> | undefined
+  readonly from: string
+  readonly seq: number
 }
 
 export function encodeBatch (node: string, list: readonly Forward[]): Buffer {

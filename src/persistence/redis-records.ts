@@ -17,18 +17,12 @@
 import type { QoS } from '../protocol/constants.js'
 import { PublishBytesReader, publishBytes, willBytes } from './publish-bytes.js'
 import { RecordReader, RecordWriter } from './record-buffer.js'
-import type { StoredMessage, StoredSubscription, StoredWill } from './store.js'
+import type { StoredMessage, StoredOutgoing, StoredSubscription, StoredWill } from './store.js'
 
 const Version = 1
 
 /** A delivery as the session hash keeps it: StoredOutgoing without its oid (the field name) plus its order. */
-export interface DeliveryRecord {
-  messageId: number
-  qos: QoS
-  retain: boolean
-  subscriptionIds: number[] | undefined
-  packetId: number
-  released: boolean
+export interface DeliveryRecord extends Omit<StoredOutgoing, 'oid'> {
   /** Order within the session: queue order while queued, send order once sent (re-stamped at send). */
   seq: number
 }

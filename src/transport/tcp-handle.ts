@@ -140,6 +140,9 @@ let readBuffer: Buffer | undefined
  * payload, a partial packet). Exactly their size, as before: a will or a retained message received in a small
  * read would otherwise keep a whole 8 KiB slab of Node's Buffer pool alive (allocUnsafe), and measured no faster.
  */
+/** Reads up to this size are copied byte by byte. */
+const SmallRead = 64
+
 function copyOut(n: number): Buffer {
   const out = Buffer.allocUnsafeSlow(n)
   const from = readBuffer!
@@ -148,7 +151,6 @@ function copyOut(n: number): Buffer {
   else from.copy(out, 0, 0, n)
   return out
 }
-const SmallRead = 64
 
 /** getpeername's output, reused: it only sets address, family and port. */
 const peerScratch: { address?: string; port?: number } = {}

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { after, before } from 'node:test'
 import { freePort } from './ports.js'
 
 export class TestRedis {
@@ -84,5 +85,36 @@ export class TestRedis {
       s.on('connect', () => s.write('PING\r\n'))
       s.on('data', (d) => { got += d.toString(); if (got.includes('\r\n')) done(got.startsWith('+PONG')) })
     })
+  }
+}
+
+/** What a test file gets from redisForFile(). */
+export interface FileRedis {
+  /** The file's Redis (started by the file's `before`). */
+  readonly server: TestRedis
+  /** Registers a client to disconnect after the file's tests (before Redis stops); returns it. */
+  track<C extends { disconnect(): void }>(client: C): C
+}
+
+/** One Redis for a test file: started before its tests, stopped after them, the clients it tracked disconnected first. */
+export function redisForFile(): FileRedis {
+  let server: TestRedis | undefined
+  const clients: Array<{ disconnect(): void }> = []
+  before(async () => {
+    server = await TestRedis.start()
+  })
+  after(async () => {
+    for (const c of clients) c.disconnect()
+    await server?.close()
+  })
+  return {
+    get server(): TestRedis {
+      if (server === undefined) throw new Error('redisForFile: Redis is used before the file\'s before() has run')
+      return server
+    },
+    track(client) {
+      clients.push(client)
+      return client
+    },
   }
 }

@@ -7,30 +7,20 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import net from 'node:net'
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import { Redis } from 'ioredis'
 import { RedisStore, RedisStoreError } from '../../src/persistence/redis-store.js'
 import type { StoredMessage, StoredOutgoing, StoredSession } from '../../src/persistence/store.js'
-import { TestRedis } from '../helpers/redis-server.js'
+import { redisForFile } from '../helpers/redis-server.js'
 
-let server: TestRedis
-const clients: Redis[] = []
+const testRedis = redisForFile()
 let places = 0
 
-before(async () => {
-  server = await TestRedis.start()
-})
-
-after(async () => {
-  for (const c of clients) c.disconnect()
-  await server.close()
-})
-
 /** A connection of its own (as another process would have); errors while Redis is down are expected here. */
-function connect(port = server.port, autoResendUnfulfilledCommands = true): Redis {
+function connect(port = testRedis.server.port, autoResendUnfulfilledCommands = true): Redis {
   const redis = new Redis({ host: '127.0.0.1', port, retryStrategy: () => 50, autoResendUnfulfilledCommands })
   redis.on('error', () => {})
-  clients.push(redis)
+  testRedis.track(redis)
   return redis
 }
 
@@ -185,7 +175,7 @@ test('Redis killed with SIGKILL between commits: everything a commit resolved fo
   await store.commit()
 
   const closed = once(redis, 'close')
-  await server.restart(true)
+  await testRedis.server.restart(true)
   await closed
   await ready(redis)
 
@@ -212,7 +202,7 @@ test('a commit while Redis is down rejects at once and keeps its changes; the ne
   await store.commit()
 
   const closed = once(redis, 'close')
-  await server.stop(true)
+  await testRedis.server.stop(true)
   await closed
   store.outgoingSent('c', 1, 5)
   store.messageSaved(msg(2, 't/2'))
@@ -231,7 +221,7 @@ test('a commit while Redis is down rejects at once and keeps its changes; the ne
   store.sessionSaved('c', 3600, undefined, 1_700_000_000_000)
   await assert.rejects(store.commit(), RedisStoreError)
 
-  await server.run()
+  await testRedis.server.run()
   await ready(redis)
   await store.commit()
   assert.equal(store.dirty, false)
@@ -282,7 +272,7 @@ for (const resend of [false, true]) {
   const how = resend ? 'ioredis sends it again by itself after reconnecting' : 'the commit rejects, and the next one sends it again'
   test(`a commit Redis applied but whose answer was lost (${how}): what a later commit removes stays removed`, async (t) => {
     const prefix = `lost${++places}:`
-    const r = await relay(server.port)
+    const r = await relay(testRedis.server.port)
     t.after(() => r.close())
     const redis = connect(r.port, resend)
     const direct = connect()

@@ -5,26 +5,16 @@
  * second run also survives Redis itself being killed with SIGKILL and restarted before it starts.
  */
 import assert from 'node:assert/strict'
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import { Redis } from 'ioredis'
 import { Broker } from '../../src/broker/broker.js'
 import { silentLogger } from '../../src/observability/logger.js'
 import { PacketType } from '../../src/protocol/constants.js'
 import { RedisStore } from '../../src/persistence/redis-store.js'
 import { attach, type TestClient } from '../helpers/broker-harness.js'
-import { TestRedis } from '../helpers/redis-server.js'
+import { redisForFile } from '../helpers/redis-server.js'
 
-let server: TestRedis
-const clients: Redis[] = []
-
-before(async () => {
-  server = await TestRedis.start()
-})
-
-after(async () => {
-  for (const c of clients) c.disconnect()
-  await server.close()
-})
+const testRedis = redisForFile()
 
 interface Node {
   broker: Broker
@@ -34,9 +24,9 @@ interface Node {
 }
 
 async function startNode(prefix: string): Promise<Node> {
-  const redis = new Redis(server.url, { retryStrategy: () => 50 })
+  const redis = new Redis(testRedis.server.url, { retryStrategy: () => 50 })
   redis.on('error', () => {})
-  clients.push(redis)
+  testRedis.track(redis)
   const broker = new Broker({ logger: silentLogger(), sysInterval: 0, store: new RedisStore({ redis, prefix, nodeId: 'node-1' }) })
   broker.storeFailed = (err) => { throw err }
   await broker.restore()
@@ -92,7 +82,7 @@ test('a broker restarted on the Redis store gets back its retained message and t
 
   // Redis itself killed with SIGKILL and restarted: its append-only file has every acknowledged commit.
   await crash(n2)
-  await server.restart(true)
+  await testRedis.server.restart(true)
   const n3 = await startNode(prefix)
   const { c: sub3, present: again } = await n3.connect('sub', 3600)
   assert.equal(again, true)

@@ -7,26 +7,16 @@
  * Redis (what it returns is what Redis did). Seeds are printed; MIDGE_REDIS_SEED=<n> replays one.
  */
 import assert from 'node:assert/strict'
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import { Redis } from 'ioredis'
 import { LogStore } from '../../src/persistence/log-store.js'
 import { RedisStore } from '../../src/persistence/redis-store.js'
 import type { RecoveredState, Store, StoredMessage } from '../../src/persistence/store.js'
-import { TestRedis } from '../helpers/redis-server.js'
+import { redisForFile } from '../helpers/redis-server.js'
 import { prng } from './crash-child.js'
 import { tempDir } from './tmp-dir.js'
 
-let server: TestRedis
-const clients: Redis[] = []
-
-before(async () => {
-  server = await TestRedis.start()
-})
-
-after(async () => {
-  for (const c of clients) c.disconnect()
-  await server.close()
-})
+const testRedis = redisForFile()
 
 type Outcome = 'ok' | 'down' | 'unapplied' | 'applied-lost'
 
@@ -70,8 +60,8 @@ interface Delivery { oid: number; qos: 1 | 2; sent: boolean; released: boolean }
 async function run(seed: number, dir: string): Promise<void> {
   const rnd = prng(seed)
   const pick = <T>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)]!
-  const real = new Redis(server.url)
-  clients.push(real)
+  const real = new Redis(testRedis.server.url)
+  testRedis.track(real)
   const f = flaky(real)
   const prefix = `random${seed}:`
   const redisStore = new RedisStore({ redis: f.redis, prefix, nodeId: 'n' })

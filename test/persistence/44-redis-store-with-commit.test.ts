@@ -6,28 +6,18 @@
  */
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { after, before, test } from 'node:test'
+import { test } from 'node:test'
 import { Redis } from 'ioredis'
 import { RedisStore, RedisStoreError } from '../../src/persistence/redis-store.js'
 import type { StoredMessage } from '../../src/persistence/store.js'
-import { TestRedis } from '../helpers/redis-server.js'
+import { redisForFile } from '../helpers/redis-server.js'
 
-let server: TestRedis
-const clients: Redis[] = []
-
-before(async () => {
-  server = await TestRedis.start()
-})
-
-after(async () => {
-  for (const c of clients) c.disconnect()
-  await server.close()
-})
+const testRedis = redisForFile()
 
 async function connect(): Promise<Redis> {
-  const redis = new Redis({ host: '127.0.0.1', port: server.port })
+  const redis = new Redis({ host: '127.0.0.1', port: testRedis.server.port })
   redis.on('error', () => {})
-  clients.push(redis)
+  testRedis.track(redis)
   if (redis.status !== 'ready') await once(redis, 'ready')
   return redis
 }
