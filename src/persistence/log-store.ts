@@ -24,7 +24,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { handOver, makeDirFor, type FileOwner } from '../config/hand-over.js'
 import type { QoS } from '../protocol/constants.js'
-import { PublishBytesReader, publishBytes, willBytes } from './publish-bytes.js'
+import { PublishBytesReader, StoredVersion, storedPublish, willBytes } from './publish-bytes.js'
 import { RecordWriter, scanRecords, type RecordReader } from './record-buffer.js'
 import type { LiveSnapshot, RecoveredState, Store, StoredMessage, StoredOutgoing, StoredSession, StoredSubscription, StoredWill } from './store.js'
 
@@ -776,8 +776,8 @@ function putSub(w: RecordWriter, clientId: string, s: StoredSubscription): void 
 }
 
 function putMessage(w: RecordWriter, msg: StoredMessage): void {
-  const bytes = publishBytes(msg.topic, msg.payload, msg.qos, msg.retain, msg.properties)
-  w.begin(Rec.Message).f64(msg.id).f64(msg.expiresAt).str(msg.origin).bytes(bytes).end()
+  const packet = storedPublish(msg.topic, msg.payload, msg.qos, msg.retain, msg.properties)
+  w.begin(Rec.Message).f64(msg.id).f64(msg.expiresAt).str(msg.origin).publish(packet, StoredVersion).end()
 }
 
 function putRetain(w: RecordWriter, topic: string, messageId: number): void {

@@ -9,7 +9,15 @@ import { encodePublish } from '../protocol/encoder.js'
 import type { Properties, PublishPacket, WillMessage } from '../protocol/packets.js'
 
 export function publishBytes(topic: string, payload: Buffer, qos: QoS, retain: boolean, properties: Properties | undefined): Buffer {
-  return encodePublish({ type: 3, topic, payload, qos, retain, dup: false, packetId: qos > 0 ? 1 : 0, properties }, 5)
+  return encodePublish(storedPublish(topic, payload, qos, retain, properties), StoredVersion)
+}
+
+/** The version of the stored PUBLISH bytes: v5, so every property a message may carry has its place. */
+export const StoredVersion = 5
+
+/** The packet publishBytes encodes, for writing it in place (RecordWriter.publish). */
+export function storedPublish(topic: string, payload: Buffer, qos: QoS, retain: boolean, properties: Properties | undefined): PublishPacket {
+  return { type: 3, topic, payload, qos, retain, dup: false, packetId: qos > 0 ? 1 : 0, properties }
 }
 
 /** A will as PUBLISH bytes; Will Delay Interval is a CONNECT property, not a PUBLISH one, so it goes beside. */

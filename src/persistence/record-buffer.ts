@@ -10,6 +10,10 @@
  * timestamps). All integers big-endian. FROZEN for format version 1: change it only with a new version
  * and a reader for the old one.
  */
+import type { ProtocolVersion } from '../protocol/constants.js'
+import { publishSize, writePublish } from '../protocol/encoder.js'
+import type { PublishPacket } from '../protocol/packets.js'
+import { utf8Length, writeChars, writeU32 } from '../protocol/write.js'
 import { crc32 } from './crc32.js'
 
 export class RecordWriter {
@@ -40,14 +44,14 @@ export class RecordWriter {
 
   end(): void {
     const bodyStart = this.recordStart + 8
-    this.buf.writeUInt32BE(this.pos - bodyStart, this.recordStart)
-    this.buf.writeUInt32BE(crc32(this.buf, bodyStart, this.pos), this.recordStart + 4)
+    writeU32(this.buf, this.recordStart, this.pos - bodyStart)
+    writeU32(this.buf, this.recordStart + 4, crc32(this.buf, bodyStart, this.pos))
     this.recordStart = -1
   }
 
   u8(v: number): this { this.ensure(1); this.buf[this.pos++] = v; return this }
   u16(v: number): this { this.ensure(2); this.buf.writeUInt16BE(v, this.pos); this.pos += 2; return this }
-  u32(v: number): this { this.ensure(4); this.buf.writeUInt32BE(v >>> 0, this.pos); this.pos += 4; return this }
+  u32(v: number): this { this.ensure(4); this.pos = writeU32(this.buf, this.pos, v >>> 0); return this }
   f64(v: number): this { this.ensure(8); this.buf.writeDoubleBE(v, this.pos); this.pos += 8; return this }
   /** A delivery's subscription identifiers: a count (v5 allows one per matching subscription; a session holds far fewer than 255), then each. */
   ids(ids: readonly number[] | undefined): this {
@@ -58,18 +62,24 @@ export class RecordWriter {
     return this
   }
   str(s: string): this {
-    const n = Buffer.byteLength(s)
+    const n = utf8Length(s)
     this.ensure(4 + n)
-    this.buf.writeUInt32BE(n, this.pos)
-    this.buf.write(s, this.pos + 4)
-    this.pos += 4 + n
+    this.pos = writeChars(this.buf, writeU32(this.buf, this.pos, n), s, n)
     return this
   }
   bytes(b: Buffer): this {
     this.ensure(4 + b.length)
-    this.buf.writeUInt32BE(b.length, this.pos)
-    b.copy(this.buf, this.pos + 4)
+    writeU32(this.buf, this.pos, b.length)
+    this.buf.set(b, this.pos + 4)
     this.pos += 4 + b.length
+    return this
+  }
+  /** A PUBLISH packet as bytes() would hold its encoding, written in place (no intermediate Buffer). */
+  publish(p: PublishPacket, version: ProtocolVersion): this {
+    const n = publishSize(p, version)
+    this.ensure(4 + n)
+    writeU32(this.buf, this.pos, n)
+    this.pos = writePublish(this.buf, this.pos + 4, p, version)
     return this
   }
 

@@ -15,7 +15,7 @@
  * expiresAt, str origin, bytes PUBLISH.
  */
 import type { QoS } from '../protocol/constants.js'
-import { PublishBytesReader, publishBytes, willBytes } from './publish-bytes.js'
+import { PublishBytesReader, StoredVersion, storedPublish, willBytes } from './publish-bytes.js'
 import { RecordReader, RecordWriter } from './record-buffer.js'
 import type { StoredMessage, StoredOutgoing, StoredSubscription, StoredWill } from './store.js'
 
@@ -116,7 +116,7 @@ export class RedisRecords {
 
   /** A message body inside a session hash (its id is the field name). */
   body(m: StoredMessage): Buffer {
-    this.start().f64(m.expiresAt).str(m.origin).bytes(publishBytes(m.topic, m.payload, m.qos, m.retain, m.properties))
+    this.start().f64(m.expiresAt).str(m.origin).publish(storedPublish(m.topic, m.payload, m.qos, m.retain, m.properties), StoredVersion)
     return this.done()
   }
 
@@ -130,7 +130,7 @@ export class RedisRecords {
 
   /** A retained message (its topic is the field name), with the node that wrote it. */
   retained(node: string, m: StoredMessage): Buffer {
-    this.start().str(node).f64(m.id).f64(m.expiresAt).str(m.origin).bytes(publishBytes(m.topic, m.payload, m.qos, m.retain, m.properties))
+    this.start().str(node).f64(m.id).f64(m.expiresAt).str(m.origin).publish(storedPublish(m.topic, m.payload, m.qos, m.retain, m.properties), StoredVersion)
     return this.done()
   }
 

@@ -49,7 +49,34 @@ export function encodePublish (p: PublishPacket, version: ProtocolVersion): Buff
   const propLen = version === 5 ? propertiesLength(p.properties, PacketType.Publish) : 0
   const remaining = publishRemaining(p, version, topicLen, propLen)
   const buf = alloc(publishFirst(p), remaining)
-  let off = writeVarint(buf, 1, remaining)
+  writePublishBody(buf, 1, p, version, topicLen, propLen, remaining)
+  return buf
+}
+
+/** The bytes p takes encoded, for writing it into a buffer of the caller's (writePublish). */
+export function publishSize (p: PublishPacket, version: ProtocolVersion): number {
+  const topicLen = stringLength(p.topic)
+  const propLen = version === 5 ? propertiesLength(p.properties, PacketType.Publish) : 0
+  const remaining = publishRemaining(p, version, topicLen, propLen)
+  if (remaining > MaxVarint) throw new MqttEncodeError(`remaining length ${remaining} exceeds ${MaxVarint}`)
+  return 1 + varintLength(remaining) + remaining
+}
+
+/**
+ * Writes p at buf[off], where publishSize(p, version) bytes must be free: the log store's message records
+ * hold the packet without an intermediate Buffer. Returns the offset after it.
+ */
+export function writePublish (buf: Buffer, off: number, p: PublishPacket, version: ProtocolVersion): number {
+  const topicLen = stringLength(p.topic)
+  const propLen = version === 5 ? propertiesLength(p.properties, PacketType.Publish) : 0
+  const remaining = publishRemaining(p, version, topicLen, propLen)
+  buf[off] = publishFirst(p)
+  return writePublishBody(buf, off + 1, p, version, topicLen, propLen, remaining)
+}
+
+/** Everything after the first byte: remaining length, topic, packet id, properties, payload. */
+function writePublishBody (buf: Buffer, off: number, p: PublishPacket, version: ProtocolVersion, topicLen: number, propLen: number, remaining: number): number {
+  off = writeVarint(buf, off, remaining)
   off = writeString(buf, off, p.topic, topicLen)
   if (p.qos > 0) {
     checkPacketId(p.packetId)
@@ -57,7 +84,7 @@ export function encodePublish (p: PublishPacket, version: ProtocolVersion): Buff
   }
   if (version === 5) off = writeProperties(buf, off, p.properties, PacketType.Publish, propLen)
   buf.set(p.payload, off)
-  return buf
+  return off + p.payload.length
 }
 
 // ---- CONNECT / CONNACK ----

@@ -11,7 +11,7 @@ export {
 export { Decoder } from './decoder.js'
 export type { DecoderOptions } from './decoder.js'
 export {
-  encode, encodePublish, encodedSize, encodeConnect, encodeConnack, encodeAck, encodeSubscribe, encodeSuback,
+  encode, encodePublish, publishSize, writePublish, encodedSize, encodeConnect, encodeConnack, encodeAck, encodeSubscribe, encodeSuback,
   encodeUnsubscribe, encodeUnsuback, encodeDisconnect, encodeAuth,
 } from './encoder.js'
 export { PropertyDefs, PropType } from './properties.js'

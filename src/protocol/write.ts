@@ -7,9 +7,14 @@ import type { FastBuffer } from './fast-buffer.js'
 
 /** UTF-8 byte length of s, refusing strings the 2-byte length prefix cannot express. */
 export function stringLength (s: string): number {
-  const n = s.length < 128 && isAscii(s) ? s.length : Buffer.byteLength(s)
+  const n = utf8Length(s)
   if (n > 65_535) throw new MqttEncodeError(`string of ${n} bytes exceeds the 65,535-byte MQTT limit`)
   return n
+}
+
+/** UTF-8 byte length of s, any size (the log store's strings have a 4-byte prefix). */
+export function utf8Length (s: string): number {
+  return s.length < 128 && isAscii(s) ? s.length : Buffer.byteLength(s)
 }
 
 /** For short strings a charCodeAt scan is cheaper than the native byteLength call. */
@@ -42,7 +47,11 @@ export function writeU32 (buf: Buffer, off: number, v: number): number {
 export function writeString (buf: Buffer, off: number, s: string, byteLen: number): number {
   buf[off] = byteLen >>> 8
   buf[off + 1] = byteLen & 255
-  off += 2
+  return writeChars(buf, off + 2, s, byteLen)
+}
+
+/** The UTF-8 bytes of s, no prefix; byteLen must come from utf8Length(s). Returns the next offset. */
+export function writeChars (buf: Buffer, off: number, s: string, byteLen: number): number {
   if (byteLen === s.length) {
     // byteLen === length only when every unit is ASCII; short ones are copied in JS to skip the native call.
     if (byteLen < 48) {

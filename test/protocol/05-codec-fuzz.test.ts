@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import fc from 'fast-check'
-import { Decoder, encode, encodedSize } from '../../src/protocol/index.js'
-import type { MqttProtocolError, Packet, ProtocolVersion } from '../../src/protocol/index.js'
-import { anyPacketArb } from './arbitraries.js'
+import { Decoder, encode, encodedSize, encodePublish, publishSize, writePublish } from '../../src/protocol/index.js'
+import type { MqttProtocolError, Packet, ProtocolVersion, PublishPacket } from '../../src/protocol/index.js'
+import { anyPacketArb, packetArb } from './arbitraries.js'
 import { decodeBytes, strip } from './codec-check.js'
 
 /** `npm run fuzz` (MIDGE_FUZZ_SECONDS) runs many more cases than CI's few seconds. */
@@ -140,4 +140,17 @@ test('stop() from inside onPacket ends emission at once, even mid-chunk', () => 
     assert.equal(seen.length, Math.min(2 * total, stopAfter))
     assert.equal(decoder.buffered, 0)
   }), { numRuns: 50 * scale })
+})
+
+test('writePublish writes into a larger buffer, at any offset, exactly the bytes encodePublish returns; publishSize is their length', () => {
+  fc.assert(fc.property(packetArb(3, 5), packetArb(3, 4), fc.nat(64), (p5, p4, off) => {
+    for (const [p, v] of [[p5, 5], [p4, 4]] as const) {
+      const want = encodePublish(p as PublishPacket, v)
+      assert.equal(publishSize(p as PublishPacket, v), want.length)
+      const buf = Buffer.alloc(off + want.length + 8, 0xee)
+      assert.equal(writePublish(buf, off, p as PublishPacket, v), off + want.length)
+      assert.equal(buf.subarray(off, off + want.length).toString('hex'), want.toString('hex'))
+      assert.ok(buf.subarray(0, off).every((b) => b === 0xee) && buf.subarray(off + want.length).every((b) => b === 0xee), 'nothing written outside the packet')
+    }
+  }), { numRuns: 500 })
 })

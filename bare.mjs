@@ -1,1 +1,0 @@
-;(await import('node:net')).default.createServer(()=>{}).listen(0,'127.0.0.1')
