@@ -68,6 +68,11 @@ export interface BrokerOptions {
   autosaveInterval: number
   /** Compact after this many changes (autosave_on_changes); 0 = off. */
   autosaveOnChanges: number
+  /**
+   * Milliseconds a pipelined commit waits after the one before it began, when they come back to back (under
+   * sustained persistent QoS 1 load): fewer, larger commits (commit-pipeline.ts). 0 = the next at once.
+   */
+  commitGapMs: number
   /** The host application's hooks (hooks.ts): after the password file and ACL, which must allow too. */
   hooks: BrokerHooks
   /** Milliseconds a hook may take to answer before it counts as a refusal. */
@@ -109,6 +114,7 @@ export function defaultBrokerOptions(): BrokerOptions {
     store: undefined,
     autosaveInterval: 1800,
     autosaveOnChanges: 0,
+    commitGapMs: 1,
     hooks: {},
     hookTimeoutMs: DefaultHookTimeoutMs,
     authThrottle: undefined,

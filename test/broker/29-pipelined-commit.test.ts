@@ -24,9 +24,9 @@ function types(c: TestClient): string[] {
 const received = (c: TestClient, type: number): number => c.history.filter((f) => f.type === type).length
 
 /** A broker on a gated store with a persistent QoS 1 subscriber on `t/#` and a clean publisher. */
-async function persistentPair(t: TestContext): Promise<{ h: Harness; store: GatedStore; sub: TestClient; pub: TestClient }> {
+async function persistentPair(t: TestContext, commitGapMs?: number): Promise<{ h: Harness; store: GatedStore; sub: TestClient; pub: TestClient }> {
   const store = new GatedStore()
-  const h = setup(t, { store })
+  const h = setup(t, commitGapMs === undefined ? { store } : { store, commitGapMs })
   const report = await h.broker.restore()
   assert.deepEqual(report, ['loaded nothing (a gated test store)'])
   const sub = await h.client(4, { clientId: 'kept', cleanStart: false })
@@ -236,4 +236,46 @@ test('a closing connection\'s last bytes (DISCONNECT 0x8E on takeover) leave aft
   await closing
   assert.equal(store.closed, 1)
   assert.equal(store.violation, undefined)
+})
+
+test('back to back, the next commit waits out commitGapMs from the start of the one before; commitStore() (timers, shutdown) does not wait', async (t) => {
+  // A gap no test run reaches: what happens before commitStore() can only be the broker's own doing.
+  const { h, store, sub, pub } = await persistentPair(t, 60_000)
+  pub.publish('t/1', 'one', { qos: 1, packetId: 1 })
+  await waitUntil(() => store.pending !== undefined, 'the first commit to start (no commit before it: no wait)')
+  pub.publish('t/2', 'two', { qos: 1, packetId: 2 })
+  await waitUntil(() => store.buffered.length === 3, 'the second PUBLISH to be routed while the first commit runs')
+  store.release()
+  assert.equal((await pub.next(PacketType.Puback)).packetId, 1)
+  await turns(10)
+  assert.equal(store.commits.length, 1, 'the next commit waits out the gap')
+  assert.equal(received(pub, PacketType.Puback), 1, 'and so does the PUBACK that depends on it')
+  // The QoS 1 copies depend on no commit: they leave meanwhile.
+  assert.equal((await sub.publishOn('t/1')).payload.toString(), 'one')
+  assert.equal((await sub.publishOn('t/2')).payload.toString(), 'two')
+  const committed = h.broker.commitStore()
+  await waitUntil(() => store.pending !== undefined, 'commitStore() to start the waiting commit at once')
+  assert.equal(store.commits.length, 2)
+  assert.deepEqual(store.pending!.records.filter((r) => r.startsWith('message ')), ['message t/2'])
+  store.autoRelease = true
+  store.release()
+  await committed
+  assert.equal((await pub.next(PacketType.Puback)).packetId, 2)
+})
+
+test('with the default gap (1 ms) the waiting commit starts by itself; with commitGapMs 0, at once', async (t) => {
+  for (const gap of [undefined, 0]) {
+    await t.test(`commitGapMs ${gap ?? 'default'}`, async (t) => {
+      const { store, pub } = await persistentPair(t, gap)
+      pub.publish('t/1', 'one', { qos: 1, packetId: 1 })
+      await waitUntil(() => store.pending !== undefined, 'the first commit to start')
+      pub.publish('t/2', 'two', { qos: 1, packetId: 2 })
+      await waitUntil(() => store.buffered.length === 3, 'the second PUBLISH to be routed while the first commit runs')
+      store.autoRelease = true
+      store.release()
+      assert.equal((await pub.next(PacketType.Puback)).packetId, 1)
+      assert.equal((await pub.next(PacketType.Puback)).packetId, 2)
+      assert.equal(store.commits.length, 2)
+    })
+  }
 })
