@@ -279,3 +279,20 @@ test('with the default gap (1 ms) the waiting commit starts by itself; with comm
     })
   }
 })
+
+test('with a participant beside the store (a cluster\'s hand-over), the next commit does not wait out the gap', async (t) => {
+  const { h, store, pub } = await persistentPair(t, 60_000)
+  const forwarder = new GatedParticipant()
+  h.broker.addCommitParticipant(forwarder)
+  pub.publish('t/1', 'one', { qos: 1, packetId: 1 })
+  await waitUntil(() => store.pending !== undefined, 'the first commit to start')
+  pub.publish('t/2', 'two', { qos: 1, packetId: 2 })
+  await waitUntil(() => store.buffered.length === 3, 'the second PUBLISH to be routed while the first commit runs')
+  store.release()
+  await waitUntil(() => store.pending !== undefined, 'the second commit to start by itself, 60 s gap or not')
+  assert.equal(store.commits.length, 2)
+  store.autoRelease = true
+  store.release()
+  assert.equal((await pub.next(PacketType.Puback)).packetId, 1)
+  assert.equal((await pub.next(PacketType.Puback)).packetId, 2)
+})
