@@ -242,7 +242,7 @@ export class CommitPipeline {
   private commitAfterGap(): void {
     // Only for the store alone. With a cluster's hand-over among the participants, the gap made
     // test/cluster/07 lose a message in 5 of 14 runs (0 of 26 without): session moves have a race that commit
-    // timing exposes (docs/performance.md, fourth round). Until that is found, clusters commit at once.
+    // timing exposes (docs/performance.md, fourth round). Until that is fixed, clusters commit at once.
     const gapMs = this.participants.length === 1 && this.participants[0] === this.host.options.store ? this.host.options.commitGapMs : 0
     const wait = gapMs - (performance.now() - this.lastCommitAt)
     if (wait <= 0) {
