@@ -13,7 +13,7 @@
 import type { ProtocolVersion } from '../protocol/constants.js'
 import { publishSize, writePublish } from '../protocol/encoder.js'
 import type { PublishPacket } from '../protocol/packets.js'
-import { utf8Length, writeChars, writeU32 } from '../protocol/write.js'
+import { utf8Length, writeChars, writeU16, writeU32 } from '../protocol/write.js'
 import { crc32 } from './crc32.js'
 
 export class RecordWriter {
@@ -50,7 +50,7 @@ export class RecordWriter {
   }
 
   u8(v: number): this { this.ensure(1); this.buf[this.pos++] = v; return this }
-  u16(v: number): this { this.ensure(2); this.buf.writeUInt16BE(v, this.pos); this.pos += 2; return this }
+  u16(v: number): this { this.ensure(2); this.pos = writeU16(this.buf, this.pos, v); return this }
   u32(v: number): this { this.ensure(4); this.pos = writeU32(this.buf, this.pos, v >>> 0); return this }
   f64(v: number): this { this.ensure(8); this.buf.writeDoubleBE(v, this.pos); this.pos += 8; return this }
   /** A delivery's subscription identifiers: a count (v5 allows one per matching subscription; a session holds far fewer than 255), then each. */
