@@ -53,7 +53,6 @@ export class CommitPipeline {
   private readonly runNextCommit = (): void => {
     this.nextCommit = undefined
     this.flushAll()
-    if (this.committing === undefined) this.settled()
   }
 
   constructor(host: CommitHost) {
@@ -164,6 +163,10 @@ export class CommitPipeline {
       for (let i = 0; i < list.length; i++) list[i]!.flush()
       this.endClosed()
       this.host.betweenCommits()
+      // Nothing is under way: commit() callers are done, also those that waited for the gap's commit, cleared
+      // above and found with nothing to do (a participant, the cluster, committed itself meanwhile). Without
+      // this they waited for the next commit that ran, however late: docs/performance.md, fifth round.
+      this.settled()
       return
     }
     // Set before any byte is written: a write can close a connection (in-memory peers), whose flush must
@@ -240,11 +243,7 @@ export class CommitPipeline {
    * nothing waits; under load an acknowledgement waits at most that long more. commit() and a close do not wait.
    */
   private commitAfterGap(): void {
-    // Only for the store alone. With a cluster's hand-over among the participants, the gap made
-    // test/cluster/07 lose a message in 5 of 14 runs (0 of 26 without): session moves have a race that commit
-    // timing exposes (docs/performance.md, fourth round). Until that is fixed, clusters commit at once.
-    const gapMs = this.participants.length === 1 && this.participants[0] === this.host.options.store ? this.host.options.commitGapMs : 0
-    const wait = gapMs - (performance.now() - this.lastCommitAt)
+    const wait = this.host.options.commitGapMs - (performance.now() - this.lastCommitAt)
     if (wait <= 0) {
       this.flushAll()
       return

@@ -280,19 +280,56 @@ test('with the default gap (1 ms) the waiting commit starts by itself; with comm
   }
 })
 
-test('with a participant beside the store (a cluster\'s hand-over), the next commit does not wait out the gap', async (t) => {
+test('with a participant beside the store (a cluster\'s hand-over), the next commit waits out the gap as well', async (t) => {
   const { h, store, pub } = await persistentPair(t, 60_000)
   const forwarder = new GatedParticipant()
   h.broker.addCommitParticipant(forwarder)
   pub.publish('t/1', 'one', { qos: 1, packetId: 1 })
   await waitUntil(() => store.pending !== undefined, 'the first commit to start')
+  forwarder.work = 1
   pub.publish('t/2', 'two', { qos: 1, packetId: 2 })
   await waitUntil(() => store.buffered.length === 3, 'the second PUBLISH to be routed while the first commit runs')
   store.release()
-  await waitUntil(() => store.pending !== undefined, 'the second commit to start by itself, 60 s gap or not')
-  assert.equal(store.commits.length, 2)
+  assert.equal((await pub.next(PacketType.Puback)).packetId, 1)
+  await turns(10)
+  assert.equal(store.commits.length, 1, 'the next commit waits out the gap')
+  assert.equal(forwarder.commits, 0, 'and the participant\'s with it')
+  const committed = h.broker.commitStore()
+  await waitUntil(() => store.pending !== undefined && forwarder.pending !== undefined, 'commitStore() to start both at once')
   store.autoRelease = true
   store.release()
-  assert.equal((await pub.next(PacketType.Puback)).packetId, 1)
+  forwarder.release()
+  await committed
   assert.equal((await pub.next(PacketType.Puback)).packetId, 2)
+})
+
+test('commitStore() called during a commit resolves even when the participant commits itself before the gap\'s commit and nothing is left for it', async (t) => {
+  // The cluster commits its own pipeline directly (before a hand-over's answer, an XACK) as well as through
+  // the broker's barrier. A commitStore() waiting for the commit under way was left waiting, after such a
+  // commit emptied the gap's, until some later commit ran: 10 s in test/cluster/07, long enough for a moved
+  // session's redirect record to expire, and the messages it would have carried were lost.
+  const h = setup(t, { commitGapMs: 60_000 })
+  const forwarder = new GatedParticipant()
+  h.broker.addCommitParticipant(forwarder)
+  const pub = await h.client(4, { clientId: 'pub' })
+  forwarder.work = 1
+  pub.publish('f/1', 'x', { qos: 1, packetId: 1 })
+  await waitUntil(() => forwarder.pending !== undefined, 'the participant\'s commit to start')
+  let waited = false
+  const waiting = h.broker.commitStore().then(() => { waited = true })
+  forwarder.work = 1
+  forwarder.release()
+  assert.equal((await pub.next(PacketType.Puback)).packetId, 1)
+  await turns(10)
+  assert.equal(forwarder.commits, 1, 'the participant\'s next commit waits out the gap')
+  assert.equal(waited, false, 'commitStore() waits for the work that came meanwhile')
+  // The participant commits that work itself, outside the broker's barrier.
+  const own = forwarder.commit()
+  forwarder.release()
+  await own
+  await h.broker.commitStore()
+  await turns()
+  assert.equal(waited, true, 'the earlier commitStore() resolved with the later one')
+  await waiting
+  assert.equal(forwarder.commits, 2, 'nothing was left to commit')
 })
