@@ -104,7 +104,7 @@ export function summarize(item: PlanItem, broker: string, runs: RunRecord[], una
   return line
 }
 
-/** Targets for Midge/Mosquitto from issue #9: ratio bounds, and one absolute bound. */
+/** Targets for Midge/Mosquitto (issues #9 and #18): ratio bounds, and one absolute bound. */
 const targets: Record<string, Record<string, [op: '>=' | '<=', bound: number]>> = {
   'fanin-q0': { rate: ['>=', 1.0] },
   'fanout-q0': { rate: ['>=', 1.0] },
@@ -112,10 +112,17 @@ const targets: Record<string, Record<string, [op: '>=' | '<=', bound: number]>> 
   // Issue #18: p99 within 1.5x of Mosquitto at 10k and at 50k msg/s.
   'latency-q0': { p50_us: ['<=', 1.5], p99_us: ['<=', 1.5] },
   'latency-q0-50k': { p50_us: ['<=', 1.5], p99_us: ['<=', 1.5] },
-  conns: { rate: ['>=', 0.5] },
+  // Issue #18: connect+subscribe at Mosquitto's rate at 10k connections, each broker fresh.
+  conns: { rate: ['>=', 1.0] },
 }
-/** RSS per idle subscribed connection, bytes: an absolute target for Midge. */
-const RSS_PER_CONN_TARGET = 3 * 1024
+/** RSS per idle subscribed connection, bytes: an absolute target for Midge (issue #18, at 10k and 18k). */
+const RSS_PER_CONN_TARGET = 4 * 1024
+/**
+ * Below this many connections RSS per connection is not judged: the young generation the start-up grew and the
+ * trim gives back (observability/young-generation-trim.ts) is worth more than 1,000 connections, so the quick
+ * set's figure (1k, held 2 s) says more about the moment it was read than about connections.
+ */
+const RSS_JUDGED_FROM_CONNS = 10_000
 
 export function ratioLine(item: PlanItem, midge: Line, other: Line): Line {
   const line: Line = { ratio: `midge/${String(other.broker)}`, id: item.id, scenario: item.scenario, qos: item.qos }
@@ -137,8 +144,10 @@ export function ratioLine(item: PlanItem, midge: Line, other: Line): Line {
     if (item.scenario === 'conns') {
       const rss = midge.rss_per_conn_b
       line.midge_rss_per_conn_b = rss
-      tgt.midge_rss_per_conn_b = `<=${RSS_PER_CONN_TARGET}`
-      checks.push(typeof rss === 'number' ? rss <= RSS_PER_CONN_TARGET : null)
+      if ((item.load.conns ?? 0) >= RSS_JUDGED_FROM_CONNS) {
+        tgt.midge_rss_per_conn_b = `<=${RSS_PER_CONN_TARGET}`
+        checks.push(typeof rss === 'number' ? rss <= RSS_PER_CONN_TARGET : null)
+      }
     }
     line.targets = tgt
     line.meets = checks.includes(false) ? false : checks.includes(null) ? null : true
