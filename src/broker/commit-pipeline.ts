@@ -166,7 +166,7 @@ export class CommitPipeline {
       // Nothing is under way: commit() callers are done, also those that waited for the gap's commit, cleared
       // above and found with nothing to do (a participant, the cluster, committed itself meanwhile). Without
       // this they waited for the next commit that ran, however late: docs/performance.md, fifth round.
-      this.settled()
+      if (this.committing === undefined) this.settled()
       return
     }
     // Set before any byte is written: a write can close a connection (in-memory peers), whose flush must
