@@ -73,6 +73,11 @@ export interface ClusterOptions {
   handOverTimeoutMs?: number
   /** How long the start waits for Redis before serving locally and joining later (5000 ms). */
   connectTimeoutMs?: number
+  /**
+   * How long a command may go unanswered before Redis counts as unreachable (nodeTimeoutMs: by then the other
+   * nodes count this one as lost anyway). A frozen Redis keeps its connections open, so no close event says so.
+   */
+  commandTimeoutMs?: number
 }
 
 /** `s`: without a shared store, the session itself (handover.ts). */
@@ -148,6 +153,7 @@ export class Cluster implements ClusterLink {
   private seq = 0
   /** Interest kept for sessions handed over from here, released when their move record expires. */
   private readonly heldInterest = new Set<NodeJS.Timeout>()
+  private readonly commandTimeoutMs: number
 
   constructor (broker: Broker, opts: ClusterOptions, RedisCtor: new (o: RedisOptions) => Redis) {
     this.broker = broker
@@ -156,8 +162,10 @@ export class Cluster implements ClusterLink {
     this.nodeId = opts.nodeId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`
     this.prefix = opts.prefix ?? 'midge:'
     const base = redisOptions(opts.redis)
-    // Commands fail at once while Redis is away (the node serves locally and resyncs), instead of queueing.
-    this.cmd = new RedisCtor({ ...base, enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true })
+    this.commandTimeoutMs = opts.commandTimeoutMs ?? opts.nodeTimeoutMs ?? 5000
+    // Commands fail at once while Redis is away (the node serves locally and resyncs), instead of queueing;
+    // and fail when unanswered (unanswered()), instead of holding every commit behind them.
+    this.cmd = new RedisCtor({ ...base, enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true, commandTimeout: this.commandTimeoutMs })
     this.sub = new RedisCtor({ ...base, lazyConnect: true, enableReadyCheck: false })
     this.reader = new RedisCtor({ ...base, enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true })
     for (const r of [this.cmd, this.sub, this.reader]) r.on('error', () => { /* reported once by the state below */ })
@@ -381,6 +389,7 @@ export class Cluster implements ClusterLink {
     } catch (err) {
       // Redis went away meanwhile: the client is served here, as any client while Redis is down.
       this.log.debug(`Cluster: claim of ${clientId} failed: ${(err as Error).message}`)
+      this.unanswered(err)
       return
     }
     this.log.debug(`Cluster: session of ${clientId} claimed; previous owner ${previous ?? 'none'}.`)
@@ -543,6 +552,7 @@ export class Cluster implements ClusterLink {
         for (const list of outbox.values()) this.dropped += list.length
         for (const byClient of redirects.values()) for (const list of byClient.values()) this.dropped += list.length
         this.log.debug(`Cluster: commit failed: ${(err as Error).message}`)
+        this.unanswered(err)
       }
     }
     this.flushing = this.flushing.then(run, run)
@@ -765,8 +775,9 @@ export class Cluster implements ClusterLink {
           void this.nodeLost(n)
         }
       })
-    } catch {
-      // Redis went away between two beats: the connection's close event reports it.
+    } catch (err) {
+      // Redis went away between two beats: the connection's close event reports it; or it does not answer.
+      this.unanswered(err)
     }
   }
 
@@ -876,12 +887,25 @@ export class Cluster implements ClusterLink {
 
   // ---- Redis up and down -----------------------------------------------------------------------------------
 
-  private becameDown (): void {
+  private becameDown (why = 'unreachable'): void {
     if (!this.up && this.downLogged) return
     this.up = false
     if (this.closed || this.downLogged) return
     this.downLogged = true
-    this.log.warning(`cluster: Redis unreachable at ${this.opts.redis.display}, serving local clients only`)
+    this.log.warning(`cluster: Redis ${why} at ${this.opts.redis.display}, serving local clients only`)
+  }
+
+  /**
+   * A command Redis did not answer within commandTimeoutMs: it is frozen (a stalled disk under `appendfsync
+   * always`, SIGSTOP) or the path to it drops packets without a reset, and no close event will come. The node
+   * goes down as if Redis had gone: local clients only, cross-node messages dropped and counted, so no commit
+   * waits on Redis, holding every acknowledgement behind it. It reconnects, and is up again once Redis answers
+   * the reconnection's ready check.
+   */
+  private unanswered (err: unknown): void {
+    if (this.closed || !this.up || !(err instanceof Error) || err.message !== 'Command timed out') return
+    this.becameDown(`not answering (no reply within ${this.commandTimeoutMs} ms)`)
+    this.cmd.disconnect(true)
   }
 
   private onReady (): void {

@@ -62,6 +62,15 @@ export class TestRedis {
     await exited
   }
 
+  /**
+   * Freezes it (SIGSTOP) or thaws it (SIGCONT): connections stay open and nothing answers, as when Redis hangs
+   * (a stalled disk under appendfsync always) or the network path to it drops packets without a reset.
+   */
+  freeze (frozen: boolean): void {
+    if (this.child === undefined) throw new Error('redis-server is not running')
+    this.child.kill(frozen ? 'SIGSTOP' : 'SIGCONT')
+  }
+
   /** stop() then run(): the same port, the same data. */
   async restart (crash = false): Promise<void> {
     await this.stop(crash)
