@@ -13,6 +13,8 @@ export { ClusterStore } from './cluster-store.js'
 
 /** The key prefix of a cluster's keys and its store's. */
 export const ClusterPrefix = 'midge:'
+/** The Redis store's commit timeout (persistence/redis-store.ts), for every command of its connection. */
+const StoreCommandTimeoutMs = 10_000
 
 export interface JoinOptions {
   url: string
@@ -25,8 +27,10 @@ export interface JoinOptions {
 /** persistence true in a cluster: the Redis store, on its own connection to the cluster's Redis. */
 export async function openClusterStore (url: string, nodeId: string, logger: Logger): Promise<ClusterStore> {
   const { Redis } = await import('ioredis')
-  // Fails fast while Redis is away (the store keeps its diff), instead of queueing commands.
-  const redis = new Redis({ ...redisOptions(parseRedisUrl(url)), enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true })
+  // Fails fast while Redis is away (the store keeps its diff), instead of queueing commands; and fails a command
+  // Redis leaves unanswered (frozen) after the store's commit timeout, so that a claim or a session's load
+  // cannot wait on it for ever (the client is then served here, or refused with Server unavailable).
+  const redis = new Redis({ ...redisOptions(parseRedisUrl(url)), enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true, commandTimeout: StoreCommandTimeoutMs })
   redis.on('error', () => { /* the cluster reports Redis going away, once */ })
   try {
     await redis.connect()

@@ -4,7 +4,9 @@
  * event comes, so a node must not wait on it without end: a commit that crossed nodes held every QoS 1
  * acknowledgement behind it, PINGRESPs included, until clients timed out. Now a command unanswered for
  * commandTimeoutMs (the node timeout, 5 s) counts as Redis unreachable: local clients are served and the
- * node says so once; when Redis answers again the nodes resynchronise and messages cross as before.
+ * node says so once, and a client connecting meanwhile is served here once its session claim has waited that
+ * long (10 s with `persistence true`: the store's own timeout); when Redis answers again the nodes
+ * resynchronise and messages cross as before.
  */
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -24,6 +26,7 @@ for (const persistence of [false, true]) {
     const pubA = await Peer.connect(a.url, { clientId: 'pub-a' })
     const subB = await Peer.connect(b.url, { clientId: 'sub-b' })
     let frozen = false
+    const peers: Peer[] = []
     try {
       await subB.client.subscribeAsync('x/#', { qos: 1 })
       await local.client.subscribeAsync('x/#', { qos: 1 })
@@ -31,6 +34,8 @@ for (const persistence of [false, true]) {
       const mark = a.process.lines.length
       cluster.redis.freeze(true)
       frozen = true
+      // A client connecting now: its session claim asks Redis, which does not answer.
+      const late = Peer.connect(a.url, { clientId: 'late', clean: false, connectTimeout: 30_000 })
       // The first crosses to B: its commit is the one Redis never answers.
       for (let n = 0; n < 5; n++) await pubA.client.publishAsync('x/during', String(n), { qos: 1 })
       await local.until((i) => i.filter((g) => g.topic === 'x/during').length === 5, 'local delivery while Redis is frozen')
@@ -38,6 +43,8 @@ for (const persistence of [false, true]) {
       // The connection is alive: a round trip that needs no commit.
       await pubA.client.publishAsync('x/q0', 'q0', { qos: 0 })
       await local.until((i) => i.some((g) => g.topic === 'x/q0'), 'a QoS 0 message while Redis is frozen')
+      // Served here once the claim's command has timed out (the cluster's 5 s, or the store's 10 s).
+      peers.push(await late)
 
       cluster.redis.freeze(false)
       frozen = false
@@ -49,7 +56,7 @@ for (const persistence of [false, true]) {
       assert.equal(a.process.lines.slice(mark).filter((l) => l.includes('Redis not answering')).length, 1, a.process.lines.slice(mark).join('\n'))
     } finally {
       if (frozen) cluster.redis.freeze(false)
-      await Promise.all([local.end(), pubA.end(), subB.end()])
+      await Promise.all([local.end(), pubA.end(), subB.end(), ...peers.map((p) => p.end())])
     }
   })
 }
