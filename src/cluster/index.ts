@@ -6,6 +6,7 @@ import type { Broker } from '../broker/broker.js'
 import type { Logger } from '../observability/logger.js'
 import { Cluster } from './cluster.js'
 import { ClusterStore } from './cluster-store.js'
+import { DefaultCommitTimeoutMs } from '../persistence/redis-store.js'
 import { parseRedisUrl, redisOptions } from './redis-url.js'
 
 export { Cluster } from './cluster.js'
@@ -13,8 +14,6 @@ export { ClusterStore } from './cluster-store.js'
 
 /** The key prefix of a cluster's keys and its store's. */
 export const ClusterPrefix = 'midge:'
-/** The Redis store's commit timeout (persistence/redis-store.ts), for every command of its connection. */
-const StoreCommandTimeoutMs = 10_000
 
 export interface JoinOptions {
   url: string
@@ -30,7 +29,7 @@ export async function openClusterStore (url: string, nodeId: string, logger: Log
   // Fails fast while Redis is away (the store keeps its diff), instead of queueing commands; and fails a command
   // Redis leaves unanswered (frozen) after the store's commit timeout, so that a claim or a session's load
   // cannot wait on it for ever (the client is then served here, or refused with Server unavailable).
-  const redis = new Redis({ ...redisOptions(parseRedisUrl(url)), enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true, commandTimeout: StoreCommandTimeoutMs })
+  const redis = new Redis({ ...redisOptions(parseRedisUrl(url)), enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true, commandTimeout: DefaultCommitTimeoutMs })
   redis.on('error', () => { /* the cluster reports Redis going away, once */ })
   try {
     await redis.connect()

@@ -56,6 +56,9 @@ export interface RedisStoreOptions {
   commitTimeoutMs?: number
 }
 
+/** RedisStoreOptions.commitTimeoutMs's default; a cluster's store connection fails any command after it too. */
+export const DefaultCommitTimeoutMs = 10_000
+
 /** A commit Redis did not confirm. Its changes are kept and sent again by the next commit. */
 export class RedisStoreError extends Error {
   readonly code = 'STORE_ERR_REDIS'
@@ -153,7 +156,7 @@ export class RedisStore implements Store {
     this.retainedKey = `${o.prefix}store:retained`
     this.nodeSetKey = this.nodeSet(o.nodeId)
     this.nextKey = `${o.prefix}store:node:${o.nodeId}:next`
-    this.commitTimeoutMs = o.commitTimeoutMs ?? 10_000
+    this.commitTimeoutMs = o.commitTimeoutMs ?? DefaultCommitTimeoutMs
   }
 
   private sessionKey(clientId: string): string {

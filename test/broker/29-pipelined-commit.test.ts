@@ -39,6 +39,18 @@ async function persistentPair(t: TestContext, commitGapMs?: number): Promise<{ h
   return { h, store, sub, pub }
 }
 
+/**
+ * t/1's commit starts, then t/2 is routed while it runs (its three records wait for the next commit).
+ * `meanwhile` runs between the two PUBLISHes.
+ */
+async function secondDuringFirst(store: GatedStore, pub: TestClient, meanwhile?: () => void): Promise<void> {
+  pub.publish('t/1', 'one', { qos: 1, packetId: 1 })
+  await waitUntil(() => store.pending !== undefined, 'the first commit to start')
+  meanwhile?.()
+  pub.publish('t/2', 'two', { qos: 1, packetId: 2 })
+  await waitUntil(() => store.buffered.length === 3, 'the second PUBLISH to be routed while the first commit runs')
+}
+
 test('[MQTT-4.3.2-2] a PUBACK leaves only once the commit of its message resolves; the broker reads and routes the next PUBLISH meanwhile', async (t) => {
   const { store, sub, pub } = await persistentPair(t)
   pub.publish('t/1', 'one', { qos: 1, packetId: 1 })
@@ -241,10 +253,8 @@ test('a closing connection\'s last bytes (DISCONNECT 0x8E on takeover) leave aft
 test('back to back, the next commit waits out commitGapMs from the start of the one before; commitStore() (timers, shutdown) does not wait', async (t) => {
   // A gap no test run reaches: what happens before commitStore() can only be the broker's own doing.
   const { h, store, sub, pub } = await persistentPair(t, 60_000)
-  pub.publish('t/1', 'one', { qos: 1, packetId: 1 })
-  await waitUntil(() => store.pending !== undefined, 'the first commit to start (no commit before it: no wait)')
-  pub.publish('t/2', 'two', { qos: 1, packetId: 2 })
-  await waitUntil(() => store.buffered.length === 3, 'the second PUBLISH to be routed while the first commit runs')
+  // The first commit starts at once: no commit before it, so no gap to wait out.
+  await secondDuringFirst(store, pub)
   store.release()
   assert.equal((await pub.next(PacketType.Puback)).packetId, 1)
   await turns(10)
@@ -267,10 +277,7 @@ test('with the default gap (1 ms) the waiting commit starts by itself; with comm
   for (const gap of [undefined, 0]) {
     await t.test(`commitGapMs ${gap ?? 'default'}`, async (t) => {
       const { store, pub } = await persistentPair(t, gap)
-      pub.publish('t/1', 'one', { qos: 1, packetId: 1 })
-      await waitUntil(() => store.pending !== undefined, 'the first commit to start')
-      pub.publish('t/2', 'two', { qos: 1, packetId: 2 })
-      await waitUntil(() => store.buffered.length === 3, 'the second PUBLISH to be routed while the first commit runs')
+      await secondDuringFirst(store, pub)
       store.autoRelease = true
       store.release()
       assert.equal((await pub.next(PacketType.Puback)).packetId, 1)
@@ -284,11 +291,7 @@ test('with a participant beside the store (a cluster\'s hand-over), the next com
   const { h, store, pub } = await persistentPair(t, 60_000)
   const forwarder = new GatedParticipant()
   h.broker.addCommitParticipant(forwarder)
-  pub.publish('t/1', 'one', { qos: 1, packetId: 1 })
-  await waitUntil(() => store.pending !== undefined, 'the first commit to start')
-  forwarder.work = 1
-  pub.publish('t/2', 'two', { qos: 1, packetId: 2 })
-  await waitUntil(() => store.buffered.length === 3, 'the second PUBLISH to be routed while the first commit runs')
+  await secondDuringFirst(store, pub, () => { forwarder.work = 1 })
   store.release()
   assert.equal((await pub.next(PacketType.Puback)).packetId, 1)
   await turns(10)
